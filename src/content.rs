@@ -1,0 +1,136 @@
+//! `ContentProxy`: the Pingora `ProxyHttp` service behind `/pulp/content/<base_path>/…`.
+//! Each phase delegates in a few lines; the routing and direct answers live in `dispatch`,
+//! the upstream peer and header rewrite in `peer`, the failure mapping in `failure`.
+
+mod ctx;
+mod dispatch;
+mod failure;
+mod peer;
+mod reply;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, Result};
+
+pub use ctx::RequestCtx;
+pub use dispatch::MAX_BODY;
+
+use crate::registry::Registry;
+use crate::upstream::HubClient;
+
+/// The admin API as the content listener sees it (plain `http` types).
+#[async_trait]
+pub trait AdminApi: Send + Sync {
+    /// Answers one `/pulp/api/…` request in full.
+    async fn handle(&self, request: http::Request<Bytes>) -> http::Response<Bytes>;
+}
+
+/// The content service.
+pub struct ContentProxy {
+    /// Remotes, distributions and guards in force.
+    pub registry: Arc<Registry>,
+    /// Metadata client for every remote.
+    pub hub: Arc<HubClient>,
+    /// The admin API, also served on this listener.
+    pub api: Option<Arc<dyn AdminApi>>,
+    /// `content_origin` from the config; `None`: from `Host` and `X-Forwarded-Proto`.
+    pub content_origin: Option<String>,
+}
+
+impl ContentProxy {
+    /// `{origin}/pulp/content/{base_path}` as clients must see it (no trailing `/`).
+    pub fn public_prefix(&self, session: &Session, base_path: &str) -> String {
+        let origin = match &self.content_origin {
+            Some(origin) => origin.trim_end_matches('/').to_string(),
+            None => {
+                let headers = &session.req_header().headers;
+                let proto = headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .map(|p| p.split(',').next().unwrap_or("http").trim().to_string())
+                    .filter(|p| p == "http" || p == "https")
+                    .unwrap_or_else(|| "http".to_string());
+                let host = headers
+                    .get(http::header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)))
+                    .unwrap_or("localhost");
+                format!("{proto}://{host}")
+            }
+        };
+        format!("{origin}/pulp/content/{base_path}")
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for ContentProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    /// Routes the request and answers everything but file bodies. `Ok(true)`: answered here;
+    /// `Ok(false)`: a `resolve` GET whose target is in `ctx`, to be streamed from upstream.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        match dispatch::dispatch(self, session, ctx).await? {
+            dispatch::Outcome::Answered => Ok(true),
+            dispatch::Outcome::ProxyFile => {
+                peer::prepare(self, ctx).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The Hub (`resolve-cache`) or CDN peer of `ctx.target`; re-resolves once if the CDN
+    /// refused an expired signed URL.
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        peer::upstream_peer(self, ctx).await
+    }
+
+    /// A fresh upstream request: path of the target, `Host`, `Accept-Encoding: identity`, the
+    /// client's `Range`, and the remote's token only on the remote's own origin. Nothing else
+    /// of the client's request (least of all its `Authorization`) goes upstream.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        peer::rewrite_request(session, upstream, ctx)
+    }
+
+    /// Rebuilds the response headers from the first Hub hop's metadata; refuses (502) an
+    /// answer whose length cannot be the file's; asks for a re-resolve on a CDN 403.
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        peer::rewrite_response(upstream, ctx)
+    }
+
+    /// Upstream failures become 502/503/504 with a short message; never 401 or 404.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
+        failure::fail_to_proxy(session, e).await
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
+        tracing::debug!(
+            method = %session.req_header().method,
+            distribution = ctx.distribution.as_ref().map(|d| d.name.as_str()).unwrap_or("-"),
+            hub_path = %ctx.hub_path,
+            status,
+            error = e.map(|e| e.etype().as_str()).unwrap_or(""),
+            total_ms = ctx.started.elapsed().as_millis() as u64,
+            "request"
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! `RequestCtx`: what one content request learned on its way through the proxy phases.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::model::{Distribution, Remote};
+use crate::upstream::{FileTarget, Permit};
+
+/// Per-request state shared by the `ProxyHttp` phases.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// When the request arrived.
+    pub started: Instant,
+    /// The matched distribution, once known.
+    pub distribution: Option<Arc<Distribution>>,
+    /// Its remote, once known.
+    pub remote: Option<Arc<Remote>>,
+    /// The Hub path after the base path (raw), for the access log.
+    pub hub_path: String,
+    /// For a `resolve` GET going upstream: where the bytes are and what they are.
+    pub target: Option<FileTarget>,
+    /// The address `target.url` resolved to.
+    pub peer_addr: Option<SocketAddr>,
+    /// A `download_concurrency` slot, held until the response ends.
+    pub permit: Option<Permit>,
+    /// The Hub path and query sent upstream (to re-resolve).
+    pub upstream_path: String,
+    /// How many times the target was re-resolved after a CDN refusal (expired URL).
+    pub re_resolved: u8,
+    /// Set when the CDN refused the signed URL: `upstream_peer` resolves again.
+    pub need_re_resolve: bool,
+    /// Time spent waiting on the Hub for metadata and first bytes.
+    pub upstream_time: Option<std::time::Duration>,
+}
+
+impl RequestCtx {
+    /// A context for a request that arrived now.
+    pub fn new() -> Self {
+        RequestCtx {
+            started: Instant::now(),
+            distribution: None,
+            remote: None,
+            hub_path: String::new(),
+            target: None,
+            peer_addr: None,
+            permit: None,
+            upstream_path: String::new(),
+            re_resolved: 0,
+            need_re_resolve: false,
+            upstream_time: None,
+        }
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,41 @@
+//! Mapping proxy failures to what Hub clients can act on: timeouts → 504, everything else
+//! upstream → 502 (503 when the upstream said so); never 401 or 404. A failure after the
+//! response started cannot be re-answered: the connection is closed, so the client sees a
+//! short body, never a complete-looking broken file.
+
+use pingora::proxy::{FailToProxy, Session};
+use pingora::{Error, ErrorSource, ErrorType};
+
+use super::reply::Reply;
+
+/// The status for a proxy error, and a short message; 0 = the client is gone.
+pub fn classify(e: &Error) -> (u16, &'static str) {
+    match e.etype() {
+        ErrorType::HTTPStatus(code) => (*code, "Upstream error."),
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+            (504, "Upstream timed out.")
+        }
+        _ => match e.esource() {
+            ErrorSource::Upstream => (502, "Upstream unreachable or broken."),
+            ErrorSource::Downstream => match e.etype() {
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => (0, ""),
+                _ => (400, "Bad request."),
+            },
+            ErrorSource::Internal | ErrorSource::Unset => (502, "Upstream unreachable or broken."),
+        },
+    }
+}
+
+/// `ProxyHttp::fail_to_proxy` for the content service.
+pub async fn fail_to_proxy(session: &mut Session, e: &Error) -> FailToProxy {
+    let (code, message) = classify(e);
+    let already_started = session.response_written().is_some();
+    if code > 0 && !already_started {
+        if let Ok(status) = http::StatusCode::from_u16(code) {
+            if let Err(err) = Reply::plain(status, message).send(session).await {
+                tracing::debug!(error = %err, "could not send the error response");
+            }
+        }
+    }
+    FailToProxy { error_code: code, can_reuse_downstream: false }
+}

@@ -1,0 +1,221 @@
+//! The upstream side of a `resolve` GET: the peer for the target URL (Hub `resolve-cache` or
+//! CDN), the upstream request (token on the Hub origin only), and the response headers
+//! rebuilt from the first Hub hop.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::Session;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType, Result};
+
+use super::reply::file_headers;
+use super::{ContentProxy, RequestCtx};
+use crate::upstream::{FileTarget, Resolution};
+
+/// The parts of an absolute URL the peer needs.
+struct UrlParts<'a> {
+    tls: bool,
+    host: &'a str,
+    port: u16,
+    path_and_query: &'a str,
+}
+
+fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else {
+        (false, url.strip_prefix("http://")?)
+    };
+    let (authority, path_and_query) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !authority.ends_with(']') => (h, p.parse().ok()?),
+        _ => (authority, default_port),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some(UrlParts { tls, host, port, path_and_query })
+}
+
+fn internal(msg: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::InternalError, msg)
+}
+
+/// Resolves the target's address and takes a `download_concurrency` slot.
+pub async fn prepare(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<()> {
+    let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
+    let parts = split_url(&target.url).ok_or_else(|| Error::explain(ErrorType::ConnectProxyFailure, "bad target URL"))?;
+    let addr = tokio::net::lookup_host((parts.host, parts.port))
+        .await
+        .map_err(|e| Error::because(ErrorType::ConnectNoRoute, "resolving the upstream host", e))?
+        .next()
+        .ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "the upstream host has no address"))?;
+    ctx.peer_addr = Some(addr);
+    if ctx.permit.is_none() {
+        if let Some(remote) = &ctx.remote {
+            ctx.permit = Some(proxy.hub.limits().acquire(remote).await);
+        }
+    }
+    Ok(())
+}
+
+/// The peer for `ctx.target`, re-resolving first if the CDN refused the previous URL.
+pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    if ctx.need_re_resolve {
+        ctx.need_re_resolve = false;
+        ctx.re_resolved += 1;
+        let remote = ctx.remote.clone().ok_or_else(|| internal("no remote"))?;
+        match proxy.hub.resolve_file(&remote, &ctx.upstream_path).await {
+            Ok(Resolution::Found(target)) => ctx.target = Some(target),
+            _ => return Err(Error::explain(ErrorType::HTTPStatus(502), "re-resolving the file failed")),
+        }
+        prepare(proxy, ctx).await?;
+    }
+    let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
+    let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;
+    let addr = ctx.peer_addr.ok_or_else(|| internal("no peer address"))?;
+    let mut peer = HttpPeer::new(addr, parts.tls, parts.host.to_string());
+    if let Some(remote) = &ctx.remote {
+        peer.options.connection_timeout = Some(remote.connect_timeout());
+        peer.options.read_timeout = Some(remote.read_timeout());
+        peer.options.verify_cert = remote.tls_validation;
+        peer.options.verify_hostname = remote.tls_validation;
+    }
+    peer.options.idle_timeout = Some(Duration::from_secs(60));
+    Ok(Box::new(peer))
+}
+
+/// Builds the upstream request from scratch: nothing of the client's goes upstream but
+/// `Range`/`If-Range` (when the response is not being stored).
+pub fn rewrite_request(session: &Session, upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+    let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
+    let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;
+    let mut req = RequestHeader::build(http::Method::GET, parts.path_and_query.as_bytes(), None)?;
+    let default_port = if parts.tls { 443 } else { 80 };
+    let host = if parts.port == default_port { parts.host.to_string() } else { format!("{}:{}", parts.host, parts.port) };
+    req.insert_header("host", host)?;
+    req.insert_header("user-agent", crate::upstream::USER_AGENT)?;
+    req.insert_header("accept-encoding", "identity")?;
+    if !session.cache.enabled() {
+        for name in ["range", "if-range"] {
+            if let Some(v) = session.req_header().headers.get(name) {
+                req.insert_header(name, v.clone())?;
+            }
+        }
+    }
+    if target.same_origin {
+        if let Some(remote) = &ctx.remote {
+            for (name, value) in &remote.headers {
+                req.insert_header(name.clone(), value.as_str())?;
+            }
+            if let Some(token) = remote.token() {
+                req.insert_header("authorization", format!("Bearer {token}"))?;
+            }
+        }
+    }
+    *upstream = req;
+    Ok(())
+}
+
+fn content_length(resp: &ResponseHeader) -> Option<u64> {
+    resp.headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Rebuilds the upstream answer for the client; see `ContentProxy::upstream_response_filter`.
+pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    let target: &FileTarget = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
+    let status = upstream.status;
+    if status == StatusCode::FORBIDDEN && !target.same_origin && ctx.re_resolved == 0 {
+        // Signed CDN URLs expire (~1 h): resolve again once, then give up.
+        ctx.need_re_resolve = true;
+        let mut e = Error::explain(ErrorType::HTTPStatus(502), "the CDN refused the signed URL");
+        e.set_retry(true);
+        return Err(e);
+    }
+    if status.is_server_error() {
+        let code = match status.as_u16() {
+            503 => 503,
+            504 => 504,
+            _ => 502,
+        };
+        return Err(Error::explain(ErrorType::HTTPStatus(code), "the upstream answered 5xx"));
+    }
+    if status.is_redirection() || status.is_informational() {
+        return Err(Error::explain(ErrorType::HTTPStatus(502), "unexpected redirect for the file body"));
+    }
+    let mut resp = ResponseHeader::build(status, Some(10))?;
+    match status {
+        StatusCode::OK => {
+            if let Some(len) = content_length(upstream) {
+                if len != target.size {
+                    return Err(Error::explain(ErrorType::HTTPStatus(502), "upstream length differs from the file size"));
+                }
+            }
+            for (name, value) in file_headers(target) {
+                resp.insert_header(name, value)?;
+            }
+            resp.insert_header("content-length", target.size.to_string())?;
+        }
+        StatusCode::PARTIAL_CONTENT => {
+            for (name, value) in file_headers(target) {
+                resp.insert_header(name, value)?;
+            }
+            for name in [http::header::CONTENT_LENGTH, http::header::CONTENT_RANGE] {
+                if let Some(v) = upstream.headers.get(&name) {
+                    resp.insert_header(name, v.clone())?;
+                }
+            }
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            resp.insert_header("content-range", format!("bytes */{}", target.size))?;
+            resp.insert_header("accept-ranges", "bytes")?;
+            resp.insert_header("x-repo-commit", target.commit.as_str())?;
+            for name in [http::header::CONTENT_LENGTH, http::header::CONTENT_TYPE] {
+                if let Some(v) = upstream.headers.get(&name) {
+                    resp.insert_header(name, v.clone())?;
+                }
+            }
+        }
+        _ => {
+            // Other 4xx (the Hub changed its mind between HEAD and GET): relay what clients use.
+            for (name, value) in crate::hub::headers::error_headers(&upstream.headers) {
+                resp.insert_header(name, value)?;
+            }
+            for name in [http::header::CONTENT_LENGTH, http::header::TRANSFER_ENCODING] {
+                if let Some(v) = upstream.headers.get(&name) {
+                    resp.insert_header(name, v.clone())?;
+                }
+            }
+        }
+    }
+    *upstream = resp;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_urls() {
+        let rows = [
+            ("https://cdn.hf.co/a/b?x=1", Some((true, "cdn.hf.co", 443, "/a/b?x=1"))),
+            ("http://127.0.0.2:8001/x", Some((false, "127.0.0.2", 8001, "/x"))),
+            ("http://[::1]:9/x", Some((false, "::1", 9, "/x"))),
+            ("http://h", Some((false, "h", 80, "/"))),
+            ("ftp://h/x", None),
+            ("http://:80/x", None),
+        ];
+        for (url, want) in rows {
+            let got = split_url(url).map(|p| (p.tls, p.host, p.port, p.path_and_query));
+            assert_eq!(got, want, "{url}");
+        }
+    }
+}

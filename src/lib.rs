@@ -1,0 +1,21 @@
+//! hubcache: a pull-through cache for the Hugging Face Hub, built on Pingora.
+//!
+//! # Layout
+//! - `config`: the YAML file, parsed and validated (every problem with its YAML path).
+//! - `model`, `rules`, `registry`: remotes, distributions, guards; the live snapshot the
+//!   proxy reads per request and the API writes.
+//! - `hub`: Hub protocol rules, pure (routes, header and JSON rewriting, digests).
+//! - `upstream`: `HubClient`, metadata requests to the Hub (redirects, token, limits).
+//! - `content`: the Pingora `ProxyHttp` service for `/pulp/content/`.
+//! - `services`: Pingora services and `build_server`.
+//! - `cli`, `logging`: the binary's command line and log setup.
+pub mod cli;
+pub mod config;
+pub mod content;
+pub mod hub;
+pub mod logging;
+pub mod model;
+pub mod registry;
+pub mod rules;
+pub mod services;
+pub mod upstream;

@@ -1,0 +1,31 @@
+//! The `hubcache` binary: parse the command line, load and check the configuration, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hubcache::cli::Cli;
+use hubcache::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(problems) => {
+            // --check and a real start print the same list, one problem per line.
+            eprintln!("{}: invalid configuration\n{problems}", cli.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check {
+        println!("{}: configuration is valid", cli.config.display());
+        return ExitCode::SUCCESS;
+    }
+    hubcache::logging::init(cli.log_format);
+    match hubcache::services::build_server(config, cli.pingora_opt()) {
+        Ok(server) => server.run_forever(),
+        Err(err) => {
+            eprintln!("hubcache: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Field rules shared by the configuration file and the admin API, so a remote or a
+//! distribution is held to the same standard wherever it is declared. Each returns the
+//! user-facing message on failure (never containing a secret).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A Hub base URL: `http://` or `https://`, a host, no user info, query or fragment.
+/// Returns it without a trailing `/`.
+pub fn check_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| "Enter a valid URL (http:// or https://).".to_string())?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() {
+        return Err("Enter a valid URL: the host is missing.".into());
+    }
+    if authority.contains('@') {
+        return Err("The URL must not contain a username or password.".into());
+    }
+    if url.contains('?') || url.contains('#') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("Enter a valid URL: no query, fragment or whitespace.".into());
+    }
+    if let Some((_, port)) = authority.rsplit_once(':') {
+        if !authority.ends_with(']') && port.parse::<u16>().is_err() {
+            return Err("Enter a valid URL: the port is not a number.".into());
+        }
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// The scheme, host and port of a URL (`https://huggingface.co:443/x` → `https://huggingface.co:443`).
+pub fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
+/// A name: not blank, at most 255 characters, no control characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("This field may not be blank.".into());
+    }
+    if name.len() > 255 {
+        return Err("Ensure this field has no more than 255 characters.".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("The name may not contain control characters.".into());
+    }
+    Ok(())
+}
+
+/// `pulp_labels`: keys match `^[\w .\-]+$`, values contain no `(` or `)` (pulpcore).
+pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
+    for (k, v) in labels {
+        let key_ok = !k.is_empty()
+            && k.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | ' ' | '.' | '-'));
+        if !key_ok {
+            return Err(format!("Key '{k}' contains non-alphanumerics."));
+        }
+        if v.contains('(') || v.contains(')') {
+            return Err(format!("Key '{k}' contains value with parens."));
+        }
+    }
+    Ok(())
+}
+
+/// Extra upstream headers: valid HTTP names and values; `Authorization` and hop-by-hop or
+/// framing headers are refused (the token belongs in `hf_token`, where it stays hidden).
+pub fn check_headers(headers: &[(String, String)]) -> Result<(), String> {
+    const REFUSED: [&str; 8] = [
+        "authorization", "host", "content-length", "transfer-encoding", "connection",
+        "range", "accept-encoding", "upgrade",
+    ];
+    for (name, value) in headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("'{name}' is not a valid header name."));
+        }
+        if REFUSED.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(format!("The header '{name}' cannot be set here (use hf_token for credentials)."));
+        }
+        if http::HeaderValue::from_str(value).is_err() {
+            return Err(format!("The value of header '{name}' is not a valid header value."));
+        }
+    }
+    Ok(())
+}
+
+/// A timeout in seconds: finite, ≥ 0 (0 means "no timeout" is not allowed: at least 1 ms).
+pub fn check_timeout(seconds: f64) -> Result<Duration, String> {
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err("Ensure this value is greater than 0.".into());
+    }
+    if seconds > 86_400.0 {
+        return Err("Ensure this value is at most 86400 (one day).".into());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// A PEM bundle with at least one parseable `CERTIFICATE` block.
+pub fn check_ca_cert(pem: &str) -> Result<(), String> {
+    let has_block = pem.contains("-----BEGIN CERTIFICATE-----") && pem.contains("-----END CERTIFICATE-----");
+    if !has_block {
+        return Err("No valid certificate found (expected a PEM CERTIFICATE block).".into());
+    }
+    Ok(())
+}
+
+/// A public origin (`content_origin`): an `http(s)://` URL as [`check_url`] accepts, with no
+/// path. Returns it without a trailing `/`.
+pub fn check_origin(url: &str) -> Result<String, String> {
+    let url = check_url(url)?;
+    if origin_of(&url) != url {
+        return Err("Enter an origin only (scheme, host and port), without a path.".into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let rows: [(&str, Option<&str>); 9] = [
+            ("https://huggingface.co", Some("https://huggingface.co")),
+            ("https://huggingface.co/", Some("https://huggingface.co")),
+            ("http://127.0.0.1:8000", Some("http://127.0.0.1:8000")),
+            ("http://mirror.local/hf", Some("http://mirror.local/hf")),
+            ("ftp://x", None),
+            ("file:///etc", None),
+            ("https://user:pw@huggingface.co", None),
+            ("https://", None),
+            ("http://h:port", None),
+        ];
+        for (url, want) in rows {
+            assert_eq!(check_url(url).ok().as_deref(), want, "{url}");
+        }
+        assert_eq!(origin_of("https://h.co:443/a/b"), "https://h.co:443");
+        assert_eq!(origin_of("http://h"), "http://h");
+        assert_eq!(check_origin("https://cache.example.com/").ok().as_deref(), Some("https://cache.example.com"));
+        assert!(check_origin("https://cache.example.com/pulp").is_err());
+        assert!(check_origin("cache.example.com").is_err());
+    }
+
+    #[test]
+    fn labels_headers_timeouts() {
+        let mut l = BTreeMap::new();
+        l.insert("team a.b-c_d".to_string(), "x".to_string());
+        assert!(check_labels(&l).is_ok());
+        l.insert("bad/key".to_string(), "x".to_string());
+        assert!(check_labels(&l).is_err());
+        assert!(check_headers(&[("X-Foo".into(), "bar".into())]).is_ok());
+        assert!(check_headers(&[("authorization".into(), "Bearer x".into())]).is_err());
+        assert!(check_headers(&[("bad header".into(), "x".into())]).is_err());
+        assert!(check_timeout(0.5).is_ok());
+        assert!(check_timeout(-1.0).is_err());
+        assert!(check_timeout(f64::NAN).is_err());
+    }
+}

@@ -1,0 +1,289 @@
+//! `HubClient`: every metadata exchange with a remote's Hub (resolve HEADs, `api/…` JSON),
+//! with redirects off, same-origin redirects followed here, and the remote's token sent to
+//! the Hub origin only. File bodies do not pass through here: Pingora streams them.
+
+mod limits;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use crate::hub::headers::{normalize_etag, resolve_relative};
+use crate::model::Remote;
+use crate::rules::origin_of;
+
+pub use limits::{Permit, RemoteLimits};
+
+/// How many redirects one metadata exchange may follow.
+const MAX_HOPS: usize = 10;
+/// Sent upstream as `User-Agent`.
+pub const USER_AGENT: &str = concat!("hubcache/", env!("CARGO_PKG_VERSION"));
+
+/// Why an upstream exchange produced no HTTP answer worth relaying.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// TCP/TLS connect failed (refused, unreachable, DNS).
+    #[error("the Hub could not be reached")]
+    Connect,
+    /// Connect, read or total timeout.
+    #[error("the Hub did not answer in time")]
+    Timeout,
+    /// The Hub answered 5xx.
+    #[error("the Hub answered {0}")]
+    Status(StatusCode),
+    /// The answer broke the protocol (no commit, unknown size, redirect loop, foreign redirect).
+    #[error("the Hub's answer was unusable: {0}")]
+    Protocol(&'static str),
+    /// Building the client failed (bad CA bundle).
+    #[error("the remote's TLS settings are unusable")]
+    Client,
+}
+
+impl UpstreamError {
+    /// The status hubcache answers with: 504 for timeouts, 503 when the Hub said 503,
+    /// 502 otherwise. Never 401 or 404.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::Status(s) if *s == StatusCode::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::Status(s) if *s == StatusCode::GATEWAY_TIMEOUT => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn from_reqwest(err: &reqwest::Error) -> Self {
+        if err.is_timeout() {
+            UpstreamError::Timeout
+        } else {
+            UpstreamError::Connect
+        }
+    }
+}
+
+/// A complete upstream answer (metadata only: bodies here are small JSON).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Status of the last hop.
+    pub status: StatusCode,
+    /// Headers of the last hop.
+    pub headers: HeaderMap,
+    /// Body of the last hop (empty for HEAD).
+    pub body: Bytes,
+}
+
+/// Where a file's bytes are and what the Hub said about it on the first hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTarget {
+    /// 40-hex commit (`X-Repo-Commit`).
+    pub commit: String,
+    /// Normalised etag: git blob sha1 (40 hex) or sha256 (64 hex) of the content.
+    pub etag: String,
+    /// Exact file size.
+    pub size: u64,
+    /// `Content-Type` to answer with.
+    pub content_type: String,
+    /// `Content-Disposition`, when the Hub gave one.
+    pub content_disposition: Option<String>,
+    /// Absolute URL to GET the bytes from (Hub `resolve-cache` or a signed CDN URL).
+    pub url: String,
+    /// True when `url` is on the remote's own origin (and so may carry its token).
+    pub same_origin: bool,
+}
+
+/// The outcome of resolving a `resolve` URL.
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    /// The file exists; here is where to get it.
+    Found(FileTarget),
+    /// The Hub said 4xx (missing file, revision or repo, auth, rate limit): relay it.
+    Refused(Fetched),
+}
+
+/// One HTTP client per remote version, rebuilt when the remote changes.
+#[derive(Default)]
+pub struct HubClient {
+    clients: Mutex<HashMap<Uuid, (SystemTime, reqwest::Client)>>,
+    limits: RemoteLimits,
+}
+
+impl HubClient {
+    /// A client with no connections yet.
+    pub fn new() -> Self {
+        HubClient::default()
+    }
+
+    /// Concurrency and rate limits per remote (also used for file bodies).
+    pub fn limits(&self) -> &RemoteLimits {
+        &self.limits
+    }
+
+    fn client_for(&self, remote: &Remote) -> Result<reqwest::Client, UpstreamError> {
+        let mut clients = self.clients.lock();
+        if let Some((version, client)) = clients.get(&remote.meta.id) {
+            if *version == remote.meta.updated {
+                return Ok(client.clone());
+            }
+        }
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .connect_timeout(remote.connect_timeout())
+            .read_timeout(remote.read_timeout())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .danger_accept_invalid_certs(!remote.tls_validation);
+        if let Some(total) = remote.total_timeout {
+            builder = builder.timeout(total);
+        }
+        if let Some(pem) = &remote.ca_cert {
+            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|_| UpstreamError::Client)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|_| UpstreamError::Client)?;
+        clients.insert(remote.meta.id, (remote.meta.updated, client.clone()));
+        Ok(client)
+    }
+
+    /// One request to `url`, with the token only when `url` is on the remote's origin.
+    async fn send_once(
+        &self,
+        remote: &Remote,
+        method: &Method,
+        url: &str,
+        body: Option<(Bytes, Option<String>)>,
+    ) -> Result<Fetched, UpstreamError> {
+        let client = self.client_for(remote)?;
+        let _permit = self.limits.acquire(remote).await;
+        let attempts = remote.max_retries.unwrap_or(2) + 1;
+        let mut last = UpstreamError::Connect;
+        for _ in 0..attempts {
+            let mut req = client.request(method.clone(), url).header("accept-encoding", "identity");
+            if origin_of(url) == origin_of(&remote.url) {
+                for (name, value) in &remote.headers {
+                    req = req.header(name.as_str(), value.as_str());
+                }
+                if let Some(token) = remote.token() {
+                    req = req.bearer_auth(token);
+                }
+            }
+            if let Some((bytes, content_type)) = &body {
+                req = req.body(bytes.clone());
+                if let Some(ct) = content_type {
+                    req = req.header("content-type", ct.as_str());
+                }
+            }
+            match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    let body = resp.bytes().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
+                    return Ok(Fetched { status, headers, body });
+                }
+                // Only connect failures are retried: the request never reached the Hub.
+                Err(e) if e.is_connect() && !e.is_timeout() => last = UpstreamError::Connect,
+                Err(e) => return Err(UpstreamError::from_reqwest(&e)),
+            }
+        }
+        Err(last)
+    }
+
+    /// Sends `method path_and_query` to the remote and follows redirects that stay on the
+    /// remote's origin (relative ones included, query kept). A redirect elsewhere is returned
+    /// as is, for the caller to decide.
+    pub async fn fetch(
+        &self,
+        remote: &Remote,
+        method: Method,
+        path_and_query: &str,
+        body: Option<(Bytes, Option<String>)>,
+    ) -> Result<Fetched, UpstreamError> {
+        let mut url = format!("{}/{}", remote.url, path_and_query.trim_start_matches('/'));
+        for _ in 0..MAX_HOPS {
+            let fetched = self.send_once(remote, &method, &url, body.clone()).await?;
+            let Some(next) = redirect_target(&url, &fetched) else {
+                return Ok(fetched);
+            };
+            if origin_of(&next) != origin_of(&remote.url) {
+                return Ok(fetched);
+            }
+            url = next;
+        }
+        Err(UpstreamError::Protocol("too many redirects"))
+    }
+
+    /// Resolves a `resolve` path with HEAD requests only (never a body download): follows
+    /// the Hub's own redirects, stops at the CDN, and keeps the first hop's metadata.
+    pub async fn resolve_file(&self, remote: &Remote, path_and_query: &str) -> Result<Resolution, UpstreamError> {
+        let mut url = format!("{}/{}", remote.url, path_and_query.trim_start_matches('/'));
+        let mut first: Option<HeaderMap> = None;
+        for _ in 0..MAX_HOPS {
+            let fetched = self.send_once(remote, &Method::HEAD, &url, None).await?;
+            let status = fetched.status;
+            if status.is_server_error() {
+                return Err(UpstreamError::Status(status));
+            }
+            if status.is_client_error() {
+                return Ok(Resolution::Refused(fetched));
+            }
+            let first_headers = first.get_or_insert_with(|| fetched.headers.clone()).clone();
+            if status.is_redirection() {
+                let next = redirect_target(&url, &fetched).ok_or(UpstreamError::Protocol("redirect without Location"))?;
+                if origin_of(&next) == origin_of(&remote.url) {
+                    url = next;
+                    continue;
+                }
+                // A CDN: its own headers describe a Xet object, not the file; the first hop does.
+                let target = target_from(&first_headers, None, next, false)?;
+                return Ok(Resolution::Found(target));
+            }
+            if status.is_success() {
+                let target = target_from(&first_headers, Some(&fetched.headers), url, true)?;
+                return Ok(Resolution::Found(target));
+            }
+            return Err(UpstreamError::Protocol("unexpected status"));
+        }
+        Err(UpstreamError::Protocol("too many redirects"))
+    }
+}
+
+/// The absolute URL a 3xx points at, if it is a redirect with a `Location`.
+fn redirect_target(url: &str, fetched: &Fetched) -> Option<String> {
+    if !fetched.status.is_redirection() {
+        return None;
+    }
+    let location = fetched.headers.get(http::header::LOCATION)?.to_str().ok()?;
+    Some(resolve_relative(url, location))
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Builds the file target from the first hop's headers, completed by the final 200's.
+fn target_from(first: &HeaderMap, last: Option<&HeaderMap>, url: String, same_origin: bool) -> Result<FileTarget, UpstreamError> {
+    let pick = |name: &str| header(first, name).or_else(|| last.and_then(|l| header(l, name)));
+    let commit = pick("x-repo-commit").ok_or(UpstreamError::Protocol("no X-Repo-Commit"))?.to_string();
+    let etag = header(first, "x-linked-etag")
+        .or_else(|| last.and_then(|l| header(l, "x-linked-etag")))
+        .or_else(|| last.and_then(|l| header(l, "etag")))
+        .map(normalize_etag)
+        .ok_or(UpstreamError::Protocol("no etag"))?;
+    let size = pick("x-linked-size")
+        .or_else(|| last.and_then(|l| header(l, "content-length")))
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(UpstreamError::Protocol("no size"))?;
+    let content_type = last
+        .and_then(|l| header(l, "content-type"))
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let content_disposition = pick("content-disposition").map(str::to_string);
+    Ok(FileTarget { commit, etag, size, content_type, content_disposition, url, same_origin })
+}
+
+/// The remote's clients, shared by every request.
+pub type SharedHubClient = Arc<HubClient>;

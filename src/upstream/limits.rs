@@ -1,0 +1,115 @@
+//! Per-remote `download_concurrency` (a semaphore) and `rate_limit` (evenly spaced starts).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
+
+use crate::model::Remote;
+
+/// Held while an upstream request runs; dropping it frees the slot.
+#[derive(Debug)]
+pub struct Permit(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+
+#[derive(Debug)]
+struct Limit {
+    concurrency: Option<u32>,
+    semaphore: Arc<Semaphore>,
+    next_start: Instant,
+}
+
+/// Limits of every remote, keyed by id and rebuilt when the remote's settings change.
+#[derive(Debug, Default)]
+pub struct RemoteLimits {
+    by_remote: Mutex<HashMap<Uuid, Limit>>,
+}
+
+impl RemoteLimits {
+    /// Waits for a concurrency slot and for the next rate-limit start time of `remote`.
+    pub async fn acquire(&self, remote: &Remote) -> Permit {
+        let (semaphore, wait) = {
+            let mut map = self.by_remote.lock();
+            let limit = map.entry(remote.meta.id).or_insert_with(|| Limit {
+                concurrency: remote.download_concurrency,
+                semaphore: Arc::new(Semaphore::new(remote.download_concurrency.unwrap_or(0) as usize)),
+                next_start: Instant::now(),
+            });
+            if limit.concurrency != remote.download_concurrency {
+                limit.concurrency = remote.download_concurrency;
+                limit.semaphore = Arc::new(Semaphore::new(remote.download_concurrency.unwrap_or(0) as usize));
+            }
+            let wait = match remote.rate_limit.filter(|r| *r > 0) {
+                Some(rate) => {
+                    let now = Instant::now();
+                    let start = limit.next_start.max(now);
+                    limit.next_start = start + Duration::from_secs_f64(1.0 / f64::from(rate));
+                    start - now
+                }
+                None => Duration::ZERO,
+            };
+            let semaphore = remote.download_concurrency.map(|_| limit.semaphore.clone());
+            (semaphore, wait)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        match semaphore {
+            Some(s) => Permit(s.acquire_owned().await.ok()),
+            None => Permit(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Meta, Origin, Policy};
+
+    fn remote(concurrency: Option<u32>, rate: Option<u32>) -> Remote {
+        Remote {
+            meta: Meta::new(Origin::Api),
+            name: "r".into(),
+            url: "http://127.0.0.1:1".into(),
+            policy: Policy::OnDemand,
+            hf_token: None,
+            pulp_labels: Default::default(),
+            tls_validation: true,
+            ca_cert: None,
+            headers: vec![],
+            connect_timeout: None,
+            sock_read_timeout: None,
+            total_timeout: None,
+            max_retries: None,
+            rate_limit: rate,
+            download_concurrency: concurrency,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrency_caps_permits() {
+        let limits = RemoteLimits::default();
+        let r = remote(Some(2), None);
+        let a = limits.acquire(&r).await;
+        let _b = limits.acquire(&r).await;
+        let third = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&r)).await;
+        assert!(third.is_err(), "a third permit must wait");
+        drop(a);
+        let third = tokio::time::timeout(Duration::from_millis(500), limits.acquire(&r)).await;
+        assert!(third.is_ok());
+    }
+
+    #[tokio::test]
+    async fn rate_limit_spaces_starts() {
+        let limits = RemoteLimits::default();
+        let r = remote(None, Some(20));
+        let start = Instant::now();
+        for _ in 0..5 {
+            limits.acquire(&r).await;
+        }
+        // 5 starts at 20/s: the last one no earlier than 4 × 50 ms after the first.
+        assert!(start.elapsed() >= Duration::from_millis(195), "{:?}", start.elapsed());
+    }
+}
