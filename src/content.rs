@@ -21,6 +21,7 @@ pub use ctx::RequestCtx;
 pub use dispatch::MAX_BODY;
 
 use crate::registry::Registry;
+use crate::metadata::Metadata;
 use crate::upstream::HubClient;
 
 /// The admin API as the content listener sees it (plain `http` types).
@@ -36,6 +37,8 @@ pub struct ContentProxy {
     pub registry: Arc<Registry>,
     /// Metadata client for every remote.
     pub hub: Arc<HubClient>,
+    /// What is remembered of the Hub.
+    pub metadata: Arc<Metadata>,
     /// The admin API, also served on this listener.
     pub api: Option<Arc<dyn AdminApi>>,
     /// `content_origin` from the config; `None`: from `Host` and `X-Forwarded-Proto`.
@@ -43,6 +46,11 @@ pub struct ContentProxy {
 }
 
 impl ContentProxy {
+    /// Are the bytes of this etag stored complete on disk?
+    pub fn has_body(&self, _etag: &str) -> bool {
+        false
+    }
+
     /// `{origin}/pulp/content/{base_path}` as clients must see it (no trailing `/`).
     pub fn public_prefix(&self, session: &Session, base_path: &str) -> String {
         let origin = match &self.content_origin {

@@ -119,6 +119,17 @@ pub fn check_origin(url: &str) -> Result<String, String> {
     Ok(url)
 }
 
+/// A guard's `header_name`: not blank, a valid HTTP header name.
+pub fn check_header_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("This field may not be blank.".into());
+    }
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("'{name}' is not a valid header name."));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +170,12 @@ mod tests {
         assert!(check_timeout(0.5).is_ok());
         assert!(check_timeout(-1.0).is_err());
         assert!(check_timeout(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn header_names() {
+        for (name, ok) in [("Authorization", true), ("x-token", true), ("", false), ("bad header", false), ("a:b", false)] {
+            assert_eq!(check_header_name(name).is_ok(), ok, "{name:?}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use pingora::server::Server;
 
 use crate::config::Config;
 use crate::content::ContentProxy;
+use crate::metadata::Metadata;
 use crate::registry::{Registry, Snapshot};
 use crate::upstream::HubClient;
 
@@ -65,11 +66,17 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let snapshot: Snapshot = config.declared.clone();
     let registry = Arc::new(Registry::new(snapshot));
     let hub = Arc::new(HubClient::new());
+    let metadata = Arc::new(Metadata::new(
+        hub.clone(),
+        Some(config.cache.dir.join("v1").join("meta")),
+        config.cache.revision_ttl,
+        config.cache.negative_ttl,
+    ));
 
     let mut server = Server::new_with_opt_and_conf(opt, server_conf(&config));
     server.bootstrap();
 
-    let proxy = ContentProxy { registry, hub, api: None, content_origin: config.content_origin.clone() };
+    let proxy = ContentProxy { registry, hub, metadata, api: None, content_origin: config.content_origin.clone() };
     let mut content = pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "content");
     content.add_tcp(&config.listen.to_string());
     server.add_service(content);

@@ -30,6 +30,8 @@ pub struct RequestCtx {
     pub re_resolved: u8,
     /// Set when the CDN refused the signed URL: `upstream_peer` resolves again.
     pub need_re_resolve: bool,
+    /// How the metadata (and, for files, the bytes) were obtained.
+    pub lookup: Option<crate::metadata::Source>,
     /// Time spent waiting on the Hub for metadata and first bytes.
     pub upstream_time: Option<std::time::Duration>,
 }
@@ -48,6 +50,7 @@ impl RequestCtx {
             upstream_path: String::new(),
             re_resolved: 0,
             need_re_resolve: false,
+            lookup: None,
             upstream_time: None,
         }
     }

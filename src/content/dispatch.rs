@@ -11,8 +11,9 @@ use subtle::ConstantTimeEq;
 use super::reply::{send_file_head, Reply};
 use super::{ContentProxy, RequestCtx};
 use crate::hub::route::{parse_hub_path, HubRoute};
-use crate::model::ContentGuard;
-use crate::upstream::{Fetched, Resolution, UpstreamError};
+use crate::metadata::FileAnswer;
+use crate::model::{ContentGuard, Policy};
+use crate::upstream::{Fetched, UpstreamError};
 
 /// Largest request body accepted on the content side (`paths-info` forms, API JSON).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -109,24 +110,42 @@ pub async fn dispatch(proxy: &ContentProxy, session: &mut Session, ctx: &mut Req
                     .await?;
                 return Ok(Outcome::Answered);
             }
+            let remember = remote.policy == Policy::OnDemand;
             let started = std::time::Instant::now();
-            let resolution = proxy.hub.resolve_file(&remote, &upstream_path).await;
+            let mut answer = proxy.metadata.resolve(&remote, &route, &upstream_path, remember, false).await;
+            // A remembered answer has no download URL: fine for HEAD, or when the bytes are
+            // stored; otherwise ask the Hub for a fresh (signed) URL.
+            if method == Method::GET {
+                if let Ok(FileAnswer::Found(known)) = &answer {
+                    if known.target.url.is_empty() && !proxy.has_body(&known.target.etag) {
+                        answer = proxy.metadata.resolve(&remote, &route, &upstream_path, remember, true).await;
+                    }
+                }
+            }
             ctx.upstream_time = Some(started.elapsed());
-            match resolution {
+            match answer {
                 Err(err) => {
                     upstream_failure(session, &err).await?;
                     Ok(Outcome::Answered)
                 }
-                Ok(Resolution::Refused(fetched)) => {
+                Ok(FileAnswer::Refused(fetched, source)) => {
+                    ctx.lookup = Some(source);
                     relay_refusal(session, &fetched).await?;
                     Ok(Outcome::Answered)
                 }
-                Ok(Resolution::Found(target)) if method == Method::HEAD => {
-                    send_file_head(session, &target).await?;
+                Ok(FileAnswer::Found(known)) if method == Method::HEAD => {
+                    ctx.lookup = Some(known.source);
+                    send_file_head(session, &known.target).await?;
                     Ok(Outcome::Answered)
                 }
-                Ok(Resolution::Found(target)) => {
-                    ctx.target = Some(target);
+                Ok(FileAnswer::Found(known)) => {
+                    if known.target.url.is_empty() && !proxy.has_body(&known.target.etag) {
+                        // The Hub is unreachable and the bytes were never stored.
+                        upstream_failure(session, &UpstreamError::Connect).await?;
+                        return Ok(Outcome::Answered);
+                    }
+                    ctx.lookup = Some(known.source);
+                    ctx.target = Some(known.target);
                     Ok(Outcome::ProxyFile)
                 }
             }
@@ -152,10 +171,14 @@ pub async fn dispatch(proxy: &ContentProxy, session: &mut Session, ctx: &mut Req
                 None
             };
             let started = std::time::Instant::now();
-            let fetched = proxy.hub.fetch(&remote, method, &upstream_path, body).await;
+            let remember = remote.policy == Policy::OnDemand;
+            let fetched = proxy.metadata.api(&remote, &route, method, &upstream_path, body, remember).await;
             ctx.upstream_time = Some(started.elapsed());
             match fetched {
-                Ok(fetched) => relay_api(session, fetched, &remote.url, &prefix).await?,
+                Ok((fetched, source)) => {
+                    ctx.lookup = Some(source);
+                    relay_api(session, fetched, &remote.url, &prefix).await?
+                }
                 Err(err) => upstream_failure(session, &err).await?,
             }
             Ok(Outcome::Answered)

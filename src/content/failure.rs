@@ -30,6 +30,8 @@ pub fn classify(e: &Error) -> (u16, &'static str) {
 pub async fn fail_to_proxy(session: &mut Session, e: &Error) -> FailToProxy {
     let (code, message) = classify(e);
     let already_started = session.response_written().is_some();
+    // The connection is not reused after a failure: say so, so clients don't race a close.
+    session.as_downstream_mut().set_keepalive(None);
     if code > 0 && !already_started {
         if let Ok(status) = http::StatusCode::from_u16(code) {
             if let Err(err) = Reply::plain(status, message).send(session).await {

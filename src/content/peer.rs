@@ -72,7 +72,7 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
         ctx.need_re_resolve = false;
         ctx.re_resolved += 1;
         let remote = ctx.remote.clone().ok_or_else(|| internal("no remote"))?;
-        match proxy.hub.resolve_file(&remote, &ctx.upstream_path).await {
+        match proxy.metadata.hub().resolve_file(&remote, &ctx.upstream_path).await {
             Ok(Resolution::Found(target)) => ctx.target = Some(target),
             _ => return Err(Error::explain(ErrorType::HTTPStatus(502), "re-resolving the file failed")),
         }

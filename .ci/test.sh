@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs (.ci/setup.sh), then
+# checks formatting, builds, validates the shipped config, runs unit and integration tests
+# (the integration tests drive real huggingface_hub clients from the virtualenvs), checks
+# the observability files, and compiles the benches.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bash .ci/setup.sh
+
+echo "== build"
+cargo build --locked --all-targets
+
+echo "== shipped configuration"
+./target/debug/hubcache --config conf/hubcache.yaml --check
+
+echo "== tests"
+export HUBCACHE_PYTHONS="$root/.venv-hf-latest/bin/python:$root/.venv-hf-0x/bin/python"
+cargo test --locked -- --test-threads 4
+
+if [ -x .ci/check-observability.sh ]; then
+    echo "== observability files"
+    bash .ci/check-observability.sh
+fi

@@ -1,0 +1,213 @@
+//! The Pulp-compatible admin API under `/pulp/api/v3/` (conventions in `pulp-api.md`).
+//!
+//! # Endpoints
+//!
+//! | Path | Methods | Auth |
+//! |---|---|---|
+//! | `/pulp/api/v3/remotes/hugging_face/hugging-face/` | GET (list), POST (201) | basic |
+//! | `/pulp/api/v3/remotes/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
+//! | `/pulp/api/v3/distributions/hugging_face/hugging-face/` | GET (list), POST (201) | basic |
+//! | `/pulp/api/v3/distributions/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
+//! | `/pulp/api/v3/contentguards/core/header/` | GET (list), POST (201) | basic |
+//! | `/pulp/api/v3/contentguards/core/header/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
+//! | `/pulp/api/v3/status/` | GET | none |
+//!
+//! Anything else → 404 `{"detail": "Not found."}`; a wrong method → 405 with `Allow`; a body
+//! over [`MAX_BODY_BYTES`] → 413.
+//!
+//! # Writes
+//!
+//! Synchronous: every write runs under the registry's writer lock, is saved to `state.path`
+//! ([`crate::state::save`]) and only then published and answered. A bad body or a failed save
+//! changes nothing (the latter answers 500 and logs why).
+//!
+//! # Objects declared in the configuration file
+//!
+//! They are listed and readable like any other, but read-only here: PUT, PATCH and DELETE
+//! answer 400 `{"detail": "'<name>' is declared in the configuration file"}` (the file is
+//! their source of truth; an API change would be lost or contradict it at the next start).
+//! Their names and base paths are taken, so creating a clashing object is the usual 400.
+//! API-made objects may point at declared ones (a distribution serving a declared remote).
+//!
+//! # Secrets
+//!
+//! `hf_token` and guard `header_value` are write-only: responses show only `hidden_fields`
+//! (`{"name", "is_set"}`), and no error message echoes a submitted value.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use tower::ServiceExt;
+
+use crate::model::{ContentGuard, Distribution, Remote, Secret};
+use crate::registry::Registry;
+
+mod auth;
+mod distributions;
+mod error;
+mod guards;
+mod json;
+mod labels;
+mod list;
+mod remote_fields;
+mod remotes;
+mod resource;
+mod status;
+
+#[cfg(test)]
+mod list_tests;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_input;
+
+pub use auth::insecure_default;
+pub use error::{ApiError, FieldErrors};
+
+/// Largest request body accepted; larger → 413. A caller reading the body from a socket may
+/// stop after `MAX_BODY_BYTES + 1` bytes and pass what it has.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Someone allowed to use the API (converted from the configuration's `users:`).
+#[derive(Clone)]
+pub struct ApiUser {
+    /// Basic-auth username.
+    pub username: String,
+    /// Plain password, compared in constant time (takes precedence over the hash).
+    pub password: Option<Secret>,
+    /// An argon2 PHC string (`$argon2id$…`).
+    pub password_hash: Option<String>,
+    /// The password is the shipped default (see [`insecure_default`]).
+    pub uses_default_password: bool,
+}
+
+impl std::fmt::Debug for ApiUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither the password nor its hash belongs in a log line.
+        f.debug_struct("ApiUser")
+            .field("username", &self.username)
+            .field("has_password", &self.password.is_some())
+            .field("has_password_hash", &self.password_hash.is_some())
+            .field("uses_default_password", &self.uses_default_password)
+            .finish()
+    }
+}
+
+/// Cache figures for `/pulp/api/v3/status/`, read on every status request.
+#[derive(Debug, Clone, Default)]
+pub struct StatusFigures {
+    /// `cache.max_size` in bytes.
+    pub cache_max_size: u64,
+    /// Bytes stored now.
+    pub cache_size: u64,
+    /// Objects stored now.
+    pub cache_objects: u64,
+    /// Fills running now.
+    pub fills_in_flight: u64,
+    /// Evictions since start.
+    pub evictions: u64,
+    /// `cache.dir` (for filesystem figures).
+    pub cache_dir: PathBuf,
+}
+
+/// What the API needs from the rest of the server.
+pub struct ApiDeps {
+    /// The live objects; the API is their only writer.
+    pub registry: Arc<Registry>,
+    /// Who may use the API.
+    pub users: Vec<ApiUser>,
+    /// Where API-made objects are saved (`state.path`).
+    pub state_path: PathBuf,
+    /// `content_origin` from the configuration: the origin of `base_url`; `None`: the request's.
+    pub content_origin: Option<String>,
+    /// Current cache figures for the status endpoint.
+    pub status: Arc<dyn Fn() -> StatusFigures + Send + Sync>,
+}
+
+impl std::fmt::Debug for ApiDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiDeps")
+            .field("users", &self.users)
+            .field("state_path", &self.state_path)
+            .field("content_origin", &self.content_origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The admin API, callable with plain `http` types from any listener.
+#[derive(Debug, Clone)]
+pub struct Api {
+    router: Router,
+}
+
+impl Api {
+    /// Builds the API over `deps`.
+    pub fn new(deps: ApiDeps) -> Self {
+        Api {
+            router: router(Arc::new(deps)),
+        }
+    }
+
+    /// Answers one request under `/pulp/api/v3/` (any other path is a 404). Never panics on input.
+    pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+        if req.body().len() > MAX_BODY_BYTES {
+            let detail = format!("Request body is larger than {MAX_BODY_BYTES} bytes.");
+            return ApiError::detail(StatusCode::PAYLOAD_TOO_LARGE, detail).into_response();
+        }
+        let method = req.method().clone();
+        let resp = match self
+            .router
+            .clone()
+            .oneshot(req.map(axum::body::Body::from))
+            .await
+        {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        };
+        let (mut parts, body) = resp.into_parts();
+        if parts.status == StatusCode::METHOD_NOT_ALLOWED {
+            // axum answers an empty 405 with `Allow`; give it DRF's body, keep `Allow`.
+            let mut drf =
+                ApiError::detail(parts.status, format!("Method \"{method}\" not allowed."))
+                    .into_response();
+            if let Some(allow) = parts.headers.remove(header::ALLOW) {
+                drf.headers_mut().insert(header::ALLOW, allow);
+            }
+            return drf;
+        }
+        match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => {
+                if parts.status == StatusCode::NO_CONTENT {
+                    parts.headers.remove(header::CONTENT_TYPE);
+                }
+                Response::from_parts(parts, bytes)
+            }
+            Err(e) => ApiError::Internal(format!("reading the API response: {e}")).into_response(),
+        }
+    }
+}
+
+fn router(deps: Arc<ApiDeps>) -> Router {
+    use resource::{create, delete, list, patch, put, read};
+    fn kind<K: resource::Kind>(router: Router<Arc<ApiDeps>>) -> Router<Arc<ApiDeps>> {
+        let collection = K::COLLECTION;
+        router
+            .route(collection, get(list::<K>).post(create::<K>))
+            .route(
+                &format!("{collection}{{id}}/"),
+                get(read::<K>)
+                    .put(put::<K>)
+                    .patch(patch::<K>)
+                    .delete(delete::<K>),
+            )
+    }
+    let router = Router::new().route("/pulp/api/v3/status/", get(status::status));
+    let router = kind::<ContentGuard>(kind::<Distribution>(kind::<Remote>(router)));
+    router
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(deps)
+}

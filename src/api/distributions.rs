@@ -1,0 +1,270 @@
+//! Distributions (`/pulp/api/v3/distributions/hugging_face/hugging-face/`): Pulp's JSON for a
+//! [`Distribution`] and its validation — canonical, unique, never nested `base_path`; `remote`
+//! and `content_guard` hrefs that exist; `repository`/`publication` only `null`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::json::{py_type, Given, Input, Mode};
+use super::list::Row;
+use super::resource::{href, name_is_free, prn, Kind};
+use crate::model::{
+    base_paths_overlap, is_canonical_base_path, ContentGuard, Distribution, Meta, Origin, Remote,
+};
+use crate::registry::Snapshot;
+use crate::rules;
+
+/// Pulp fields hubcache has no use for: accepted only as `null`.
+const ONLY_NULL: [&str; 3] = ["repository", "repository_version", "publication"];
+
+impl Kind for Distribution {
+    const COLLECTION: &'static str = "/pulp/api/v3/distributions/hugging_face/hugging-face/";
+    const PRN: &'static str = "prn:hugging_face.huggingfacedistribution:";
+    const WRITABLE: &'static [&'static str] = &[
+        "name",
+        "base_path",
+        "remote",
+        "content_guard",
+        "hidden",
+        "pulp_labels",
+        "repository",
+        "repository_version",
+        "publication",
+    ];
+    const READ_ONLY: &'static [&'static str] = &[
+        "base_url",
+        "content_guard_prn",
+        "no_content_change_since",
+        "pulp_domain",
+    ];
+    const FILTERS: &'static [&'static str] = &[
+        "name",
+        "name__contains",
+        "name__icontains",
+        "name__in",
+        "name__startswith",
+        "base_path",
+        "base_path__contains",
+        "pulp_label_select",
+    ];
+    const ORDERING: &'static [&'static str] =
+        &["name", "pulp_created", "pulp_last_updated", "base_path"];
+
+    fn all(snap: &Snapshot) -> &Vec<Arc<Self>> {
+        &snap.distributions
+    }
+    fn all_mut(snap: &mut Snapshot) -> &mut Vec<Arc<Self>> {
+        &mut snap.distributions
+    }
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut Meta {
+        &mut self.meta
+    }
+    fn row(&self) -> Row<'_> {
+        Row {
+            id: self.meta.id,
+            name: &self.name,
+            base_path: Some(&self.base_path),
+            labels: Some(&self.pulp_labels),
+            created: self.meta.created,
+            updated: self.meta.updated,
+        }
+    }
+
+    fn fields(&self, _snap: &Snapshot, content_origin: &str) -> Map<String, Value> {
+        let value = json!({
+            "name": self.name,
+            "base_path": self.base_path,
+            "base_url": format!("{content_origin}/pulp/content/{}/", self.base_path),
+            "remote": self.remote.map(href::<Remote>),
+            "content_guard": self.content_guard.map(href::<ContentGuard>),
+            "content_guard_prn": self.content_guard.map(prn::<ContentGuard>),
+            "hidden": self.hidden,
+            "pulp_labels": self.pulp_labels,
+            "repository": null,
+            "repository_version": null,
+            "publication": null,
+            "no_content_change_since": null,
+        });
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    fn build(
+        mut input: Input,
+        current: Option<&Self>,
+        mode: Mode,
+        snap: &Snapshot,
+    ) -> Result<Self, ApiError> {
+        let self_id = current.map(|c| c.meta.id);
+        let mut d = current.cloned().unwrap_or_else(|| Distribution {
+            meta: Meta::new(Origin::Api),
+            name: String::new(),
+            base_path: String::new(),
+            remote: None,
+            content_guard: None,
+            hidden: false,
+            pulp_labels: BTreeMap::new(),
+        });
+        let name = input.string("name", false);
+        input.require("name", &name, mode);
+        if let Given::Value(name) = name {
+            match rules::check_name(&name) {
+                Err(msg) => input.errors.push("name", msg),
+                Ok(()) if !name_is_free::<Distribution>(snap, &name, self_id) => {
+                    input.errors.push("name", "This field must be unique.");
+                }
+                Ok(()) => d.name = name,
+            }
+        }
+        let base_path = input.string("base_path", false);
+        input.require("base_path", &base_path, mode);
+        if let Given::Value(path) = base_path {
+            match check_base_path(&path, snap, self_id) {
+                Ok(()) => d.base_path = path,
+                Err(msg) => input.errors.push("base_path", msg),
+            }
+        }
+        match href_field(&mut input, "remote", Remote::COLLECTION, |id| {
+            snap.remote(id).is_some()
+        }) {
+            Given::Value(id) => d.remote = Some(id),
+            Given::Null => d.remote = None,
+            Given::Absent => {}
+        }
+        match href_field(
+            &mut input,
+            "content_guard",
+            ContentGuard::COLLECTION,
+            |id| snap.guard(id).is_some(),
+        ) {
+            Given::Value(id) => d.content_guard = Some(id),
+            Given::Null => d.content_guard = None,
+            Given::Absent => {}
+        }
+        match input.boolean("hidden") {
+            Some(hidden) => d.hidden = hidden,
+            None if mode == Mode::Put && !input.errors.has("hidden") => d.hidden = false,
+            None => {}
+        }
+        if let Some(labels) = input.labels("pulp_labels") {
+            d.pulp_labels = labels;
+        }
+        for field in ONLY_NULL {
+            input.only_null(
+                field,
+                &format!(
+                    "hubcache serves a distribution from its remote only; {field} must be null."
+                ),
+            );
+        }
+        input.errors.into_result()?;
+        Ok(d)
+    }
+
+    fn on_delete(&self, _snap: &mut Snapshot) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// `base_path`: not blank, canonical, and neither equal to nor nested in (or around) another.
+pub(crate) fn check_base_path(
+    path: &str,
+    snap: &Snapshot,
+    self_id: Option<Uuid>,
+) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("This field may not be blank.".into());
+    }
+    if !is_canonical_base_path(path) {
+        return Err(format!("Relative path is not in canonical form. {path}"));
+    }
+    for other in snap
+        .distributions
+        .iter()
+        .filter(|o| Some(o.meta.id) != self_id)
+    {
+        if other.base_path == path {
+            return Err("This field must be unique.".into());
+        }
+        if base_paths_overlap(&other.base_path, path) {
+            return Err(format!(
+                "Overlaps with existing distribution '{}'",
+                other.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The id in a hyperlink to `collection` (e.g. `/pulp/api/v3/remotes/hugging_face/hugging-face/`),
+/// relative or absolute (`http://host/pulp/…`) as DRF accepts.
+pub(crate) fn parse_href(href: &str, collection: &str) -> Result<Uuid, &'static str> {
+    let path = match href.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => href,
+    };
+    path.strip_prefix(collection)
+        .and_then(|rest| rest.strip_suffix('/'))
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or("Invalid hyperlink - No URL match.")
+}
+
+/// Reads a hyperlink field pointing into `collection`; `exists` says whether an id is known.
+pub(crate) fn href_field(
+    input: &mut Input,
+    name: &str,
+    collection: &str,
+    exists: impl Fn(Uuid) -> bool,
+) -> Given<Uuid> {
+    let href = match input.raw(name) {
+        Given::Absent => return Given::Absent,
+        Given::Null => return Given::Null,
+        Given::Value(Value::String(s)) => s.clone(),
+        Given::Value(v) => {
+            let msg = format!(
+                "Incorrect type. Expected URL string, received {}.",
+                py_type(v)
+            );
+            return input.fail(name, msg);
+        }
+    };
+    match parse_href(&href, collection) {
+        Ok(id) if exists(id) => Given::Value(id),
+        Ok(_) => input.fail(name, "Invalid hyperlink - Object does not exist."),
+        Err(msg) => input.fail(name, msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hrefs() {
+        let c = "/pulp/api/v3/remotes/hugging_face/hugging-face/";
+        let id = Uuid::now_v7();
+        let rows = [
+            (format!("{c}{id}/"), true),
+            (format!("http://cache:8080{c}{id}/"), true),
+            (format!("{c}{id}"), false),
+            (
+                format!("/pulp/api/v3/contentguards/core/header/{id}/"),
+                false,
+            ),
+            (format!("{c}not-a-uuid/"), false),
+            (String::new(), false),
+        ];
+        for (href, ok) in rows {
+            assert_eq!(parse_href(&href, c).is_ok(), ok, "{href}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `GET /pulp/api/v3/status/` (no auth): pulpcore's status shape, every key kept so Pulp tooling
+//! can parse it, plus hubcache's cache figures under `cache`. Always 200.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::State;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::error::json_response;
+use super::json::timestamp;
+use super::{ApiDeps, StatusFigures};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The handler.
+pub(crate) async fn status(State(deps): State<Arc<ApiDeps>>) -> axum::response::Response {
+    let figures = (deps.status)();
+    let connected = state_is_usable(&deps.state_path);
+    json_response(
+        StatusCode::OK,
+        &body(&figures, connected, deps.content_origin.as_deref()),
+    )
+    .map(axum::body::Body::from)
+}
+
+/// The status document.
+pub(crate) fn body(
+    figures: &StatusFigures,
+    state_usable: bool,
+    content_origin: Option<&str>,
+) -> Value {
+    let app = json!({
+        "name": format!("{}:{}", hostname(), std::process::id()),
+        "last_heartbeat": timestamp(SystemTime::now()),
+        "versions": { "hubcache": VERSION },
+    });
+    json!({
+        "versions": [{
+            "component": "hubcache", "version": VERSION, "package": "hubcache",
+            "module": "hubcache", "domain_compatible": false,
+        }],
+        "online_workers": [],
+        "online_api_apps": [app.clone()],
+        "online_content_apps": [app],
+        "database_connection": { "connected": state_usable },
+        "redis_connection": { "connected": false },
+        // TODO(storage): filesystem total/free of cache_dir need statvfs; `unsafe` is forbidden
+        // here, so this waits for a safe wrapper crate (`rustix` with feature "fs":
+        // `rustix::fs::statvfs`). Until then `used` is hubcache's own bytes and the rest 0.
+        "storage": { "total": 0, "used": figures.cache_size, "free": 0 },
+        "domain_enabled": false,
+        "content_settings": { "content_origin": content_origin, "content_path_prefix": "/pulp/content/" },
+        "cache": {
+            "dir": figures.cache_dir.display().to_string(),
+            "max_size": figures.cache_max_size,
+            "size": figures.cache_size,
+            "objects": figures.cache_objects,
+            "fills_in_flight": figures.fills_in_flight,
+            "evictions": figures.evictions,
+        },
+    })
+}
+
+/// `database_connection.connected`: the state file can be read and written (or, before the
+/// first write, its directory exists and is writable).
+pub(crate) fn state_is_usable(path: &Path) -> bool {
+    if path.exists() {
+        return fs_err::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .is_ok();
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs_err::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly())
+}
+
+fn hostname() -> String {
+    fs_err::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pulp_key_is_present() {
+        let figures = StatusFigures {
+            cache_max_size: 100,
+            cache_size: 40,
+            cache_objects: 3,
+            fills_in_flight: 1,
+            evictions: 2,
+            cache_dir: "var/cache".into(),
+        };
+        let body = body(&figures, true, None);
+        for key in [
+            "versions",
+            "online_workers",
+            "online_api_apps",
+            "online_content_apps",
+            "database_connection",
+            "redis_connection",
+            "storage",
+            "domain_enabled",
+            "content_settings",
+            "cache",
+        ] {
+            assert!(body.get(key).is_some(), "{key}");
+        }
+        assert_eq!(body["cache"]["size"], 40);
+        assert_eq!(body["storage"]["used"], 40);
+        assert_eq!(
+            body["content_settings"]["content_path_prefix"],
+            "/pulp/content/"
+        );
+        assert_eq!(body["versions"][0]["component"], "hubcache");
+    }
+
+    #[test]
+    fn state_usability() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(state_is_usable(&dir.path().join("state.yaml")));
+        assert!(!state_is_usable(&dir.path().join("missing/state.yaml")));
+    }
+}

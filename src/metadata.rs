@@ -1,0 +1,329 @@
+//! `Metadata`: what hubcache remembers of the Hub, per remote, so that known answers are
+//! served without asking again (rate limit: 3000 resolves / 5 min / token) and keep being
+//! served while the Hub is down.
+//!
+//! * branch/tag → commit: trusted for `cache.revision_ttl`;
+//! * `(commit, path)` → file metadata: immutable;
+//! * `api/…/revision/<rev>` and `api/…/tree/<rev>…` answers: immutable at a commit, TTL otherwise;
+//! * 404 `EntryNotFound` / `RevisionNotFound` / `RepoNotFound`: `cache.negative_ttl`.
+//!
+//! Keys always start with the remote's id: a private remote's answers are never used for
+//! another remote's distributions. Concurrent identical questions share one upstream request.
+
+mod store;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{FutureExt, Shared};
+use http::{HeaderMap, Method, StatusCode};
+use parking_lot::Mutex;
+
+pub use store::{Entry, MetaStore, StoredAnswer, StoredFile, Value};
+
+use crate::hub::{is_commit, HubRoute};
+use crate::model::Remote;
+use crate::upstream::{Fetched, FileTarget, HubClient, Resolution, UpstreamError};
+
+/// How an answer was obtained: the `result` label of `hubcache_cache_lookups_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Known and fresh: the Hub was not asked.
+    Hit,
+    /// Asked the Hub.
+    Miss,
+    /// The Hub failed; an older answer was served.
+    Stale,
+    /// Expired, asked the Hub, and it confirmed what we had.
+    Revalidated,
+    /// Not remembered by policy (`streamed` remote, or an uncacheable route).
+    Bypass,
+}
+
+impl Source {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Hit => "hit",
+            Source::Miss => "miss",
+            Source::Stale => "stale",
+            Source::Revalidated => "revalidated",
+            Source::Bypass => "bypass",
+        }
+    }
+}
+
+/// A resolved file: fresh from the Hub (with a download URL) or remembered (without).
+#[derive(Debug, Clone)]
+pub struct KnownFile {
+    /// The metadata; `url` is empty when it came from memory.
+    pub target: FileTarget,
+    /// How it was obtained.
+    pub source: Source,
+}
+
+type SharedResolve = Shared<Pin<Box<dyn Future<Output = Result<Resolution, Arc<UpstreamError>>> + Send>>>;
+
+/// The remembered Hub, in front of a `HubClient`.
+pub struct Metadata {
+    hub: Arc<HubClient>,
+    store: MetaStore,
+    revision_ttl: Duration,
+    negative_ttl: Duration,
+    in_flight: Mutex<HashMap<String, SharedResolve>>,
+}
+
+fn is_kept_refusal(f: &Fetched) -> bool {
+    f.status == StatusCode::NOT_FOUND
+        && f.headers
+            .get("x-error-code")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| matches!(c, "EntryNotFound" | "RevisionNotFound" | "RepoNotFound"))
+}
+
+fn to_stored(f: &Fetched) -> StoredAnswer {
+    StoredAnswer {
+        status: f.status.as_u16(),
+        headers: f
+            .headers
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
+            .collect(),
+        body: f.body.to_vec(),
+    }
+}
+
+fn from_stored(a: &StoredAnswer) -> Fetched {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &a.headers {
+        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(v)) {
+            headers.append(k, v);
+        }
+    }
+    Fetched {
+        status: StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK),
+        headers,
+        body: bytes::Bytes::from(a.body.clone()),
+    }
+}
+
+fn stored_file(t: &FileTarget) -> StoredFile {
+    StoredFile {
+        commit: t.commit.clone(),
+        etag: t.etag.clone(),
+        size: t.size,
+        content_type: t.content_type.clone(),
+        content_disposition: t.content_disposition.clone(),
+    }
+}
+
+fn from_stored_file(f: StoredFile) -> FileTarget {
+    FileTarget {
+        commit: f.commit,
+        etag: f.etag,
+        size: f.size,
+        content_type: f.content_type,
+        content_disposition: f.content_disposition,
+        url: String::new(),
+        same_origin: false,
+    }
+}
+
+/// The outcome of resolving a file with memory.
+#[derive(Debug)]
+pub enum FileAnswer {
+    /// The file exists.
+    Found(KnownFile),
+    /// The Hub refused (possibly remembered).
+    Refused(Fetched, Source),
+}
+
+impl Metadata {
+    /// Remembers under `dir` (`None`: memory only).
+    pub fn new(hub: Arc<HubClient>, dir: Option<PathBuf>, revision_ttl: Duration, negative_ttl: Duration) -> Self {
+        Metadata { hub, store: MetaStore::new(dir), revision_ttl, negative_ttl, in_flight: Mutex::new(HashMap::new()) }
+    }
+
+    /// The Hub client behind it.
+    pub fn hub(&self) -> &Arc<HubClient> {
+        &self.hub
+    }
+
+    /// Resolves a `resolve` route. With `remember` false (a `streamed` remote) nothing is
+    /// read from or written to memory. `need_url`: the caller must download, so a remembered
+    /// answer is not enough — the Hub is asked for a fresh (signed) URL.
+    pub async fn resolve(
+        &self,
+        remote: &Arc<Remote>,
+        route: &HubRoute,
+        upstream_path: &str,
+        remember: bool,
+        need_url: bool,
+    ) -> Result<FileAnswer, UpstreamError> {
+        let HubRoute::Resolve { repo_type, repo_id, revision, path } = route else {
+            return Err(UpstreamError::Protocol("not a resolve route"));
+        };
+        let id = remote.meta.id;
+        let t = repo_type.api_segment();
+        let rev_key = format!("{id}:rev:{t}:{repo_id}:{revision}");
+        let neg_key = format!("{id}:neg:{upstream_path}");
+        let file_key = |commit: &str| format!("{id}:file:{t}:{repo_id}:{commit}:{path}");
+        let pinned = is_commit(revision);
+
+        // What memory knows, and whether it is still fresh.
+        let mut remembered: Option<(FileTarget, bool)> = None;
+        if remember {
+            if let Some(e) = self.store.get(&neg_key) {
+                if let Value::Refusal(a) = &e.value {
+                    if e.age() < self.negative_ttl {
+                        return Ok(FileAnswer::Refused(from_stored(a), Source::Hit));
+                    }
+                }
+            }
+            let commit = if pinned {
+                Some((revision.clone(), true))
+            } else {
+                self.store.get(&rev_key).and_then(|e| match &e.value {
+                    Value::Commit(c) => Some((c.clone(), e.age() < self.revision_ttl)),
+                    _ => None,
+                })
+            };
+            if let Some((commit, fresh)) = commit {
+                if let Some(Value::File(f)) = self.store.get(&file_key(&commit)).map(|e| e.value) {
+                    remembered = Some((from_stored_file(f), fresh));
+                }
+            }
+        }
+        if let Some((target, true)) = &remembered {
+            if !need_url {
+                return Ok(FileAnswer::Found(KnownFile { target: target.clone(), source: Source::Hit }));
+            }
+        }
+
+        match self.resolve_shared(remote, upstream_path).await {
+            Ok(Resolution::Found(target)) => {
+                let source = match &remembered {
+                    Some((old, false)) if old.commit == target.commit => Source::Revalidated,
+                    Some((_, true)) => Source::Hit,
+                    _ => Source::Miss,
+                };
+                if remember {
+                    if !pinned {
+                        self.store.put(&rev_key, Value::Commit(target.commit.clone()));
+                    }
+                    self.store.put(&file_key(&target.commit), Value::File(stored_file(&target)));
+                }
+                Ok(FileAnswer::Found(KnownFile { target, source }))
+            }
+            Ok(Resolution::Refused(fetched)) => {
+                if remember && is_kept_refusal(&fetched) {
+                    self.store.put(&neg_key, Value::Refusal(to_stored(&fetched)));
+                }
+                Ok(FileAnswer::Refused(fetched, Source::Miss))
+            }
+            Err(err) => match remembered {
+                // The Hub is down, slow or failing: serve the last known answer.
+                // Without a download URL: the caller serves it only if the bytes are stored.
+                Some((target, _)) => Ok(FileAnswer::Found(KnownFile { target, source: Source::Stale })),
+                None => Err(Arc::try_unwrap(err).unwrap_or_else(|e| clone_error(&e))),
+            },
+        }
+    }
+
+    /// One upstream resolve per (remote, path) at a time; joiners share its answer.
+    async fn resolve_shared(&self, remote: &Arc<Remote>, upstream_path: &str) -> Result<Resolution, Arc<UpstreamError>> {
+        let key = format!("{}:{upstream_path}", remote.meta.id);
+        let fut = {
+            let mut map = self.in_flight.lock();
+            if let Some(f) = map.get(&key) {
+                f.clone()
+            } else {
+                let hub = self.hub.clone();
+                let remote = remote.clone();
+                let path = upstream_path.to_string();
+                let fut: Pin<Box<dyn Future<Output = _> + Send>> =
+                    Box::pin(async move { hub.resolve_file(&remote, &path).await.map_err(Arc::new) });
+                let shared = fut.shared();
+                map.insert(key.clone(), shared.clone());
+                shared
+            }
+        };
+        let out = fut.await;
+        self.in_flight.lock().remove(&key);
+        out
+    }
+
+    /// An `api/…` GET/HEAD, remembered when the route is a revision or tree answer.
+    pub async fn api(
+        &self,
+        remote: &Arc<Remote>,
+        route: &HubRoute,
+        method: Method,
+        upstream_path: &str,
+        body: Option<(bytes::Bytes, Option<String>)>,
+        remember: bool,
+    ) -> Result<(Fetched, Source), UpstreamError> {
+        let cacheable = remember
+            && method == Method::GET
+            && matches!(route, HubRoute::RepoInfo { .. } | HubRoute::Tree { .. });
+        if !cacheable {
+            let fetched = self.hub.fetch(remote, method, upstream_path, body).await?;
+            return Ok((fetched, Source::Bypass));
+        }
+        let pinned = route.revision().is_some_and(is_commit);
+        let key = format!("{}:api:{upstream_path}", remote.meta.id);
+        let neg_key = format!("{}:neg:{upstream_path}", remote.meta.id);
+        if let Some(e) = self.store.get(&neg_key) {
+            if let Value::Refusal(a) = &e.value {
+                if e.age() < self.negative_ttl {
+                    return Ok((from_stored(a), Source::Hit));
+                }
+            }
+        }
+        let remembered = self.store.get(&key).and_then(|e| match &e.value {
+            Value::Answer(a) => Some((from_stored(a), pinned || e.age() < self.revision_ttl)),
+            _ => None,
+        });
+        if let Some((fetched, true)) = &remembered {
+            return Ok((fetched.clone(), Source::Hit));
+        }
+        match self.hub.fetch(remote, Method::GET, upstream_path, None).await {
+            Ok(fetched) if fetched.status == StatusCode::OK => {
+                let source = match &remembered {
+                    Some((old, false)) if old.body == fetched.body => Source::Revalidated,
+                    _ => Source::Miss,
+                };
+                self.store.put(&key, Value::Answer(to_stored(&fetched)));
+                Ok((fetched, source))
+            }
+            Ok(fetched) if fetched.status.is_server_error() => match remembered {
+                Some((old, _)) => Ok((old, Source::Stale)),
+                None => Ok((fetched, Source::Miss)),
+            },
+            Ok(fetched) => {
+                if is_kept_refusal(&fetched) {
+                    self.store.put(&neg_key, Value::Refusal(to_stored(&fetched)));
+                }
+                Ok((fetched, Source::Miss))
+            }
+            Err(err) => match remembered {
+                Some((old, _)) => Ok((old, Source::Stale)),
+                None => Err(err),
+            },
+        }
+    }
+}
+
+fn clone_error(e: &UpstreamError) -> UpstreamError {
+    match e {
+        UpstreamError::Connect => UpstreamError::Connect,
+        UpstreamError::Timeout => UpstreamError::Timeout,
+        UpstreamError::Status(s) => UpstreamError::Status(*s),
+        UpstreamError::Protocol(p) => UpstreamError::Protocol(p),
+        UpstreamError::Client => UpstreamError::Client,
+    }
+}

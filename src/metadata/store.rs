@@ -1,0 +1,163 @@
+//! `MetaStore`: remembered Hub answers (rev → commit, file metadata, API JSON, refusals),
+//! in memory and on disk under `<cache.dir>/v1/meta/`, one small JSON file per key written
+//! atomically (temp, fsync, rename), so a restart with the Hub down still knows them.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A remembered upstream answer (the body is small JSON: never a file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAnswer {
+    /// Status code.
+    pub status: u16,
+    /// Headers as received (rewriting happens per request, since it depends on `Host`).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// File metadata from the first Hub hop, without the (expiring) download URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// 40-hex commit.
+    pub commit: String,
+    /// Normalised etag (sha1 or sha256).
+    pub etag: String,
+    /// Exact size.
+    pub size: u64,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+}
+
+/// What a key maps to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Value {
+    /// A branch or tag → commit.
+    Commit(String),
+    /// `(commit, path)` → file metadata (immutable).
+    File(StoredFile),
+    /// An `api/…` answer.
+    Answer(StoredAnswer),
+    /// A Hub refusal (404 `EntryNotFound`, `RevisionNotFound`, `RepoNotFound`).
+    Refusal(StoredAnswer),
+}
+
+/// A value and when it was learned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// Seconds since the epoch when it was stored.
+    pub stored_at: u64,
+}
+
+impl Entry {
+    /// How long ago it was stored.
+    pub fn age(&self) -> Duration {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        Duration::from_secs(now.saturating_sub(self.stored_at))
+    }
+}
+
+/// Memory in front of disk; the disk is the truth across restarts.
+#[derive(Debug)]
+pub struct MetaStore {
+    dir: Option<PathBuf>,
+    mem: Mutex<HashMap<String, Entry>>,
+}
+
+impl MetaStore {
+    /// A store persisting under `dir` (`None`: memory only).
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        if let Some(d) = &dir {
+            if let Err(err) = fs_err::create_dir_all(d) {
+                tracing::warn!(error = %err, "metadata directory unusable; keeping metadata in memory only");
+            }
+        }
+        MetaStore { dir, mem: Mutex::new(HashMap::new()) }
+    }
+
+    fn file_for(&self, key: &str) -> Option<PathBuf> {
+        let hash = hex::encode(Sha256::digest(key.as_bytes()));
+        self.dir.as_ref().map(|d| d.join(&hash[..2]).join(format!("{hash}.json")))
+    }
+
+    /// The entry for `key`, from memory or disk. A corrupt file is removed and is a miss.
+    pub fn get(&self, key: &str) -> Option<Entry> {
+        if let Some(e) = self.mem.lock().get(key) {
+            return Some(e.clone());
+        }
+        let path = self.file_for(key)?;
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice::<(String, Entry)>(&bytes) {
+            Ok((stored_key, entry)) if stored_key == key => {
+                self.mem.lock().insert(key.to_string(), entry.clone());
+                Some(entry)
+            }
+            _ => {
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Remembers `value` for `key` now (memory at once; disk best-effort, atomically).
+    pub fn put(&self, key: &str, value: Value) {
+        let stored_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let entry = Entry { value, stored_at };
+        self.mem.lock().insert(key.to_string(), entry.clone());
+        if let Some(path) = self.file_for(key) {
+            if let Err(err) = write_atomically(&path, &(key, &entry)) {
+                tracing::warn!(error = %err, "could not persist Hub metadata");
+            }
+        }
+    }
+
+    /// Forgets `key`.
+    pub fn remove(&self, key: &str) {
+        self.mem.lock().remove(key);
+        if let Some(path) = self.file_for(key) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn write_atomically(path: &std::path::Path, value: &impl Serialize) -> std::io::Result<()> {
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
+    fs_err::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer(&mut tmp, value).map_err(std::io::Error::other)?;
+    tmp.flush()?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_a_restart_and_drops_corrupt_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetaStore::new(Some(dir.path().to_path_buf()));
+        store.put("rev:a", Value::Commit("c".repeat(40)));
+        let reopened = MetaStore::new(Some(dir.path().to_path_buf()));
+        assert_eq!(reopened.get("rev:a").map(|e| e.value), Some(Value::Commit("c".repeat(40))));
+        assert!(reopened.get("rev:b").is_none());
+
+        let path = reopened.file_for("rev:a").unwrap();
+        std::fs::write(&path, b"{not json").unwrap();
+        let third = MetaStore::new(Some(dir.path().to_path_buf()));
+        assert!(third.get("rev:a").is_none());
+        assert!(!path.exists(), "a corrupt entry is removed");
+    }
+}

@@ -1,0 +1,98 @@
+//! Responses that carry file bytes (resolve-cache, simple-mode resolve, CDN): ranges, 416,
+//! and the byte-level faults (slow first byte, stall, drop mid-body, gzip).
+
+use http::{Method, Request, Response, StatusCode};
+
+use super::http::{file_body, gzip_body, header, parse_range, set, BodyFaults, Body, RangeAnswer};
+use super::model::{Fault, FileEntry};
+use super::recorder::ServedFile;
+
+/// What a byte-serving handler needs from the request.
+pub(super) struct ByteRequest {
+    pub method: Method,
+    pub range: Option<String>,
+    pub accepts_gzip: bool,
+}
+
+impl ByteRequest {
+    pub fn from_request<B>(req: &Request<B>) -> Self {
+        Self {
+            method: req.method().clone(),
+            range: header(req, "range").map(str::to_string),
+            accepts_gzip: header(req, "accept-encoding").is_some_and(|v| v.contains("gzip")),
+        }
+    }
+
+    /// Whether `fault` affects this response (and so uses up one of its `times`).
+    pub fn applies(&self, fault: &Fault, lfs: bool) -> bool {
+        let get = self.method == Method::GET;
+        match fault {
+            Fault::SlowFirstByte(_) => true,
+            Fault::DropAfter(_) | Fault::Stall { .. } => get,
+            Fault::Gzip => self.accepts_gzip && !lfs,
+            Fault::RateLimited { .. } | Fault::Status(_) => false,
+        }
+    }
+}
+
+/// 200/206/416 for `entry`, with `Content-Length`, `Accept-Ranges`, `Content-Type`,
+/// `Content-Range`. The caller adds `ETag`, `X-Repo-Commit`, … as its host would.
+pub(super) async fn file_response(req: &ByteRequest, repo: &str, entry: &FileEntry, faults: &[Fault]) -> Response<Body> {
+    let mut body_faults = BodyFaults::default();
+    let mut gzip = false;
+    for fault in faults {
+        match fault {
+            Fault::SlowFirstByte(delay) => tokio::time::sleep(*delay).await,
+            Fault::DropAfter(n) => body_faults.drop_after = Some(*n),
+            Fault::Stall { after, duration } => body_faults.stall = Some((*after, *duration)),
+            Fault::Gzip => gzip = true,
+            Fault::RateLimited { .. } | Fault::Status(_) => {}
+        }
+    }
+    let size = entry.size();
+    let content_type = content_type(entry);
+    let served = ServedFile { repo: repo.to_string(), path: entry.path.clone() };
+
+    if gzip {
+        let mut resp = Response::new(gzip_body(&entry.content));
+        set(&mut resp, "content-encoding", "gzip");
+        set(&mut resp, "content-type", content_type);
+        set(&mut resp, "vary", "Accept-Encoding");
+        if req.method == Method::GET {
+            resp.extensions_mut().insert(served);
+        }
+        return resp;
+    }
+
+    let (status, start, end) = match parse_range(req.range.as_deref(), size) {
+        RangeAnswer::Full => (StatusCode::OK, 0, size),
+        RangeAnswer::Partial(a, b) => (StatusCode::PARTIAL_CONTENT, a, b),
+        RangeAnswer::Unsatisfiable => {
+            let mut resp = super::http::text(416, "Requested Range Not Satisfiable");
+            set(&mut resp, "content-range", format!("bytes */{size}"));
+            set(&mut resp, "accept-ranges", "bytes");
+            return resp;
+        }
+    };
+    let mut resp = Response::new(file_body(entry.content.clone(), start, end, body_faults));
+    *resp.status_mut() = status;
+    set(&mut resp, "content-length", (end - start).to_string());
+    set(&mut resp, "accept-ranges", "bytes");
+    set(&mut resp, "content-type", content_type);
+    if status == StatusCode::PARTIAL_CONTENT {
+        set(&mut resp, "content-range", format!("bytes {start}-{}/{size}", end - 1));
+    }
+    if req.method == Method::GET {
+        resp.extensions_mut().insert(served);
+    }
+    resp
+}
+
+fn content_type(entry: &FileEntry) -> &'static str {
+    let head = entry.content.slice(0, 1024);
+    if !entry.lfs && std::str::from_utf8(&head).is_ok() {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    }
+}
