@@ -63,6 +63,8 @@ mod list_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_flows;
+#[cfg(test)]
 mod tests_input;
 
 pub use auth::insecure_default;

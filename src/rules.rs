@@ -100,13 +100,33 @@ pub fn check_timeout(seconds: f64) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-/// A PEM bundle with at least one parseable `CERTIFICATE` block.
+/// A PEM bundle with at least one `CERTIFICATE` block, every one of which parses as X.509.
 pub fn check_ca_cert(pem: &str) -> Result<(), String> {
-    let has_block = pem.contains("-----BEGIN CERTIFICATE-----") && pem.contains("-----END CERTIFICATE-----");
-    if !has_block {
+    pem_certificates(pem).map(|_| ())
+}
+
+/// The DER of every `CERTIFICATE` block of a PEM bundle, each checked to parse as X.509.
+pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find(BEGIN) {
+        let after = &rest[start + BEGIN.len()..];
+        let end = after.find(END).ok_or("A CERTIFICATE block is not terminated.")?;
+        let b64: String = after[..end].chars().filter(|c| !c.is_whitespace()).collect();
+        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.as_bytes())
+            .map_err(|_| "A CERTIFICATE block is not valid base64.".to_string())?;
+        if x509_parser::parse_x509_certificate(&der).is_err() {
+            return Err("A CERTIFICATE block is not a valid X.509 certificate.".into());
+        }
+        out.push(der);
+        rest = &after[end + END.len()..];
+    }
+    if out.is_empty() {
         return Err("No valid certificate found (expected a PEM CERTIFICATE block).".into());
     }
-    Ok(())
+    Ok(out)
 }
 
 /// A public origin (`content_origin`): an `http(s)://` URL as [`check_url`] accepts, with no

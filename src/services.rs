@@ -6,10 +6,18 @@ use std::sync::Arc;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 
-use crate::config::Config;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use pingora::services::listening::Service;
+
+use crate::api::{Api, ApiDeps, ApiUser, StatusFigures};
+use crate::config::{Config, Credential, User};
+use crate::content::AdminApi;
 use crate::content::ContentProxy;
 use crate::metadata::Metadata;
-use crate::registry::{Registry, Snapshot};
+use crate::registry::Registry;
 use crate::upstream::HubClient;
 
 /// Why the server could not be built.
@@ -63,8 +71,9 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     if let Some(parent) = config.state_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         ensure_dir(parent)?;
     }
-    let snapshot: Snapshot = config.declared.clone();
-    let registry = Arc::new(Registry::new(snapshot));
+    let loaded = crate::state::load(&config.state_path, &config.declared)
+        .map_err(|e| StartError::State { path: config.state_path.clone(), reason: e.to_string() })?;
+    let registry = Arc::new(Registry::new(loaded.snapshot));
     let hub = Arc::new(HubClient::new());
     let metadata = Arc::new(Metadata::new(
         hub.clone(),
@@ -76,10 +85,94 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, server_conf(&config));
     server.bootstrap();
 
-    let proxy = ContentProxy { registry, hub, metadata, api: None, content_origin: config.content_origin.clone() };
+    let users: Vec<ApiUser> = config.users.iter().map(api_user).collect();
+    for listen in std::iter::once(config.listen).chain(config.api_listen) {
+        if crate::api::insecure_default(&users, listen) {
+            tracing::warn!(%listen, "the API uses a default password on a non-loopback listener: set HUBCACHE_ADMIN_PASSWORD");
+        }
+    }
+    let cache_dir = config.cache.dir.clone();
+    let max_size = config.cache.max_size;
+    let api = Api::new(ApiDeps {
+        registry: registry.clone(),
+        users,
+        state_path: config.state_path.clone(),
+        content_origin: config.content_origin.clone(),
+        status: Arc::new(move || StatusFigures { cache_max_size: max_size, cache_dir: cache_dir.clone(), ..Default::default() }),
+    });
+
+    let proxy = ContentProxy {
+        registry,
+        hub,
+        metadata,
+        api: Some(Arc::new(api.clone())),
+        content_origin: config.content_origin.clone(),
+    };
     let mut content = pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "content");
     content.add_tcp(&config.listen.to_string());
     server.add_service(content);
-    tracing::info!(listen = %config.listen, "hubcache content listener");
+    tracing::info!(listen = %config.listen, "content listener");
+
+    if let Some(listen) = config.api_listen {
+        let mut service = Service::new("api".to_string(), ApiService(api));
+        service.add_tcp(&listen.to_string());
+        server.add_service(service);
+        tracing::info!(%listen, "API listener");
+    }
     Ok(server)
+}
+
+fn api_user(user: &User) -> ApiUser {
+    let (password, password_hash) = match &user.credential {
+        Credential::Password(secret) => (Some(secret.clone()), None),
+        Credential::Hash(hash) => (None, Some(hash.clone())),
+    };
+    ApiUser { username: user.username.clone(), password, password_hash, uses_default_password: user.uses_default_password }
+}
+
+#[async_trait]
+impl AdminApi for Api {
+    async fn handle(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
+        Api::handle(self, request).await
+    }
+}
+
+/// The API on its own listener (`api.listen`): the same handler as on the content listener.
+struct ApiService(Api);
+
+#[async_trait]
+impl ServeHttp for ApiService {
+    async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
+        let mut body = Vec::new();
+        let limit = crate::api::MAX_BODY_BYTES + 1;
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    let take = chunk.len().min(limit.saturating_sub(body.len()));
+                    body.extend_from_slice(&chunk[..take]);
+                    if body.len() >= limit {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    return http::Response::builder()
+                        .status(400)
+                        .body(b"{\"detail\":\"Malformed request.\"}".to_vec())
+                        .unwrap_or_default()
+                }
+            }
+        }
+        let head = session.req_header();
+        let mut builder = http::Request::builder().method(head.method.clone()).uri(head.uri.clone());
+        for (name, value) in head.headers.iter() {
+            builder = builder.header(name, value);
+        }
+        let Ok(request) = builder.body(Bytes::from(body)) else {
+            return http::Response::builder().status(400).body(Vec::new()).unwrap_or_default();
+        };
+        let response = self.0.handle(request).await;
+        let (parts, body) = response.into_parts();
+        http::Response::from_parts(parts, body.to_vec())
+    }
 }

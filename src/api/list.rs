@@ -49,7 +49,6 @@ pub(crate) struct Row<'a> {
     pub(crate) updated: SystemTime,
 }
 
-
 /// A parsed, valid list request.
 #[derive(Debug, Clone)]
 pub(crate) struct ListQuery {
@@ -77,7 +76,6 @@ pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
         })
         .collect()
 }
-
 
 /// Does `row` pass filter `name=value`? Names that are not filters pass (checked earlier).
 fn filter_matches(name: &str, value: &str, row: &Row<'_>) -> Result<bool, ApiError> {

@@ -87,9 +87,22 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
         peer.options.read_timeout = Some(remote.read_timeout());
         peer.options.verify_cert = remote.tls_validation;
         peer.options.verify_hostname = remote.tls_validation;
+        if parts.tls && target.same_origin {
+            if let Some(ca) = remote.ca_cert.as_deref().and_then(pingora_ca) {
+                peer.options.ca = Some(ca);
+            }
+        }
     }
     peer.options.idle_timeout = Some(Duration::from_secs(60));
     Ok(Box::new(peer))
+}
+
+/// The remote's extra trust anchors in Pingora's form (validated when the remote was saved).
+fn pingora_ca(pem: &str) -> Option<std::sync::Arc<pingora::protocols::tls::CaType>> {
+    use pingora::utils::tls::{parse_x509, WrappedX509};
+    let ders = crate::rules::pem_certificates(pem).ok()?;
+    let certs: Vec<WrappedX509> = ders.into_iter().map(|der| WrappedX509::new(der, parse_x509)).collect();
+    Some(std::sync::Arc::from(certs.into_boxed_slice()))
 }
 
 /// Builds the upstream request from scratch: nothing of the client's goes upstream but

@@ -1,0 +1,99 @@
+//! The pingora-cache side of a `resolve` GET: when to enable the disk cache, the key, what
+//! is cacheable, and the per-request headers put back on hits. Bytes are content-addressed
+//! by the Hub etag; a request only reaches them through its own remote's resolution.
+
+use std::time::{Duration, SystemTime};
+
+use pingora::cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+
+use super::reply::file_headers;
+use super::{ContentProxy, RequestCtx};
+use crate::cache::key_for_etag;
+use crate::model::Policy;
+
+/// A range starting this far past what is stored (or on a cold object) goes straight
+/// upstream as a ranged request instead of waiting for the fill to get there: clients
+/// time out after 10 s without bytes.
+pub const FAR_RANGE: u64 = 16 * 1024 * 1024;
+
+/// Pingora's lock is held only until the writer has headers (streaming partial writes).
+pub fn lock_age_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// The first byte a `Range: bytes=N-…` asks for; `None` for no or other ranges.
+fn range_start(session: &Session) -> Option<u64> {
+    let value = session.req_header().headers.get(http::header::RANGE)?.to_str().ok()?;
+    let spec = value.trim().strip_prefix("bytes=")?;
+    let first = spec.split(',').next()?.trim();
+    let (start, _) = first.split_once('-')?;
+    start.trim().parse().ok()
+}
+
+/// Enables the cache for this request when the remote stores (`on_demand`), the object fits
+/// the budget, and no range far ahead of the stored bytes is asked for.
+pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx) {
+    let (Some(target), Some(remote), Some(disk)) = (&ctx.target, &ctx.remote, proxy.disk) else {
+        return;
+    };
+    if remote.policy != Policy::OnDemand || target.size > disk.stats().max_size {
+        return;
+    }
+    if let Some(start) = range_start(session) {
+        let stored = if disk.contains(&target.etag) {
+            target.size
+        } else {
+            disk.fill_progress(&target.etag).map(|p| p.written).unwrap_or(0)
+        };
+        if start > stored.saturating_add(FAR_RANGE) && stored < target.size {
+            return;
+        }
+    }
+    let overrides = pingora::cache::CacheOptionOverrides { wait_timeout: Some(Duration::from_secs(30)), ..Default::default() };
+    session.cache.enable(disk, None, None, Some(proxy.cache_lock), Some(overrides));
+    ctx.cache_enabled = true;
+}
+
+/// The key: the file's etag.
+pub fn key(ctx: &RequestCtx) -> Result<CacheKey> {
+    let target = ctx
+        .target
+        .as_ref()
+        .ok_or_else(|| pingora::Error::explain(pingora::ErrorType::InternalError, "no target for the cache key"))?;
+    Ok(key_for_etag(&target.etag))
+}
+
+/// Only a whole 200 of exactly the file's size is stored; it is immutable (content-addressed).
+pub fn cacheable(resp: &ResponseHeader, ctx: &RequestCtx) -> RespCacheable {
+    let Some(target) = &ctx.target else {
+        return RespCacheable::Uncacheable(NoCacheReason::InternalError);
+    };
+    let length = resp
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if resp.status != http::StatusCode::OK || length != Some(target.size) {
+        return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache);
+    }
+    let now = SystemTime::now();
+    let forever = now + Duration::from_secs(100 * 365 * 24 * 3600);
+    RespCacheable::Cacheable(CacheMeta::new(forever, now, 0, 0, resp.clone()))
+}
+
+/// On every answer (hits included): the stored header describes whichever request filled
+/// the blob; this request's commit and metadata are put back.
+pub fn restore_headers(resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
+    let Some(target) = &ctx.target else {
+        return Ok(());
+    };
+    if resp.status == http::StatusCode::OK || resp.status == http::StatusCode::PARTIAL_CONTENT {
+        for (name, value) in file_headers(target) {
+            resp.insert_header(name, value)?;
+        }
+    }
+    Ok(())
+}
