@@ -56,7 +56,10 @@ pub fn log(record: &AccessRecord<'_>) {
 
 /// The cache result as logged: one of the known words, else `-`.
 fn cache_label(cache: &str) -> &'static str {
-    ["hit", "miss", "stale", "revalidated", "bypass"].into_iter().find(|c| *c == cache).unwrap_or("-")
+    ["hit", "miss", "stale", "revalidated", "bypass"]
+        .into_iter()
+        .find(|c| *c == cache)
+        .unwrap_or("-")
 }
 
 /// `path` without its query or fragment, cut to [`MAX_PATH`] bytes on a char boundary.
@@ -99,9 +102,15 @@ mod tests {
     fn capture(json: bool, record: &AccessRecord<'_>) -> String {
         let buf = Buf::default();
         let writer = buf.clone();
-        let builder = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false);
+        let builder = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false);
         if json {
-            let subscriber = builder.json().flatten_event(true).with_current_span(false).finish();
+            let subscriber = builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .finish();
             tracing::subscriber::with_default(subscriber, || log(record));
         } else {
             tracing::subscriber::with_default(builder.finish(), || log(record));
@@ -141,8 +150,18 @@ mod tests {
         for (field, value) in want {
             assert_eq!(v[field], value, "field {field} in {out}");
         }
-        assert_eq!((v["status"].as_u64(), v["bytes"].as_u64(), v["total_ms"].as_u64()), (Some(200), Some(1234), Some(3)));
-        assert!(v.get("timestamp").is_some() && v.get("upstream_ms").is_none(), "{out}");
+        assert_eq!(
+            (
+                v["status"].as_u64(),
+                v["bytes"].as_u64(),
+                v["total_ms"].as_u64()
+            ),
+            (Some(200), Some(1234), Some(3))
+        );
+        assert!(
+            v.get("timestamp").is_some() && v.get("upstream_ms").is_none(),
+            "{out}"
+        );
         assert!(!out.contains("s3cr3t") && !out.contains("hf_abc"), "{out}");
     }
 
@@ -153,7 +172,14 @@ mod tests {
         let out = capture(false, &r);
         assert_eq!(out.lines().count(), 1, "{out}");
         assert!(!out.contains("client"), "{out}");
-        for part in ["access:", "method=\"HEAD\"", "distribution=\"-\"", "path=\"org/m/resolve/main/a b\"", "cache=\"-\"", "upstream_ms=41"] {
+        for part in [
+            "access:",
+            "method=\"HEAD\"",
+            "distribution=\"-\"",
+            "path=\"org/m/resolve/main/a b\"",
+            "cache=\"-\"",
+            "upstream_ms=41",
+        ] {
             assert!(out.contains(part), "{part} not in {out}");
         }
     }

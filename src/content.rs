@@ -5,6 +5,7 @@
 mod ctx;
 mod dispatch;
 mod failure;
+mod observe;
 mod peer;
 mod reply;
 
@@ -22,6 +23,7 @@ pub use dispatch::MAX_BODY;
 
 use crate::registry::Registry;
 use crate::metadata::Metadata;
+use crate::metrics::Metrics;
 use crate::upstream::HubClient;
 
 /// The admin API as the content listener sees it (plain `http` types).
@@ -39,6 +41,8 @@ pub struct ContentProxy {
     pub hub: Arc<HubClient>,
     /// What is remembered of the Hub.
     pub metadata: Arc<Metadata>,
+    /// Prometheus families.
+    pub metrics: Arc<Metrics>,
     /// The admin API, also served on this listener.
     pub api: Option<Arc<dyn AdminApi>>,
     /// `content_origin` from the config; `None`: from `Host` and `X-Forwarded-Proto`.
@@ -98,6 +102,7 @@ impl ProxyHttp for ContentProxy {
     /// The Hub (`resolve-cache`) or CDN peer of `ctx.target`; re-resolves once if the CDN
     /// refused an expired signed URL.
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        ctx.body_upstream_started.get_or_insert_with(std::time::Instant::now);
         peer::upstream_peer(self, ctx).await
     }
 
@@ -121,7 +126,15 @@ impl ProxyHttp for ContentProxy {
         upstream: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        ctx.body_upstream_status = Some(upstream.status.as_u16());
+        ctx.body_upstream_headers = ctx.body_upstream_started.map(|t| t.elapsed());
         peer::rewrite_response(upstream, ctx)
+    }
+
+    /// Marks the time to first byte.
+    async fn response_filter(&self, _session: &mut Session, _resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+        ctx.ttfb = Some(ctx.started.elapsed());
+        Ok(())
     }
 
     /// Upstream failures become 502/503/504 with a short message; never 401 or 404.
@@ -129,16 +142,8 @@ impl ProxyHttp for ContentProxy {
         failure::fail_to_proxy(session, e).await
     }
 
+    /// One access-log line and the request's metrics.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
-        tracing::debug!(
-            method = %session.req_header().method,
-            distribution = ctx.distribution.as_ref().map(|d| d.name.as_str()).unwrap_or("-"),
-            hub_path = %ctx.hub_path,
-            status,
-            error = e.map(|e| e.etype().as_str()).unwrap_or(""),
-            total_ms = ctx.started.elapsed().as_millis() as u64,
-            "request"
-        );
+        observe::record(self, session, e, ctx);
     }
 }

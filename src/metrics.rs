@@ -8,25 +8,29 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus::core::Collector;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
 pub mod app;
+mod labels;
 pub mod readiness;
 
-pub use app::{metrics_service, MetricsApp};
+pub use app::{metrics_service, FiguresFn, MetricsApp};
+use labels::{distribution_label, lookup_label, method_label, upstream_status_label};
+pub use labels::{Source, LOOKUP_RESULTS};
 pub use readiness::{ListenerProbe, Readiness};
 
-/// The cache lookup results the `result` label may take; anything else is counted as `bypass`.
-pub const LOOKUP_RESULTS: [&str; 5] = ["hit", "miss", "stale", "revalidated", "bypass"];
-
 /// Upstream latency buckets, seconds: 5 ms to 60 s.
-const UPSTREAM_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+const UPSTREAM_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 /// Time-to-first-byte buckets, seconds: a disk hit answers in about a millisecond.
-const TTFB_BUCKETS: &[f64] =
-    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+const TTFB_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 /// Figures the disk cache reports, read at scrape time (see `MetricsApp`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,24 +45,6 @@ pub struct CacheFigures {
     pub evictions_total: u64,
     /// Cache fills currently writing.
     pub fills_in_flight: u64,
-}
-
-/// Where the bytes of a response came from (`source` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Read from the disk cache.
-    Cache,
-    /// Streamed from the Hub or its CDN (whether or not it is being stored).
-    Upstream,
-}
-
-impl Source {
-    fn label(self) -> &'static str {
-        match self {
-            Source::Cache => "cache",
-            Source::Upstream => "upstream",
-        }
-    }
 }
 
 /// Every hubcache metric family, registered in a registry of its own.
@@ -90,100 +76,122 @@ impl Metrics {
     /// error caught by the unit tests.
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
+        let r = &registry;
+        let counters = |name: &str, help: &str, labels: &[&str]| {
+            register(r, IntCounterVec::new(Opts::new(name, help), labels)?)
         };
-        let histogram_vec = |name: &str, help: &str, label: &str, buckets: &[f64]| {
-            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), &[label])?;
-            registry.register(Box::new(h.clone()))?;
-            prometheus::Result::Ok(h)
+        let histograms = |name: &str, help: &str, label: &str, buckets: &[f64]| {
+            let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+            register(r, HistogramVec::new(opts, &[label])?)
         };
-        let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
-            let g = IntGauge::new(name, help)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok(g)
-        };
+        let gauge = |name: &str, help: &str| register(r, IntGauge::new(name, help)?);
         let metrics = Metrics {
-            requests: counter_vec(
+            requests: counters(
                 "hubcache_requests_total",
                 "Content requests answered, by distribution, method and status.",
                 &["distribution", "method", "status"],
             )?,
-            lookups: counter_vec(
+            lookups: counters(
                 "hubcache_cache_lookups_total",
                 "Cache lookups by result: hit, miss, stale, revalidated, bypass.",
                 &["distribution", "result"],
             )?,
-            upstream_requests: counter_vec(
+            upstream_requests: counters(
                 "hubcache_upstream_requests_total",
                 "Requests sent to a remote, by status code (\"error\": no response).",
                 &["remote", "status"],
             )?,
-            upstream_duration: histogram_vec(
+            upstream_duration: histograms(
                 "hubcache_upstream_request_duration_seconds",
                 "Time from sending an upstream request to its response header.",
                 "remote",
                 UPSTREAM_BUCKETS,
             )?,
-            response_bytes: counter_vec(
+            response_bytes: counters(
                 "hubcache_response_bytes_total",
                 "Response body bytes sent to clients, by source: cache or upstream.",
                 &["distribution", "source"],
             )?,
-            request_duration: histogram_vec(
+            request_duration: histograms(
                 "hubcache_request_duration_seconds",
                 "Time from receiving a content request to its first response byte.",
                 "distribution",
                 TTFB_BUCKETS,
             )?,
-            cache_size: gauge("hubcache_cache_size_bytes", "Bytes of objects stored in the disk cache.")?,
-            cache_objects: gauge("hubcache_cache_objects", "Objects stored in the disk cache.")?,
-            cache_max_size: gauge("hubcache_cache_max_size_bytes", "The disk cache byte budget (cache.max_size).")?,
-            cache_evictions: {
-                let c = IntCounter::new("hubcache_cache_evictions_total", "Objects evicted from the disk cache.")?;
-                registry.register(Box::new(c.clone()))?;
-                c
-            },
+            cache_size: gauge(
+                "hubcache_cache_size_bytes",
+                "Bytes stored in the disk cache.",
+            )?,
+            cache_objects: gauge(
+                "hubcache_cache_objects",
+                "Objects stored in the disk cache.",
+            )?,
+            cache_max_size: gauge(
+                "hubcache_cache_max_size_bytes",
+                "The cache.max_size budget.",
+            )?,
+            cache_evictions: register(
+                r,
+                IntCounter::new("hubcache_cache_evictions_total", "Objects evicted.")?,
+            )?,
             evictions_seen: AtomicU64::new(0),
-            fills_in_flight: gauge("hubcache_fills_in_flight", "Cache fills currently being written.")?,
-            registry,
+            fills_in_flight: gauge("hubcache_fills_in_flight", "Cache fills being written.")?,
+            registry: registry.clone(),
         };
-        let build_info = IntGaugeVec::new(Opts::new("hubcache_build_info", "Always 1; the version label."), &["version"])?;
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        metrics.registry.register(Box::new(build_info))?;
+        let info = Opts::new("hubcache_build_info", "Always 1; the version label.");
+        let build_info = register(r, IntGaugeVec::new(info, &["version"])?)?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         #[cfg(target_os = "linux")]
-        metrics.registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(metrics)
     }
 
     /// Counts one answered content request and its time to first byte. `distribution` is a
     /// distribution name, or `"-"` when none matched; the method becomes GET, HEAD, POST or OTHER.
-    pub fn observe_request(&self, distribution: &str, method: &http::Method, status: u16, ttfb: Duration) {
+    pub fn observe_request(
+        &self,
+        distribution: &str,
+        method: &http::Method,
+        status: u16,
+        ttfb: Duration,
+    ) {
         let distribution = distribution_label(distribution);
         let status = status.to_string();
-        self.requests.with_label_values(&[distribution, method_label(method), &status]).inc();
-        self.request_duration.with_label_values(&[distribution]).observe(ttfb.as_secs_f64());
+        self.requests
+            .with_label_values(&[distribution, method_label(method), &status])
+            .inc();
+        self.request_duration
+            .with_label_values(&[distribution])
+            .observe(ttfb.as_secs_f64());
     }
 
     /// Counts one cache lookup; a `result` outside [`LOOKUP_RESULTS`] is counted as `bypass`.
     pub fn observe_lookup(&self, distribution: &str, result: &str) {
-        let result = LOOKUP_RESULTS.iter().copied().find(|r| *r == result).unwrap_or("bypass");
-        self.lookups.with_label_values(&[distribution_label(distribution), result]).inc();
+        let labels = [distribution_label(distribution), lookup_label(result)];
+        self.lookups.with_label_values(&labels).inc();
     }
 
     /// Counts one upstream request to the remote named `remote` and its duration; `status` 0
     /// means no response (connection or TLS failure, timeout) and is labelled `error`.
     pub fn observe_upstream(&self, remote: &str, status: u16, duration: Duration) {
-        let status = if status == 0 { "error".to_owned() } else { status.to_string() };
-        self.upstream_requests.with_label_values(&[remote, &status]).inc();
-        self.upstream_duration.with_label_values(&[remote]).observe(duration.as_secs_f64());
+        let status = upstream_status_label(status);
+        self.upstream_requests
+            .with_label_values(&[remote, &status])
+            .inc();
+        self.upstream_duration
+            .with_label_values(&[remote])
+            .observe(duration.as_secs_f64());
     }
 
     /// Adds `n` response body bytes sent to a client of `distribution` from `source`.
     pub fn add_response_bytes(&self, distribution: &str, source: Source, n: u64) {
-        self.response_bytes.with_label_values(&[distribution_label(distribution), source.label()]).inc_by(n);
+        self.response_bytes
+            .with_label_values(&[distribution_label(distribution), source.label()])
+            .inc_by(n);
     }
 
     /// Publishes the disk cache's figures; called at each scrape. The evictions counter moves
@@ -193,10 +201,13 @@ impl Metrics {
         self.cache_size.set(gauge_value(figures.size_bytes));
         self.cache_objects.set(gauge_value(figures.objects));
         self.cache_max_size.set(gauge_value(figures.max_size));
-        self.fills_in_flight.set(gauge_value(figures.fills_in_flight));
+        self.fills_in_flight
+            .set(gauge_value(figures.fills_in_flight));
         // fetch_max: concurrent scrapes add each eviction once, and a smaller count never
         // moves the counter backwards.
-        let seen = self.evictions_seen.fetch_max(figures.evictions_total, Ordering::AcqRel);
+        let seen = self
+            .evictions_seen
+            .fetch_max(figures.evictions_total, Ordering::AcqRel);
         if figures.evictions_total > seen {
             self.cache_evictions.inc_by(figures.evictions_total - seen);
         }
@@ -214,20 +225,16 @@ impl Metrics {
     }
 }
 
-/// GET, HEAD and POST keep their name; every other method is `OTHER`.
-fn method_label(method: &http::Method) -> &'static str {
-    match *method {
-        http::Method::GET => "GET",
-        http::Method::HEAD => "HEAD",
-        http::Method::POST => "POST",
-        _ => "OTHER",
-    }
+/// Registers `collector` in `registry` and hands it back.
+fn register<C: Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> prometheus::Result<C> {
+    registry.register(Box::new(collector.clone()))?;
+    Ok(collector)
 }
 
-/// An empty distribution name becomes `"-"` (no distribution matched).
-fn distribution_label(distribution: &str) -> &str {
-    if distribution.is_empty() { "-" } else { distribution }
-}
-
+#[cfg(test)]
+mod samples;
 #[cfg(test)]
 mod tests;

@@ -32,6 +32,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The metric families could not be registered.
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     /// The state file could not be loaded.
     #[error("loading the state file {path}: {reason}")]
     State {
@@ -74,7 +77,14 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let loaded = crate::state::load(&config.state_path, &config.declared)
         .map_err(|e| StartError::State { path: config.state_path.clone(), reason: e.to_string() })?;
     let registry = Arc::new(Registry::new(loaded.snapshot));
-    let hub = Arc::new(HubClient::new());
+    let metrics = Arc::new(crate::metrics::Metrics::new()?);
+    let readiness = Arc::new(crate::metrics::Readiness::new());
+    readiness.set_state_loaded();
+    readiness.set_cache_loaded();
+    let observer_metrics = metrics.clone();
+    let hub = Arc::new(HubClient::new().with_observer(Arc::new(move |remote: &str, status: u16, took| {
+        observer_metrics.observe_upstream(remote, status, took)
+    })));
     let metadata = Arc::new(Metadata::new(
         hub.clone(),
         Some(config.cache.dir.join("v1").join("meta")),
@@ -105,6 +115,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         registry,
         hub,
         metadata,
+        metrics: metrics.clone(),
         api: Some(Arc::new(api.clone())),
         content_origin: config.content_origin.clone(),
     };
@@ -112,6 +123,18 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     content.add_tcp(&config.listen.to_string());
     server.add_service(content);
     tracing::info!(listen = %config.listen, "content listener");
+
+    if let Some(listen) = config.metrics_listen {
+        let figures: crate::metrics::FiguresFn = Arc::new(move || crate::metrics::CacheFigures { max_size, ..Default::default() });
+        let app = crate::metrics::MetricsApp::new(metrics.clone(), readiness.clone(), figures);
+        server.add_service(crate::metrics::metrics_service(app, &listen.to_string()));
+        tracing::info!(%listen, "metrics listener");
+    }
+    let addrs = std::iter::once(config.listen).chain(config.api_listen).collect();
+    server.add_service(pingora::services::background::background_service(
+        "listener probe",
+        crate::metrics::ListenerProbe { readiness: readiness.clone(), addrs },
+    ));
 
     if let Some(listen) = config.api_listen {
         let mut service = Service::new("api".to_string(), ApiService(api));

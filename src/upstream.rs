@@ -104,17 +104,33 @@ pub enum Resolution {
     Refused(Fetched),
 }
 
+/// Told about every upstream exchange: remote name, status (0: no answer), duration.
+pub type UpstreamObserver = Arc<dyn Fn(&str, u16, Duration) + Send + Sync>;
+
 /// One HTTP client per remote version, rebuilt when the remote changes.
 #[derive(Default)]
 pub struct HubClient {
     clients: Mutex<HashMap<Uuid, (SystemTime, reqwest::Client)>>,
     limits: RemoteLimits,
+    observer: Option<UpstreamObserver>,
 }
 
 impl HubClient {
     /// A client with no connections yet.
     pub fn new() -> Self {
         HubClient::default()
+    }
+
+    /// Reports every upstream exchange to `observer` (metrics).
+    pub fn with_observer(mut self, observer: UpstreamObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe(&self, remote: &Remote, status: u16, started: std::time::Instant) {
+        if let Some(observer) = &self.observer {
+            observer(&remote.name, status, started.elapsed());
+        }
     }
 
     /// Concurrency and rate limits per remote (also used for file bodies).
@@ -177,16 +193,24 @@ impl HubClient {
                     req = req.header("content-type", ct.as_str());
                 }
             }
+            let started = std::time::Instant::now();
             match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    let body = resp.bytes().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
-                    return Ok(Fetched { status, headers, body });
+                    let body = resp.bytes().await.map_err(|e| UpstreamError::from_reqwest(&e));
+                    self.observe(remote, if body.is_ok() { status.as_u16() } else { 0 }, started);
+                    return Ok(Fetched { status, headers, body: body? });
                 }
                 // Only connect failures are retried: the request never reached the Hub.
-                Err(e) if e.is_connect() && !e.is_timeout() => last = UpstreamError::Connect,
-                Err(e) => return Err(UpstreamError::from_reqwest(&e)),
+                Err(e) if e.is_connect() && !e.is_timeout() => {
+                    self.observe(remote, 0, started);
+                    last = UpstreamError::Connect;
+                }
+                Err(e) => {
+                    self.observe(remote, 0, started);
+                    return Err(UpstreamError::from_reqwest(&e));
+                }
             }
         }
         Err(last)

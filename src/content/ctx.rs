@@ -32,6 +32,16 @@ pub struct RequestCtx {
     pub need_re_resolve: bool,
     /// How the metadata (and, for files, the bytes) were obtained.
     pub lookup: Option<crate::metadata::Source>,
+    /// Whether the disk cache was enabled for this request.
+    pub cache_enabled: bool,
+    /// Time to the first response byte (set when the response header goes out).
+    pub ttfb: Option<std::time::Duration>,
+    /// When Pingora started fetching the file body upstream.
+    pub body_upstream_started: Option<std::time::Instant>,
+    /// How long the body's upstream took to answer with headers.
+    pub body_upstream_headers: Option<std::time::Duration>,
+    /// The body upstream's status.
+    pub body_upstream_status: Option<u16>,
     /// Time spent waiting on the Hub for metadata and first bytes.
     pub upstream_time: Option<std::time::Duration>,
 }
@@ -51,6 +61,11 @@ impl RequestCtx {
             re_resolved: 0,
             need_re_resolve: false,
             lookup: None,
+            cache_enabled: false,
+            ttfb: None,
+            body_upstream_started: None,
+            body_upstream_headers: None,
+            body_upstream_status: None,
             upstream_time: None,
         }
     }

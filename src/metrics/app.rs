@@ -31,7 +31,9 @@ pub struct MetricsApp {
 
 impl std::fmt::Debug for MetricsApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsApp").field("readiness", &self.readiness).finish_non_exhaustive()
+        f.debug_struct("MetricsApp")
+            .field("readiness", &self.readiness)
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,7 +41,11 @@ impl MetricsApp {
     /// An app over `metrics`, answering `/readyz` from `readiness`; `figures` is called at
     /// each scrape of `/metrics`.
     pub fn new(metrics: Arc<Metrics>, readiness: Arc<Readiness>, figures: FiguresFn) -> MetricsApp {
-        MetricsApp { metrics, readiness, figures }
+        MetricsApp {
+            metrics,
+            readiness,
+            figures,
+        }
     }
 
     /// The answer to `method path`, with a body even for HEAD (trimmed by [`Self::response`]).
@@ -49,16 +55,22 @@ impl MetricsApp {
             _ => return text(StatusCode::NOT_FOUND, "not found\n".into()),
         };
         if method != Method::GET && method != Method::HEAD {
-            let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".into());
-            resp.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+            let mut resp = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed\n".into(),
+            );
+            resp.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
             return resp;
         }
         match endpoint {
             "/metrics" => {
                 self.metrics.set_cache_figures((self.figures)());
                 let mut resp = text(StatusCode::OK, self.metrics.encode());
-                resp.headers_mut()
-                    .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(prometheus::TEXT_FORMAT));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(prometheus::TEXT_FORMAT),
+                );
                 resp
             }
             "/healthz" => text(StatusCode::OK, "ok\n".into()),
@@ -81,9 +93,15 @@ fn text(status: StatusCode, body: String) -> Response<Vec<u8>> {
     let mut resp = Response::new(body.into_bytes());
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
-    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     resp
 }
 
@@ -120,13 +138,22 @@ mod tests {
 
     fn app(readiness: Arc<Readiness>) -> Arc<HttpServer<MetricsApp>> {
         let metrics = Arc::new(Metrics::new().unwrap());
-        let figures: FiguresFn = Arc::new(|| CacheFigures { size_bytes: 7, ..CacheFigures::default() });
-        Arc::new(HttpServer::new_app(MetricsApp::new(metrics, readiness, figures)))
+        let figures: FiguresFn = Arc::new(|| CacheFigures {
+            size_bytes: 7,
+            ..CacheFigures::default()
+        });
+        Arc::new(HttpServer::new_app(MetricsApp::new(
+            metrics, readiness, figures,
+        )))
     }
 
     /// Sends one raw HTTP/1.1 request through Pingora's own server code; returns
     /// (status, header block, body).
-    async fn call(app: &Arc<HttpServer<MetricsApp>>, method: &str, path: &str) -> (u16, String, String) {
+    async fn call(
+        app: &Arc<HttpServer<MetricsApp>>,
+        method: &str,
+        path: &str,
+    ) -> (u16, String, String) {
         let (mut client, server) = tokio::io::duplex(1 << 20);
         let req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         client.write_all(req.as_bytes()).await.unwrap();
@@ -147,8 +174,14 @@ mod tests {
         let app = app(Arc::new(Readiness::new()));
         let (status, head, body) = call(&app, "GET", "/metrics?x=1").await;
         assert_eq!(status, 200);
-        assert!(head.contains("content-type: text/plain; version=0.0.4"), "{head}");
-        assert!(body.lines().any(|l| l == "hubcache_cache_size_bytes 7"), "figures read at scrape");
+        assert!(
+            head.contains("content-type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+        assert!(
+            body.lines().any(|l| l == "hubcache_cache_size_bytes 7"),
+            "figures read at scrape"
+        );
         assert_eq!(call(&app, "GET", "/healthz").await.2, "ok\n");
         let (status, head, body) = call(&app, "HEAD", "/healthz").await;
         assert_eq!((status, body.as_str()), (200, ""));

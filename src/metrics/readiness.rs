@@ -93,7 +93,11 @@ impl ListenerProbe {
         for addr in &self.addrs {
             let mut target = *addr;
             if target.ip().is_unspecified() {
-                target.set_ip(if target.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
+                target.set_ip(if target.is_ipv4() {
+                    Ipv4Addr::LOCALHOST.into()
+                } else {
+                    Ipv6Addr::LOCALHOST.into()
+                });
             }
             let connect = tokio::net::TcpStream::connect(target);
             match tokio::time::timeout(Duration::from_secs(1), connect).await {
@@ -121,7 +125,10 @@ mod tests {
         let r = Readiness::new();
         assert_eq!(r.missing().len(), 3);
         r.set_state_loaded();
-        assert_eq!(r.missing(), ["listeners not bound", "cache index not loaded"]);
+        assert_eq!(
+            r.missing(),
+            ["listeners not bound", "cache index not loaded"]
+        );
         r.set_cache_loaded();
         r.set_listening();
         assert!(r.is_ready());
@@ -132,9 +139,14 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let readiness = Arc::new(Readiness::new());
-        let probe = ListenerProbe { readiness: readiness.clone(), addrs: vec![addr] };
+        let probe = ListenerProbe {
+            readiness: readiness.clone(),
+            addrs: vec![addr],
+        };
         let (_tx, rx) = tokio::sync::watch::channel(false);
-        tokio::time::timeout(Duration::from_secs(5), probe.run(rx)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), probe.run(rx))
+            .await
+            .unwrap();
         assert!(readiness.missing() == ["cache index not loaded", "state not loaded"]);
     }
 }

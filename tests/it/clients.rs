@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::support::{Content, FakeHub, TestServer};
 
-fn pythons() -> Vec<PathBuf> {
+pub(crate) fn pythons() -> Vec<PathBuf> {
     match std::env::var("HUBCACHE_PYTHONS") {
         Ok(list) => list.split(':').filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
         Err(_) if std::env::var("HUBCACHE_SKIP_PYTHON").as_deref() == Ok("1") => vec![],
@@ -47,7 +47,7 @@ pub async fn run_client(python: &PathBuf, endpoint: &str, hf_home: &std::path::P
     (report["version"].as_str().unwrap_or("?").to_string(), report["results"].as_array().cloned().unwrap_or_default())
 }
 
-fn files_of(result: &Value) -> BTreeMap<String, String> {
+pub(crate) fn files_of(result: &Value) -> BTreeMap<String, String> {
     assert!(result.get("error").is_none(), "client error: {}", result["error"]);
     result["files"].as_object().expect("files").iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect()
 }

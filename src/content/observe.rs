@@ -1,0 +1,84 @@
+//! The `logging` phase: one access-log line and the request's metrics. Labels are names
+//! (distribution, remote), never a path or a secret.
+
+use std::net::SocketAddr;
+
+use pingora::cache::CachePhase;
+use pingora::proxy::Session;
+use pingora::Error;
+
+use super::{ContentProxy, RequestCtx};
+use crate::access_log::{self, AccessRecord};
+use crate::metadata::Source as Lookup;
+use crate::metrics::Source;
+
+/// The cache result of this request for `hubcache_cache_lookups_total`: for file bodies the
+/// disk cache phase (a hit on bytes whose metadata was stale counts as stale), otherwise how
+/// the metadata was obtained. `None`: no lookup happened (errors, listings, the API).
+fn lookup_result(session: &Session, ctx: &RequestCtx) -> Option<&'static str> {
+    if ctx.cache_enabled {
+        let stale_meta = ctx.lookup == Some(Lookup::Stale);
+        return Some(match session.cache.phase() {
+            CachePhase::Hit if stale_meta => "stale",
+            CachePhase::Hit => "hit",
+            CachePhase::Stale | CachePhase::StaleUpdating => "stale",
+            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => "revalidated",
+            CachePhase::Miss | CachePhase::Expired => "miss",
+            _ => "bypass",
+        });
+    }
+    if ctx.target.is_some() {
+        // A file body that did not go through the disk cache (streamed remote, far range).
+        return Some("bypass");
+    }
+    ctx.lookup.map(Lookup::as_str)
+}
+
+/// Records the finished request.
+pub fn record(proxy: &ContentProxy, session: &mut Session, error: Option<&Error>, ctx: &RequestCtx) {
+    let status = session
+        .response_written()
+        .map(|r| r.status.as_u16())
+        .unwrap_or_else(|| error.map(|e| super::failure::classify(e).0).unwrap_or(0));
+    let method = session.req_header().method.clone();
+    let distribution = ctx.distribution.as_ref().map(|d| d.name.as_str());
+    let bytes = session.as_downstream().body_bytes_sent() as u64;
+    let total = ctx.started.elapsed();
+    let result = lookup_result(session, ctx);
+    let dist_label = distribution.unwrap_or("-");
+
+    proxy.metrics.observe_request(dist_label, &method, status, ctx.ttfb.unwrap_or(total));
+    if let Some(result) = result {
+        proxy.metrics.observe_lookup(dist_label, result);
+    }
+    if bytes > 0 && distribution.is_some() {
+        let from_cache = match result {
+            Some("hit") | Some("stale") => true,
+            _ => ctx.target.is_none() && matches!(ctx.lookup, Some(Lookup::Hit)),
+        };
+        proxy.metrics.add_response_bytes(dist_label, if from_cache { Source::Cache } else { Source::Upstream }, bytes);
+    }
+    if let (Some(remote), Some(up_status), Some(started)) = (&ctx.remote, ctx.body_upstream_status, ctx.body_upstream_started) {
+        proxy.metrics.observe_upstream(&remote.name, up_status, ctx.body_upstream_headers.unwrap_or(started.elapsed()));
+    } else if let (Some(remote), Some(started), true) = (&ctx.remote, ctx.body_upstream_started, error.is_some()) {
+        proxy.metrics.observe_upstream(&remote.name, 0, started.elapsed());
+    }
+
+    let client: Option<SocketAddr> = session
+        .as_downstream()
+        .client_addr()
+        .and_then(|a| a.as_inet().copied());
+    let upstream_ms = ctx.upstream_time.map(|d| d.as_millis() as u64);
+    let path = if ctx.hub_path.is_empty() { session.req_header().uri.path().to_string() } else { ctx.hub_path.clone() };
+    access_log::log(&AccessRecord {
+        method: &method,
+        distribution,
+        hub_path: &path,
+        status,
+        cache: result.unwrap_or("-"),
+        bytes,
+        upstream_ms,
+        total_ms: total.as_millis() as u64,
+        client,
+    });
+}
