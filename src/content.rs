@@ -2,6 +2,7 @@
 //! Each phase delegates in a few lines; the routing and direct answers live in `dispatch`,
 //! the upstream peer and header rewrite in `peer`, the failure mapping in `failure`.
 
+mod caching;
 mod ctx;
 mod dispatch;
 mod failure;
@@ -13,15 +14,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora::cache::lock::CacheKeyLockImpl;
+use pingora::cache::{CacheKey, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
 pub use ctx::RequestCtx;
+pub use caching::lock_age_timeout;
 pub use dispatch::MAX_BODY;
 
 use crate::registry::Registry;
+use crate::cache::DiskCache;
 use crate::metadata::Metadata;
 use crate::metrics::Metrics;
 use crate::upstream::HubClient;
@@ -41,6 +46,10 @@ pub struct ContentProxy {
     pub hub: Arc<HubClient>,
     /// What is remembered of the Hub.
     pub metadata: Arc<Metadata>,
+    /// The disk cache (`None`: nothing is stored, as for `streamed` remotes).
+    pub disk: Option<&'static DiskCache>,
+    /// Pingora's cache lock: one fill per key, joiners read the fill as it streams.
+    pub cache_lock: &'static CacheKeyLockImpl,
     /// Prometheus families.
     pub metrics: Arc<Metrics>,
     /// The admin API, also served on this listener.
@@ -51,8 +60,8 @@ pub struct ContentProxy {
 
 impl ContentProxy {
     /// Are the bytes of this etag stored complete on disk?
-    pub fn has_body(&self, _etag: &str) -> bool {
-        false
+    pub fn has_body(&self, etag: &str) -> bool {
+        self.disk.is_some_and(|d| d.contains(etag))
     }
 
     /// `{origin}/pulp/content/{base_path}` as clients must see it (no trailing `/`).
@@ -99,6 +108,23 @@ impl ProxyHttp for ContentProxy {
         }
     }
 
+    /// Enables the disk cache for a `resolve` GET of an `on_demand` remote (not for ranges
+    /// far ahead of what is stored, nor for objects larger than the budget).
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        caching::enable(self, session, ctx);
+        Ok(())
+    }
+
+    /// The key is the file's etag: content-addressed, shared across revisions and repos.
+    fn cache_key_callback(&self, _session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+        caching::key(ctx)
+    }
+
+    /// Only a whole 200 of the file's exact size is stored.
+    fn response_cache_filter(&self, _session: &Session, resp: &ResponseHeader, ctx: &mut RequestCtx) -> Result<RespCacheable> {
+        Ok(caching::cacheable(resp, ctx))
+    }
+
     /// The Hub (`resolve-cache`) or CDN peer of `ctx.target`; re-resolves once if the CDN
     /// refused an expired signed URL.
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
@@ -131,10 +157,11 @@ impl ProxyHttp for ContentProxy {
         peer::rewrite_response(upstream, ctx)
     }
 
-    /// Marks the time to first byte.
-    async fn response_filter(&self, _session: &mut Session, _resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    /// Puts this request's metadata (commit, etag) on the answer, hits included, and marks
+    /// the time to first byte.
+    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
         ctx.ttfb = Some(ctx.started.elapsed());
-        Ok(())
+        caching::restore_headers(resp, ctx)
     }
 
     /// Upstream failures become 502/503/504 with a short message; never 401 or 404.

@@ -7,6 +7,11 @@
 //! - `hub`: Hub protocol rules, pure (routes, header and JSON rewriting, digests).
 //! - `upstream`: `HubClient`, metadata requests to the Hub (redirects, token, limits).
 //! - `content`: the Pingora `ProxyHttp` service for `/pulp/content/`.
+//! - `cache`: `DiskCache`, our pingora-cache `Storage` (the only pingora-cache user besides
+//!   `content/caching.rs`).
+//! - `metrics`, `access_log`: Prometheus families, the /metrics /healthz /readyz listener, one
+//!   log event per request.
+//! - `api`, `state`: the Pulp-style admin API and its persisted state.
 //! - `services`: Pingora services and `build_server`.
 //! - `cli`, `logging`: the binary's command line and log setup.
 pub mod cli;
@@ -21,6 +26,7 @@ pub mod rules;
 pub mod services;
 pub mod upstream;
 pub mod api;
+pub mod cache;
 pub mod state;
 pub mod metrics;
 pub mod access_log;

@@ -35,6 +35,9 @@ pub enum StartError {
     /// The metric families could not be registered.
     #[error("registering metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The disk cache could not be opened.
+    #[error("opening the disk cache: {0}")]
+    Cache(String),
     /// The state file could not be loaded.
     #[error("loading the state file {path}: {reason}")]
     State {
@@ -80,7 +83,11 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let metrics = Arc::new(crate::metrics::Metrics::new()?);
     let readiness = Arc::new(crate::metrics::Readiness::new());
     readiness.set_state_loaded();
+    let disk = crate::cache::DiskCache::open(&config.cache.dir, config.cache.max_size)
+        .map_err(|e| StartError::Cache(e.to_string()))?;
     readiness.set_cache_loaded();
+    let cache_lock: &'static pingora::cache::lock::CacheKeyLockImpl =
+        Box::leak(pingora::cache::lock::CacheLock::new_boxed(crate::content::lock_age_timeout()));
     let observer_metrics = metrics.clone();
     let hub = Arc::new(HubClient::new().with_observer(Arc::new(move |remote: &str, status: u16, took| {
         observer_metrics.observe_upstream(remote, status, took)
@@ -108,13 +115,25 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         users,
         state_path: config.state_path.clone(),
         content_origin: config.content_origin.clone(),
-        status: Arc::new(move || StatusFigures { cache_max_size: max_size, cache_dir: cache_dir.clone(), ..Default::default() }),
+        status: Arc::new(move || {
+            let s = disk.stats();
+            StatusFigures {
+                cache_max_size: max_size,
+                cache_size: s.size_bytes,
+                cache_objects: s.objects,
+                fills_in_flight: s.fills_in_flight,
+                evictions: s.evictions,
+                cache_dir: cache_dir.clone(),
+            }
+        }),
     });
 
     let proxy = ContentProxy {
         registry,
         hub,
         metadata,
+        disk: Some(disk),
+        cache_lock,
         metrics: metrics.clone(),
         api: Some(Arc::new(api.clone())),
         content_origin: config.content_origin.clone(),
@@ -125,7 +144,16 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     tracing::info!(listen = %config.listen, "content listener");
 
     if let Some(listen) = config.metrics_listen {
-        let figures: crate::metrics::FiguresFn = Arc::new(move || crate::metrics::CacheFigures { max_size, ..Default::default() });
+        let figures: crate::metrics::FiguresFn = Arc::new(move || {
+            let s = disk.stats();
+            crate::metrics::CacheFigures {
+                size_bytes: s.size_bytes,
+                objects: s.objects,
+                max_size,
+                evictions_total: s.evictions,
+                fills_in_flight: s.fills_in_flight,
+            }
+        });
         let app = crate::metrics::MetricsApp::new(metrics.clone(), readiness.clone(), figures);
         server.add_service(crate::metrics::metrics_service(app, &listen.to_string()));
         tracing::info!(%listen, "metrics listener");

@@ -52,7 +52,8 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
             return;
         }
     }
-    let overrides = pingora::cache::CacheOptionOverrides { wait_timeout: Some(Duration::from_secs(30)), ..Default::default() };
+    let mut overrides = pingora::cache::CacheOptionOverrides::default();
+    overrides.wait_timeout = Some(Duration::from_secs(30));
     session.cache.enable(disk, None, None, Some(proxy.cache_lock), Some(overrides));
     ctx.cache_enabled = true;
 }

@@ -51,6 +51,10 @@ fn internal(msg: &'static str) -> Box<Error> {
 /// Resolves the target's address and takes a `download_concurrency` slot.
 pub async fn prepare(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<()> {
     let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
+    if target.url.is_empty() {
+        // Remembered metadata, bytes on disk: no upstream unless the cache misses after all.
+        return Ok(());
+    }
     let parts = split_url(&target.url).ok_or_else(|| Error::explain(ErrorType::ConnectProxyFailure, "bad target URL"))?;
     let addr = tokio::net::lookup_host((parts.host, parts.port))
         .await
@@ -68,9 +72,14 @@ pub async fn prepare(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<()> {
 
 /// The peer for `ctx.target`, re-resolving first if the CDN refused the previous URL.
 pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-    if ctx.need_re_resolve {
+    // A remembered target has no URL: the bytes were expected on disk but are gone (evicted
+    // since), so ask the Hub for a fresh one.
+    let no_url = ctx.target.as_ref().is_some_and(|t| t.url.is_empty());
+    if ctx.need_re_resolve || no_url {
         ctx.need_re_resolve = false;
-        ctx.re_resolved += 1;
+        if !no_url {
+            ctx.re_resolved += 1;
+        }
         let remote = ctx.remote.clone().ok_or_else(|| internal("no remote"))?;
         match proxy.metadata.hub().resolve_file(&remote, &ctx.upstream_path).await {
             Ok(Resolution::Found(target)) => ctx.target = Some(target),

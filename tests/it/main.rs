@@ -1,7 +1,9 @@
 //! The one integration-test binary: scenarios against the real hubcache binary, a fake Hub
 //! and a fake CDN, all on loopback with ephemeral ports and temp dirs.
 
+mod api;
 mod clients;
 mod content;
 mod fake_hub;
 mod support;
+mod cache;

@@ -1,0 +1,287 @@
+//! `DiskCache`: the `pingora_cache::Storage` on local disk, hubcache's only pingora-cache user.
+//!
+//! Objects are Hub file bodies, content-addressed by their etag: build keys with
+//! [`key_for_etag`] (`CacheKey::new(<normalised etag>, "")`). A fill is accepted only when the
+//! response header pingora stores carries `Content-Length` (the exact body length, reserved in
+//! the budget when the fill starts) and, in `X-Linked-Etag` or else `ETag`, the key's etag or
+//! none; the body is then checked against that length and digest before it is published.
+//! Anything else makes `get_miss_handler` fail, and pingora streams the response uncached.
+//! Pass `None` as the eviction manager to `HttpCache::enable`: the budget is kept here.
+//!
+//! Files: `layout` (paths), `meta` (on-disk meta), `fill` (writes, publish), `read`
+//! (readers), `budget` (LRU + reservations), `scan` (startup).
+
+mod budget;
+mod error;
+mod fill;
+mod layout;
+mod meta;
+mod read;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+use std::any::Any;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use pingora::cache::key::CacheHashKey;
+use pingora::cache::storage::PurgeOutcome;
+use pingora::cache::trace::SpanHandle;
+use pingora::cache::{CacheKey, CacheMeta, HitHandler, MissHandler, PurgeTarget, PurgeType, Storage};
+use pingora::http::ResponseHeader;
+use pingora::Result;
+use tokio::sync::watch;
+
+pub use budget::CacheStats;
+pub use error::Error;
+pub use scan::ScanReport;
+
+use budget::{Budget, Victim};
+use fill::{Fill, FillState, Inflight, Progress, Registry};
+use layout::Layout;
+use meta::StoredMeta;
+use crate::hub::digest::Verifier;
+use crate::hub::headers::normalize_etag;
+
+
+/// The cache key of a Hub file body: its normalised etag (quotes and `W/` removed, lowercase),
+/// no user tag. One blob seen under several revisions, repos or remotes is stored once.
+pub fn key_for_etag(etag: &str) -> CacheKey {
+    CacheKey::new(normalize_etag(etag).to_ascii_lowercase(), "")
+}
+
+/// How far a fill in flight has got (see [`DiskCache::fill_progress`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FillProgress {
+    /// Bytes on disk.
+    pub written: u64,
+    /// Announced body length.
+    pub size: u64,
+}
+
+/// Hubcache's disk storage for pingora-cache. See the module docs.
+pub struct DiskCache {
+    layout: Layout,
+    budget: Mutex<Budget>,
+    fills: Registry,
+    next_write_id: AtomicU64,
+    scan: ScanReport,
+}
+
+impl DiskCache {
+    /// Opens (creating if needed) the cache under `dir` with a budget of `max_size` bytes:
+    /// removes leftovers of unfinished fills, rebuilds the index from `objects/`, drops invalid
+    /// objects and evicts down to the budget. Synchronous: call it before `run_forever`.
+    /// Leaked, because pingora wants `&'static` storage.
+    pub fn open(dir: &Path, max_size: u64) -> Result<&'static DiskCache, Error> {
+        let layout = Layout::new(dir);
+        layout.create()?;
+        let removed_tmp = scan::clean_tmp(&layout)?;
+        let mut budget = Budget::new(max_size);
+        let scan = ScanReport { removed_tmp, ..scan::rebuild(&layout, &mut budget)? };
+        tracing::info!(dir = %dir.display(), ?scan, "disk cache opened");
+        Ok(Box::leak(Box::new(DiskCache {
+            layout,
+            budget: Mutex::new(budget),
+            fills: Registry::default(),
+            next_write_id: AtomicU64::new(1),
+            scan,
+        })))
+    }
+
+    /// Counters for metrics.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats { fills_in_flight: self.fills.count(), ..self.budget.lock().stats() }
+    }
+
+    /// What the startup scan found.
+    pub fn scan_report(&self) -> &ScanReport {
+        &self.scan
+    }
+
+    /// Whether the body with this etag is stored complete (per this process's index).
+    pub fn contains(&self, etag: &str) -> bool {
+        self.budget.lock().contains(&key_for_etag(etag).combined())
+    }
+
+    /// Progress of a fill in flight of this etag, if any: lets the caller bypass the cache
+    /// for a range far ahead of the fill instead of making the client wait for it.
+    pub fn fill_progress(&self, etag: &str) -> Option<FillProgress> {
+        let fill = self.fills.any(&key_for_etag(etag).combined())?;
+        let written = fill.progress.borrow().written;
+        Some(FillProgress { written, size: fill.size })
+    }
+
+    /// Renames victims' directories into `tmp/` (atomic: a reader sees the object whole or
+    /// gone) and returns the trash to delete after the lock is released. Takes the budget as
+    /// proof that its lock is held, so the index and the disk change together.
+    fn discard(&self, _locked: &mut Budget, victims: Vec<Victim>) -> Vec<PathBuf> {
+        let mut trash = Vec::new();
+        for (name, _) in victims {
+            let to = self.layout.trash_dir();
+            match std::fs::rename(self.layout.object_dir(&name), &to) {
+                Ok(()) => trash.push(to),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(object = %name, error = %e, "could not evict a cache object"),
+            }
+        }
+        trash
+    }
+
+    /// Removes a committed object (purge, or found invalid); whether it existed on disk.
+    fn remove_object(&self, name: &str) -> bool {
+        let trash = {
+            let mut budget = self.budget.lock();
+            budget.remove(name);
+            self.discard(&mut budget, vec![(name.to_owned(), 0)])
+        };
+        let existed = !trash.is_empty();
+        trash.iter().for_each(|t| scan::remove_any(t));
+        existed
+    }
+
+    /// Reserves room, creates the fill directory and body file; the reservation is returned
+    /// if that fails.
+    fn prepare_fill(&self, name: &str, size: u64) -> Result<(PathBuf, File), Error> {
+        let trash = {
+            let mut budget = self.budget.lock();
+            let Some(victims) = budget.reserve(size) else {
+                return Err(Error::NoRoom { key: name.to_owned(), size, max: budget.stats().max_size });
+            };
+            self.discard(&mut budget, victims)
+        };
+        trash.iter().for_each(|t| scan::remove_any(t));
+        let dir = self.layout.fill_dir(name);
+        let body_path = dir.join(layout::BODY);
+        let created = std::fs::create_dir(&dir).map_err(layout::io_err("creating", &dir)).and_then(|()| {
+            File::options().read(true).write(true).create_new(true).open(&body_path).map_err(layout::io_err("creating", &body_path))
+        });
+        match created {
+            Ok(file) => Ok((dir, file)),
+            Err(e) => {
+                self.budget.lock().release(size);
+                scan::remove_any(&dir);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Runs blocking file work off the runtime.
+pub(crate) async fn blocking<T, F>(what: &'static str, work: F) -> Result<T, Error>
+where
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.map_err(|_| Error::Join { what })?
+}
+
+/// A header as text, if present and valid.
+fn header_text<'h>(header: &'h ResponseHeader, name: &str) -> Option<&'h str> {
+    header.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+#[async_trait]
+impl Storage for DiskCache {
+    /// The fill in flight first (so concurrent requests join it instead of starting a second
+    /// download), then the committed object.
+    async fn lookup(&'static self, key: &CacheKey, _trace: &SpanHandle) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let name = key.combined();
+        if let Some(fill) = self.fills.any(&name) {
+            return Ok(Some(self.partial_hit(&fill)?));
+        }
+        Ok(self.lookup_committed(name).await?)
+    }
+
+    /// The reader of exactly the write tagged `tag` (pingora serves the writer's own client
+    /// from it); `None` would make pingora panic, so fall back to a plain lookup.
+    async fn lookup_streaming_write(
+        &'static self,
+        key: &CacheKey,
+        tag: Option<&[u8]>,
+        trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let id = tag.and_then(|t| <[u8; 8]>::try_from(t).ok()).map(u64::from_be_bytes);
+        if let Some(fill) = id.and_then(|id| self.fills.find(&key.combined(), id)) {
+            return Ok(Some(self.partial_hit(&fill)?));
+        }
+        self.lookup(key, trace).await
+    }
+
+    async fn get_miss_handler(&'static self, key: &CacheKey, meta: &CacheMeta, _trace: &SpanHandle) -> Result<MissHandler> {
+        let name = key.combined();
+        let header = meta.response_header();
+        let size = header_text(header, "content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| Error::NoContentLength { key: name.clone() })?;
+        if let Some(linked) = header_text(header, "x-linked-size") {
+            if linked.parse::<u64>().ok() != Some(size) {
+                return Err(Error::SizeMismatch { key: name, linked: linked.to_owned(), size }.into());
+            }
+        }
+        let announced = header_text(header, "x-linked-etag")
+            .or_else(|| header_text(header, "etag"))
+            .map(normalize_etag)
+            .filter(|e| !e.is_empty());
+        let keyed = key.primary_key_str().map(normalize_etag);
+        // The key is the content address: never store a body under another etag's key.
+        let etag = match (announced, keyed) {
+            (Some(a), Some(k)) if !a.eq_ignore_ascii_case(&k) => {
+                return Err(Error::EtagMismatch { key: name, etag: a }.into());
+            }
+            (Some(etag), _) | (None, Some(etag)) => etag.to_ascii_lowercase(),
+            (None, None) => String::new(),
+        };
+        let prepared = name.clone();
+        let (dir, file) = blocking("starting a fill", move || self.prepare_fill(&prepared, size)).await?;
+        let id = self.next_write_id.fetch_add(1, Ordering::Relaxed);
+        let (progress, _) = watch::channel(Progress { written: 0, state: FillState::Writing });
+        let stored = StoredMeta::from_response(header, size, &etag, std::time::SystemTime::now());
+        let entry = Arc::new(Inflight { id, name, size, file: Arc::new(file), meta: stored, progress });
+        self.fills.insert(entry.clone());
+        Ok(Box::new(Fill {
+            cache: self,
+            entry,
+            tag: id.to_be_bytes(),
+            dir,
+            verifier: Verifier::new(&etag, size),
+            pending: Vec::new(),
+            pending_len: 0,
+            written: 0,
+            flushing: false,
+            settled: false,
+        }))
+    }
+
+    /// Deletes the committed object; fills in flight are left to finish.
+    async fn purge(&'static self, target: PurgeTarget<'_>, _type: PurgeType, _trace: &SpanHandle) -> Result<PurgeOutcome> {
+        let name = target.key().combined();
+        let existed = blocking("purging", move || Ok(self.remove_object(&name))).await?;
+        Ok(if existed { PurgeOutcome::Purged(None) } else { PurgeOutcome::NotFound })
+    }
+
+    /// Rewrites the stored response headers (tmp + rename); `false` when nothing is stored.
+    async fn update_meta(&'static self, key: &CacheKey, meta: &CacheMeta, _trace: &SpanHandle) -> Result<bool> {
+        let dir = self.layout.object_dir(&key.combined());
+        let header = meta.response_header_copy();
+        let updated = blocking("updating meta", move || match StoredMeta::read(&dir) {
+            Ok(stored) => stored.with_response(&header, std::time::SystemTime::now()).write(&dir).map(|()| true),
+            Err(_) if !dir.exists() => Ok(false),
+            Err(e) => Err(e),
+        });
+        Ok(updated.await?)
+    }
+
+    fn support_streaming_partial_write(&self) -> bool {
+        true
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
+        self
+    }
+}

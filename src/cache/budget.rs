@@ -1,0 +1,187 @@
+//! The byte budget: an exact LRU index of committed objects plus reservations for fills in
+//! flight.
+//!
+//! Why our own instead of pingora's eviction managers: pingora admits an object only when its
+//! fill finishes, so bytes in flight are not counted and concurrent fills overshoot the budget;
+//! `lru::Manager<N>` is approximate across shards (pingora-notes §7). Here a fill reserves its
+//! announced size when it starts, and least recently used objects are evicted then, so
+//! committed + reserved never exceeds `max`. The caller passes no eviction manager to
+//! `HttpCache::enable`.
+//!
+//! Pure bookkeeping: the caller deletes the victims it gets back, under the same lock.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Counters for metrics (see `DiskCache::stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// Bytes of committed objects.
+    pub size_bytes: u64,
+    /// Committed objects.
+    pub objects: u64,
+    /// Objects evicted to make room since startup (startup trimming included).
+    pub evictions: u64,
+    /// Fills currently writing.
+    pub fills_in_flight: u64,
+    /// Bytes reserved by fills in flight.
+    pub reserved_bytes: u64,
+    /// The budget, `cache.max_size`.
+    pub max_size: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    size: u64,
+    tick: u64,
+}
+
+/// LRU index and reservations. Not synchronised: `DiskCache` keeps it under a mutex.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    max: u64,
+    used: u64,
+    reserved: u64,
+    evictions: u64,
+    tick: u64,
+    entries: HashMap<String, Entry>,
+    /// tick → object name; the first entry is the least recently used.
+    order: BTreeMap<u64, String>,
+}
+
+/// An object to delete from disk: name and size.
+pub(crate) type Victim = (String, u64);
+
+impl Budget {
+    pub(crate) fn new(max: u64) -> Self {
+        Self { max, used: 0, reserved: 0, evictions: 0, tick: 0, entries: HashMap::new(), order: BTreeMap::new() }
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    /// Marks `name` most recently used; false when it is not indexed.
+    pub(crate) fn touch(&mut self, name: &str) -> bool {
+        self.tick += 1;
+        let Some(entry) = self.entries.get_mut(name) else { return false };
+        self.order.remove(&entry.tick);
+        entry.tick = self.tick;
+        self.order.insert(self.tick, name.to_owned());
+        true
+    }
+
+    /// Indexes a committed object as most recently used (replacing an older entry of the same
+    /// name) and returns the victims needed to get back within budget — never `name` itself
+    /// unless it alone exceeds the budget.
+    pub(crate) fn insert(&mut self, name: &str, size: u64) -> Vec<Victim> {
+        self.remove(name);
+        self.tick += 1;
+        self.entries.insert(name.to_owned(), Entry { size, tick: self.tick });
+        self.order.insert(self.tick, name.to_owned());
+        self.used += size;
+        self.evict_while(|b| b.used + b.reserved > b.max)
+    }
+
+    /// Forgets `name`; returns its size if it was indexed.
+    pub(crate) fn remove(&mut self, name: &str) -> Option<u64> {
+        let entry = self.entries.remove(name)?;
+        self.order.remove(&entry.tick);
+        self.used -= entry.size;
+        Some(entry.size)
+    }
+
+    /// Reserves `size` bytes for a fill, evicting least recently used objects as needed.
+    /// `None` (and nothing evicted) when the fill cannot fit even with every object evicted:
+    /// larger than the budget, or the budget is taken by other fills in flight.
+    pub(crate) fn reserve(&mut self, size: u64) -> Option<Vec<Victim>> {
+        if self.reserved.checked_add(size)? > self.max {
+            return None;
+        }
+        self.reserved += size;
+        Some(self.evict_while(|b| b.used + b.reserved > b.max))
+    }
+
+    /// Returns a reservation of a fill that failed.
+    pub(crate) fn release(&mut self, size: u64) {
+        self.reserved = self.reserved.saturating_sub(size);
+    }
+
+    /// Turns a fill's reservation into the committed object `name` of `size` bytes.
+    pub(crate) fn commit(&mut self, name: &str, reserved: u64, size: u64) -> Vec<Victim> {
+        self.release(reserved);
+        self.insert(name, size)
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            size_bytes: self.used,
+            objects: self.entries.len() as u64,
+            evictions: self.evictions,
+            fills_in_flight: 0,
+            reserved_bytes: self.reserved,
+            max_size: self.max,
+        }
+    }
+
+    fn evict_while(&mut self, over: impl Fn(&Self) -> bool) -> Vec<Victim> {
+        let mut victims = Vec::new();
+        while over(self) {
+            let Some((_, name)) = self.order.pop_first() else { break };
+            if let Some(entry) = self.entries.remove(&name) {
+                self.used -= entry.size;
+                self.evictions += 1;
+                victims.push((name, entry.size));
+            }
+        }
+        victims
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(victims: &[Victim]) -> Vec<&str> {
+        victims.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn reservation_evicts_least_recently_used_first() {
+        let mut b = Budget::new(100);
+        assert!(b.insert("a", 30).is_empty());
+        assert!(b.insert("b", 30).is_empty());
+        assert!(b.insert("c", 30).is_empty());
+        assert!(b.touch("a"));
+        // 90 used; 40 more needs 30 freed: "b" is now the oldest.
+        assert_eq!(names(&b.reserve(40).unwrap()), ["b"]);
+        assert_eq!((b.used, b.reserved), (60, 40));
+        assert_eq!(names(&b.commit("d", 40, 40)), Vec::<&str>::new());
+        assert_eq!(b.stats().size_bytes, 100);
+        assert_eq!(b.stats().evictions, 1);
+    }
+
+    #[test]
+    fn refuses_what_cannot_fit_without_evicting() {
+        let mut b = Budget::new(100);
+        b.insert("a", 50);
+        assert!(b.reserve(101).is_none());
+        assert!(b.reserve(u64::MAX).is_none());
+        assert!(b.contains("a"), "a refusal evicts nothing");
+        assert_eq!(names(&b.reserve(80).unwrap()), ["a"]);
+        assert!(b.reserve(30).is_none(), "80 reserved by another fill");
+        b.release(80);
+        assert_eq!(b.stats().reserved_bytes, 0);
+        assert!(!b.touch("missing"));
+    }
+
+    #[test]
+    fn insert_replaces_and_trims() {
+        let mut b = Budget::new(10);
+        b.insert("a", 4);
+        b.insert("a", 6);
+        assert_eq!(b.stats().size_bytes, 6);
+        assert_eq!(names(&b.insert("b", 6)), ["a"]);
+        assert_eq!(b.remove("b"), Some(6));
+        assert_eq!(b.stats(), CacheStats { max_size: 10, evictions: 1, ..CacheStats::default() });
+    }
+}

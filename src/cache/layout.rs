@@ -1,0 +1,145 @@
+//! Where things live under `cache.dir`: `v1/objects/<aa>/<bb>/<hex>/{meta,body}` for
+//! committed objects and `v1/tmp/` for fills in progress and objects being deleted.
+//!
+//! The format version is part of the path (`v1`), so a future format lives beside this one
+//! instead of being misread by it. Every name in `tmp/` carries the pid of the process that
+//! made it (`<hex>.<pid>.<seq>` for a fill, `trash.<pid>.<seq>` for a deletion): during a
+//! graceful upgrade two processes share the directory, and neither may delete the other's
+//! fills (pingora-notes §13).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Error;
+
+/// The on-disk format version, as a path component.
+pub(crate) const FORMAT_DIR: &str = "v1";
+/// File name of an object's meta (see `meta.rs`).
+pub(crate) const META: &str = "meta";
+/// File name of an object's body.
+pub(crate) const BODY: &str = "body";
+/// Prefix of directories that are being deleted.
+const TRASH: &str = "trash";
+
+/// Process-wide sequence for tmp names; with the pid it makes every name unique, also when
+/// two `DiskCache`s of one process share a directory (tests).
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The paths of one cache directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    objects: PathBuf,
+    tmp: PathBuf,
+}
+
+impl Layout {
+    /// The layout under `dir` (nothing is created).
+    pub(crate) fn new(dir: &Path) -> Self {
+        let root = dir.join(FORMAT_DIR);
+        Self { objects: root.join("objects"), tmp: root.join("tmp") }
+    }
+
+    /// Creates `objects/` and `tmp/`.
+    pub(crate) fn create(&self) -> Result<(), Error> {
+        for dir in [&self.objects, &self.tmp] {
+            std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn objects(&self) -> &Path {
+        &self.objects
+    }
+
+    pub(crate) fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// `objects/<aa>/<bb>/<hex>`: two fan-out levels keep directories small at 100k objects.
+    pub(crate) fn object_dir(&self, hex: &str) -> PathBuf {
+        let (aa, bb) = fan_out(hex);
+        self.objects.join(aa).join(bb).join(hex)
+    }
+
+    /// A fresh `tmp/<hex>.<pid>.<seq>` directory name for a fill.
+    pub(crate) fn fill_dir(&self, hex: &str) -> PathBuf {
+        self.tmp.join(format!("{hex}.{}.{}", std::process::id(), next_seq()))
+    }
+
+    /// A fresh `tmp/trash.<pid>.<seq>` name: an object is renamed there (atomic, so readers see
+    /// it either whole or gone) and then deleted at leisure.
+    pub(crate) fn trash_dir(&self) -> PathBuf {
+        self.tmp.join(format!("{TRASH}.{}.{}", std::process::id(), next_seq()))
+    }
+}
+
+pub(crate) fn next_seq() -> u64 {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The two fan-out components of an object name (`"ab"`, `"cd"` for `"abcd…"`).
+fn fan_out(hex: &str) -> (&str, &str) {
+    // Names come from `CacheKey::combined()` (32 hex digits); guard anyway so a short name
+    // cannot panic.
+    match (hex.get(0..2), hex.get(2..4)) {
+        (Some(aa), Some(bb)) => (aa, bb),
+        _ => ("__", "__"),
+    }
+}
+
+/// Whether `name` is an object directory name: 32 lowercase hex digits.
+pub(crate) fn is_object_name(name: &str) -> bool {
+    name.len() == 32 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The pid that owns a `tmp/` entry named `<x>.<pid>.<seq>`, if the name has that shape.
+pub(crate) fn tmp_owner(name: &str) -> Option<u32> {
+    let mut parts = name.rsplitn(3, '.');
+    let _seq: u64 = parts.next()?.parse().ok()?;
+    let pid = parts.next()?.parse().ok()?;
+    parts.next()?;
+    Some(pid)
+}
+
+/// Whether a process with this pid exists (Linux: `/proc/<pid>`). A reused pid keeps a
+/// leftover alive until the next start; that costs disk space, never correctness.
+pub(crate) fn pid_is_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Fsyncs a directory, so a rename or create inside it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("syncing", dir))
+}
+
+/// Maps an `io::Error` to [`Error::Io`] naming the operation and the path.
+pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io { op, path: path.to_path_buf(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let layout = Layout::new(Path::new("/c"));
+        let hex = "0123456789abcdef0123456789abcdef";
+        assert_eq!(layout.object_dir(hex), Path::new("/c/v1/objects/01/23").join(hex));
+        assert!(is_object_name(hex));
+        for bad in ["0123", "0123456789ABCDEF0123456789ABCDEF", "trash.1.2"] {
+            assert!(!is_object_name(bad), "{bad}");
+        }
+        let fill = layout.fill_dir(hex);
+        let name = fill.file_name().and_then(|n| n.to_str()).unwrap();
+        assert_eq!(tmp_owner(name), Some(std::process::id()), "{name}");
+        let trash = layout.trash_dir();
+        let name = trash.file_name().and_then(|n| n.to_str()).unwrap();
+        assert_eq!(tmp_owner(name), Some(std::process::id()), "{name}");
+        for (name, want) in [("x.12.3", Some(12)), ("x.y", None), ("x.12.y", None), ("12.3", None)] {
+            assert_eq!(tmp_owner(name), want, "{name}");
+        }
+        assert!(pid_is_alive(std::process::id()));
+    }
+}

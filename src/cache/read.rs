@@ -1,0 +1,214 @@
+//! `HandleHit` for committed objects and for fills in flight: positional reads of the body
+//! file on a blocking thread, seekable in both cases.
+//!
+//! Rules that come from pingora's behaviour:
+//! - Partial readers are seekable: pingora answers a `Range` on a joined request only when the
+//!   reader `can_seek()`; otherwise every resume would get a 200 with the whole body.
+//! - `read_body` is polled inside `tokio::select!` (pingora-proxy `proxy_h1.rs`), so it must be
+//!   cancel-safe: the offset lives in the handler and moves only after a read has returned.
+//! - A failed fill gives `Err`, never `Ok(None)` (pingora #932: `MemCache` ends a truncated
+//!   body cleanly). And the last byte of an object still filling is held back until the fill
+//!   is verified and published, so no client ever sees a complete-looking body that failed
+//!   its length or digest check. A range that ends before the object's end is served as the
+//!   bytes arrive.
+//! - A seek far ahead of the fill waits for the bytes; the storage sets no deadline (a stalled
+//!   upstream fails the fill through pingora's read timeout, which fails the readers). Callers
+//!   that must not wait bypass the cache for such ranges, using `DiskCache::fill_progress`.
+
+use std::any::Any;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::cache::storage::HandleHit;
+use pingora::cache::trace::SpanHandle;
+use pingora::cache::{CacheKey, Storage};
+use tokio::sync::watch;
+
+use pingora::cache::{CacheMeta, HitHandler};
+
+use super::fill::{FillState, Inflight, Progress};
+use super::layout::{io_err, BODY, META};
+use super::meta::StoredMeta;
+use super::scan::remove_any;
+use super::{blocking, DiskCache, Error};
+
+/// Bytes per `read_body` chunk.
+const CHUNK: u64 = 512 * 1024;
+
+/// A reader of one object's body, committed or still filling.
+pub(crate) struct Reader {
+    name: String,
+    file: Arc<File>,
+    size: u64,
+    /// Next byte to return.
+    pos: u64,
+    /// End of the requested range (exclusive).
+    end: u64,
+    /// `None` for a committed object; the fill's progress otherwise.
+    progress: Option<watch::Receiver<Progress>>,
+}
+
+impl Reader {
+    /// A reader of a committed object whose body has been checked to be `size` bytes.
+    pub(crate) fn complete(name: String, file: File, size: u64) -> Self {
+        Self { name, file: Arc::new(file), size, pos: 0, end: size, progress: None }
+    }
+
+    /// A reader of a fill in flight.
+    pub(crate) fn partial(name: String, file: Arc<File>, size: u64, progress: watch::Receiver<Progress>) -> Self {
+        Self { name, file, size, pos: 0, end: size, progress: Some(progress) }
+    }
+
+    /// How far the body may be read now: the whole body when committed or published; while
+    /// writing, what is on disk minus the object's last byte (held back until verified).
+    fn readable(&mut self) -> Result<u64, Error> {
+        let Some(progress) = self.progress.as_mut() else { return Ok(self.size) };
+        let now = *progress.borrow_and_update();
+        match now.state {
+            FillState::Done => Ok(self.size),
+            FillState::Failed => Err(Error::FillFailed { key: self.name.clone() }),
+            FillState::Writing => Ok(now.written.min(self.size.saturating_sub(1))),
+        }
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        loop {
+            if self.pos >= self.end {
+                return Ok(None);
+            }
+            let available = self.readable()?.min(self.end);
+            if available > self.pos {
+                let len = (available - self.pos).min(CHUNK);
+                let (file, pos, name) = (self.file.clone(), self.pos, self.name.clone());
+                let chunk = blocking("reading a body", move || {
+                    let mut buf = vec![0; len as usize];
+                    file.read_exact_at(&mut buf, pos).map_err(|source| Error::Read { key: name, source })?;
+                    Ok(Bytes::from(buf))
+                })
+                .await?;
+                // Moved only now: a read_body future dropped above leaves the offset alone.
+                self.pos += len;
+                return Ok(Some(chunk));
+            }
+            let Some(progress) = self.progress.as_mut() else {
+                // A committed body is checked to be `size` bytes; not reachable.
+                return Err(Error::FillFailed { key: self.name.clone() });
+            };
+            if progress.changed().await.is_err() && progress.borrow().state == FillState::Writing {
+                // The writer vanished without settling; `Fill::drop` prevents this, but a
+                // reader must never take it for the end of the body.
+                return Err(Error::FillFailed { key: self.name.clone() });
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl HandleHit for Reader {
+    async fn read_body(&mut self) -> pingora::Result<Option<Bytes>> {
+        Ok(self.next_chunk().await?)
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        _storage: &'static (dyn Storage + Sync),
+        _key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> pingora::Result<()> {
+        Ok(())
+    }
+
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    /// `end` is exclusive; past the body it is clamped. Seeking only moves the offsets:
+    /// a partial reader waits in `read_body` for the bytes to arrive.
+    fn seek(&mut self, start: usize, end: Option<usize>) -> pingora::Result<()> {
+        let start = start as u64;
+        let end = end.map_or(self.size, |end| (end as u64).min(self.size));
+        if start >= self.size || start > end {
+            return Err(Error::Seek { key: self.name.clone(), start, end, size: self.size }.into());
+        }
+        self.pos = start;
+        self.end = end;
+        Ok(())
+    }
+
+    fn should_count_access(&self) -> bool {
+        true
+    }
+
+    fn get_eviction_weight(&self) -> usize {
+        usize::try_from(self.size).unwrap_or(usize::MAX)
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
+        self
+    }
+}
+
+impl DiskCache {
+    pub(crate) fn partial_hit(&self, fill: &Inflight) -> Result<(CacheMeta, HitHandler), Error> {
+        let reader = Reader::partial(fill.name.clone(), fill.file.clone(), fill.size, fill.progress.subscribe());
+        Ok((fill.meta.to_cache_meta()?, Box::new(reader)))
+    }
+
+    pub(crate) async fn lookup_committed(&'static self, name: String) -> Result<Option<(CacheMeta, HitHandler)>, Error> {
+        let opened = name.clone();
+        let found = blocking("opening an object", move || self.open_committed(&opened)).await?;
+        let Some((meta, body)) = found else { return Ok(None) };
+        let reader = Reader::complete(name, body, meta.size);
+        Ok(Some((meta.to_cache_meta()?, Box::new(reader))))
+    }
+
+    /// Opens a committed object's meta and body; an invalid one is removed and is a miss.
+    fn open_committed(&self, name: &str) -> Result<Option<(StoredMeta, File)>, Error> {
+        let dir = self.layout.object_dir(name);
+        let body_path = dir.join(BODY);
+        let opened = StoredMeta::read(&dir).and_then(|meta| {
+            let body = File::open(&body_path).map_err(io_err("opening", &body_path))?;
+            let len = body.metadata().map_err(io_err("reading", &body_path))?.len();
+            Ok((meta, body, len))
+        });
+        let (meta, body) = match opened {
+            Ok((meta, body, len)) if len == meta.size => (meta, body),
+            Err(_) if !dir.exists() => {
+                // Gone (purged, evicted, or never here): forget it if indexed.
+                self.budget.lock().remove(name);
+                return Ok(None);
+            }
+            other => {
+                let reason = other.map(|(meta, _, len)| format!("body {len} bytes, meta says {}", meta.size));
+                tracing::warn!(object = name, ?reason, "invalid cache object: removed, served as a miss");
+                self.remove_object(name);
+                return Ok(None);
+            }
+        };
+        let trash = {
+            let mut budget = self.budget.lock();
+            if budget.touch(name) {
+                Vec::new()
+            } else {
+                // Published by another process sharing the directory (graceful upgrade).
+                let victims = budget.insert(name, meta.size);
+                self.discard(&mut budget, victims)
+            }
+        };
+        trash.iter().for_each(|t| remove_any(t));
+        // The LRU position survives restarts as the meta file's mtime (scan.rs).
+        let meta_path = dir.join(META);
+        let touched = File::options().write(true).open(&meta_path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        if let Err(e) = touched {
+            tracing::debug!(object = name, error = %e, "could not record the access time");
+        }
+        Ok(Some((meta, body)))
+    }
+}

@@ -1,0 +1,129 @@
+//! Startup: remove leftovers of unfinished fills and deletions from `tmp/`, then rebuild the
+//! LRU index from one walk of `objects/`, dropping invalid objects and evicting down to budget.
+//!
+//! The disk is the truth (pingora's eviction `save()`/`load()` would be a second copy that
+//! can disagree after a crash). Cost per object: one `readdir` entry, one small `meta` read
+//! and one `stat` of the body; bodies are never read. Last access is the `meta` file's mtime,
+//! which every hit bumps (see `DiskCache::lookup_committed`).
+
+use std::io::Read;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use super::budget::Budget;
+use super::layout::{io_err, is_object_name, pid_is_alive, tmp_owner, Layout, BODY, META};
+use super::meta::StoredMeta;
+use super::Error;
+
+/// What a startup scan found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Objects indexed.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// `tmp/` entries of dead processes (or of this one) removed.
+    pub removed_tmp: u64,
+    /// Objects removed because their meta was unreadable or their body had the wrong length.
+    pub removed_invalid: u64,
+    /// Objects evicted because the budget shrank.
+    pub evicted: u64,
+}
+
+/// Removes `tmp/` entries whose owner is gone. Entries of our own pid are also removed: at
+/// `open` this process has no fill yet, so any such entry belongs to an earlier process that
+/// had the same pid. Entries of other live pids (the old process of a graceful upgrade) stay.
+pub(crate) fn clean_tmp(layout: &Layout) -> Result<u64, Error> {
+    let own = std::process::id();
+    let mut removed = 0;
+    let entries = std::fs::read_dir(layout.tmp()).map_err(io_err("listing", layout.tmp()))?;
+    for entry in entries {
+        let entry = entry.map_err(io_err("listing", layout.tmp()))?;
+        let name = entry.file_name();
+        let owner = name.to_str().and_then(tmp_owner);
+        if matches!(owner, Some(pid) if pid != own && pid_is_alive(pid)) {
+            continue;
+        }
+        remove_any(&entry.path());
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Walks `objects/<aa>/<bb>/<hex>/`, indexes valid objects in last-access order and returns
+/// the report; invalid objects and evicted ones are deleted.
+pub(crate) fn rebuild(layout: &Layout, budget: &mut Budget) -> Result<ScanReport, Error> {
+    let mut report = ScanReport::default();
+    let mut found = Vec::new();
+    for aa in list(layout.objects())? {
+        for bb in list(&aa)? {
+            for object in list(&bb)? {
+                match check(layout, &object) {
+                    Some((name, size, accessed)) => found.push((accessed, name, size)),
+                    None => {
+                        tracing::warn!(path = %object.display(), "removing an invalid cache object");
+                        remove_any(&object);
+                        report.removed_invalid += 1;
+                    }
+                }
+            }
+        }
+    }
+    found.sort_unstable();
+    for (_, name, size) in found {
+        for (victim, _) in budget.insert(&name, size) {
+            remove_any(&layout.object_dir(&victim));
+            report.evicted += 1;
+        }
+    }
+    let stats = budget.stats();
+    (report.objects, report.bytes) = (stats.objects, stats.size_bytes);
+    Ok(report)
+}
+
+/// `(name, size, last access in ns)` of a valid object directory, `None` if invalid.
+fn check(layout: &Layout, dir: &Path) -> Option<(String, u64, u128)> {
+    let name = dir.file_name()?.to_str()?;
+    // A misplaced or foreign name would never be found by a lookup: invalid.
+    if !is_object_name(name) || layout.object_dir(name) != dir {
+        return None;
+    }
+    let meta_path = dir.join(META);
+    let mut file = std::fs::File::open(&meta_path).ok()?;
+    let mtime = file.metadata().ok()?.modified().ok()?;
+    let mut bytes = Vec::with_capacity(4096);
+    file.read_to_end(&mut bytes).ok()?;
+    let meta = StoredMeta::decode(&bytes, &meta_path).ok()?;
+    let body = std::fs::metadata(dir.join(BODY)).ok()?;
+    if !body.is_file() || body.len() != meta.size {
+        return None;
+    }
+    let accessed = mtime.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let floor = u128::from(meta.last_access) * 1_000_000_000;
+    Some((name.to_owned(), meta.size, accessed.max(floor)))
+}
+
+/// Subdirectories of `dir` (files at these levels are not ours: ignored).
+fn list(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err("listing", dir))? {
+        let entry = entry.map_err(io_err("listing", dir))?;
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            dirs.push(entry.path());
+        }
+    }
+    Ok(dirs)
+}
+
+/// Deletes a file or directory tree; failures are logged, never fatal (a leftover costs space).
+pub(crate) fn remove_any(path: &Path) {
+    let result = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove from the cache directory");
+    }
+}
