@@ -7,3 +7,4 @@ mod content;
 mod fake_hub;
 mod support;
 mod cache;
+mod metrics;
