@@ -164,6 +164,16 @@ impl ProxyHttp for ContentProxy {
         caching::restore_headers(resp, ctx)
     }
 
+    /// Connect failures to the file's host are retried up to the remote's `max_retries`.
+    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+        let allowed = ctx.remote.as_ref().and_then(|r| r.max_retries).unwrap_or(2);
+        if ctx.connect_retries < allowed {
+            ctx.connect_retries += 1;
+            e.set_retry(true);
+        }
+        e
+    }
+
     /// Upstream failures become 502/503/504 with a short message; never 401 or 404.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
         failure::fail_to_proxy(session, e).await

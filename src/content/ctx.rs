@@ -32,6 +32,8 @@ pub struct RequestCtx {
     pub need_re_resolve: bool,
     /// How the metadata (and, for files, the bytes) were obtained.
     pub lookup: Option<crate::metadata::Source>,
+    /// Connect attempts to the file's host retried so far.
+    pub connect_retries: u32,
     /// Whether the disk cache was enabled for this request.
     pub cache_enabled: bool,
     /// Time to the first response byte (set when the response header goes out).
@@ -61,6 +63,7 @@ impl RequestCtx {
             re_resolved: 0,
             need_re_resolve: false,
             lookup: None,
+            connect_retries: 0,
             cache_enabled: false,
             ttfb: None,
             body_upstream_started: None,

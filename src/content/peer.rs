@@ -48,8 +48,8 @@ fn internal(msg: &'static str) -> Box<Error> {
     Error::explain(ErrorType::InternalError, msg)
 }
 
-/// Resolves the target's address and takes a `download_concurrency` slot.
-pub async fn prepare(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<()> {
+/// Resolves the target's address (before any cache lookup, so a miss can go straight on).
+pub async fn prepare(_proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<()> {
     let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
     if target.url.is_empty() {
         // Remembered metadata, bytes on disk: no upstream unless the cache misses after all.
@@ -62,11 +62,6 @@ pub async fn prepare(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<()> {
         .next()
         .ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "the upstream host has no address"))?;
     ctx.peer_addr = Some(addr);
-    if ctx.permit.is_none() {
-        if let Some(remote) = &ctx.remote {
-            ctx.permit = Some(proxy.hub.limits().acquire(remote).await);
-        }
-    }
     Ok(())
 }
 
@@ -86,6 +81,13 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
             _ => return Err(Error::explain(ErrorType::HTTPStatus(502), "re-resolving the file failed")),
         }
         prepare(proxy, ctx).await?;
+    }
+    // Only requests that really go upstream take a `download_concurrency` slot and a
+    // `rate_limit` start; hits never wait on the remote's limits.
+    if ctx.permit.is_none() {
+        if let Some(remote) = &ctx.remote {
+            ctx.permit = Some(proxy.hub.limits().acquire(remote).await);
+        }
     }
     let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
     let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;

@@ -377,3 +377,16 @@ async fn raw_status(base: &str, method: &str, path: &str) -> u16 {
     let head = String::from_utf8_lossy(&buf);
     head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status line: {head:.200}"))
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_server_gracefully() {
+    let hub = hub_with_model().await;
+    let mut server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .yaml("server: {grace_period: 1s, graceful_shutdown_timeout: 1s}")
+        .start()
+        .await;
+    assert_eq!(server.get("/pulp/content/hf/org/model/resolve/main/config.json").await.status(), 200);
+    assert!(server.terminate(), "hubcache did not exit cleanly on SIGTERM");
+}
