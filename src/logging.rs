@@ -5,9 +5,22 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
+/// Crates whose debug or trace output can contain request headers.
+const SECRET_PRINTING_TARGETS: [&str; 12] = [
+    "pingora", "pingora_core", "pingora_proxy", "pingora_cache", "pingora_http", "pingora_pool",
+    "pingora_rustls", "reqwest", "hyper", "hyper_util", "h2", "rustls",
+];
+
 /// Installs the global subscriber once.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Pingora and the HTTP client libraries print whole request headers (the remote's
+    // `Authorization` among them) at debug level: cap them at info whatever RUST_LOG says.
+    for target in SECRET_PRINTING_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),

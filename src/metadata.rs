@@ -142,6 +142,25 @@ pub enum FileAnswer {
     Refused(Fetched, Source),
 }
 
+/// The namespace of a remote's remembered answers: its id and a fingerprint of everything
+/// that decides what the Hub answers it (URL, token, extra headers). Rotating the token or
+/// changing the URL starts a fresh namespace, so nothing learned with the old credentials —
+/// a 404 for a repo the old token could not see, or a private answer — is served for the new.
+fn namespace(remote: &Remote) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(remote.url.as_bytes());
+    h.update([0]);
+    h.update(remote.token().unwrap_or("").as_bytes());
+    for (k, v) in &remote.headers {
+        h.update([0]);
+        h.update(k.as_bytes());
+        h.update([1]);
+        h.update(v.as_bytes());
+    }
+    format!("{}.{}", remote.meta.id, &hex::encode(h.finalize())[..16])
+}
+
 impl Metadata {
     /// Remembers under `dir` (`None`: memory only).
     pub fn new(hub: Arc<HubClient>, dir: Option<PathBuf>, revision_ttl: Duration, negative_ttl: Duration) -> Self {
@@ -167,7 +186,7 @@ impl Metadata {
         let HubRoute::Resolve { repo_type, repo_id, revision, path } = route else {
             return Err(UpstreamError::Protocol("not a resolve route"));
         };
-        let id = remote.meta.id;
+        let id = namespace(remote);
         let t = repo_type.api_segment();
         let rev_key = format!("{id}:rev:{t}:{repo_id}:{revision}");
         let neg_key = format!("{id}:neg:{upstream_path}");
@@ -236,7 +255,7 @@ impl Metadata {
 
     /// One upstream resolve per (remote, path) at a time; joiners share its answer.
     async fn resolve_shared(&self, remote: &Arc<Remote>, upstream_path: &str) -> Result<Resolution, Arc<UpstreamError>> {
-        let key = format!("{}:{upstream_path}", remote.meta.id);
+        let key = format!("{}:{upstream_path}", namespace(remote));
         let fut = {
             let mut map = self.in_flight.lock();
             if let Some(f) = map.get(&key) {
@@ -275,8 +294,9 @@ impl Metadata {
             return Ok((fetched, Source::Bypass));
         }
         let pinned = route.revision().is_some_and(is_commit);
-        let key = format!("{}:api:{upstream_path}", remote.meta.id);
-        let neg_key = format!("{}:neg:{upstream_path}", remote.meta.id);
+        let ns = namespace(remote);
+        let key = format!("{ns}:api:{upstream_path}");
+        let neg_key = format!("{ns}:neg:{upstream_path}");
         if let Some(e) = self.store.get(&neg_key) {
             if let Value::Refusal(a) = &e.value {
                 if e.age() < self.negative_ttl {

@@ -3,8 +3,9 @@
 //!
 //! The file holds only API-made objects (config-declared ones live in the config file), secrets
 //! included — it is their only copy — so it is written with mode 0600. Distributions name
-//! their remote and guard by **name**, as the config file does, because declared objects get
-//! fresh ids at every start. Merge rules at load:
+//! their remote and guard by **name**, as the config file does: a declared object's id is
+//! derived from its name ([`crate::config::declared_id`]), so renaming it in the file changes
+//! its id, while its name is what the user wrote. Merge rules at load:
 //! * declared objects come first; an API object whose name (or, for a distribution, base path)
 //!   now clashes with a declared one is dropped, with a warning;
 //! * a distribution whose remote no longer exists keeps existing with no remote (404s);

@@ -47,10 +47,8 @@ pub(crate) fn body(
         "online_content_apps": [app],
         "database_connection": { "connected": state_usable },
         "redis_connection": { "connected": false },
-        // TODO(storage): filesystem total/free of cache_dir need statvfs; `unsafe` is forbidden
-        // here, so this waits for a safe wrapper crate (`rustix` with feature "fs":
-        // `rustix::fs::statvfs`). Until then `used` is hubcache's own bytes and the rest 0.
-        "storage": { "total": 0, "used": figures.cache_size, "free": 0 },
+        // pulpcore's filesystem figures (`shutil.disk_usage`); hubcache's own bytes are `cache.size`.
+        "storage": storage(&figures.cache_dir),
         "domain_enabled": false,
         "content_settings": { "content_origin": content_origin, "content_path_prefix": "/pulp/content/" },
         "cache": {
@@ -62,6 +60,25 @@ pub(crate) fn body(
             "evictions": figures.evictions,
         },
     })
+}
+
+/// `shutil.disk_usage` of the filesystem holding `dir` (or its nearest existing ancestor, as
+/// `cache.dir` may not exist yet): `{total, used, free}` in bytes, zeros if it cannot be read.
+fn storage(dir: &Path) -> Value {
+    let mut probe = Some(dir);
+    while let Some(path) = probe {
+        let path_or_cwd = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+        if let Ok(fs) = rustix::fs::statvfs(path_or_cwd) {
+            let unit = if fs.f_frsize > 0 { fs.f_frsize } else { fs.f_bsize };
+            return json!({
+                "total": fs.f_blocks.saturating_mul(unit),
+                "used": fs.f_blocks.saturating_sub(fs.f_bfree).saturating_mul(unit),
+                "free": fs.f_bavail.saturating_mul(unit),
+            });
+        }
+        probe = path.parent();
+    }
+    json!({ "total": 0, "used": 0, "free": 0 })
 }
 
 /// `database_connection.connected`: the state file can be read and written (or, before the
@@ -119,7 +136,11 @@ mod tests {
             assert!(body.get(key).is_some(), "{key}");
         }
         assert_eq!(body["cache"]["size"], 40);
-        assert_eq!(body["storage"]["used"], 40);
+        let storage = &body["storage"];
+        let total = storage["total"].as_u64().unwrap();
+        assert!(total > 0, "{storage}");
+        assert!(storage["used"].as_u64().unwrap() <= total);
+        assert!(storage["free"].as_u64().unwrap() <= total);
         assert_eq!(
             body["content_settings"]["content_path_prefix"],
             "/pulp/content/"
