@@ -14,9 +14,9 @@ use super::{ContentProxy, RequestCtx};
 use crate::cache::key_for_etag;
 use crate::model::Policy;
 
-/// A range starting this far past what is stored (or on a cold object) goes straight
-/// upstream as a ranged request instead of waiting for the fill to get there: clients
-/// time out after 10 s without bytes.
+/// A range starting this far past what a fill in flight has written goes straight upstream
+/// as a ranged request instead of waiting for the fill to get there (clients time out after
+/// 10 s without bytes). A range on a cold object always goes upstream uncached.
 pub const FAR_RANGE: u64 = 16 * 1024 * 1024;
 
 /// Pingora's lock is held only until the writer has headers (streaming partial writes).
@@ -43,13 +43,15 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
         return;
     }
     if let Some(start) = range_start(session) {
-        let stored = if disk.contains(&target.etag) {
-            target.size
-        } else {
-            disk.fill_progress(&target.etag).map(|p| p.written).unwrap_or(0)
-        };
-        if start > stored.saturating_add(FAR_RANGE) && stored < target.size {
-            return;
+        if !disk.contains(&target.etag) {
+            match disk.fill_progress(&target.etag) {
+                // A range joins a fill in flight when its bytes are (nearly) there.
+                Some(p) if start <= p.written.saturating_add(FAR_RANGE) => {}
+                // Cold, or far ahead of the fill: a ranged request straight upstream, uncached.
+                // (Pingora 0.9.1 cannot answer a range from the response it is itself filling:
+                // it would send the whole body after a 206's Content-Length.)
+                _ => return,
+            }
         }
     }
     let mut overrides = pingora::cache::CacheOptionOverrides::default();

@@ -357,3 +357,30 @@ async fn a_streamed_remote_stores_nothing() {
     assert_eq!(hub.body_transfers("model.bin"), 2);
     assert_eq!(stored_bytes(&server.cache_dir()), 0);
 }
+
+#[tokio::test]
+async fn a_range_on_a_file_still_filling_is_served_as_the_bytes_arrive() {
+    let big = Content::pattern(40 * MIB, 15);
+    let all = big.to_vec();
+    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    hub.fault("org/model", "model.bin", Fault::Stall { after: 2 * MIB, duration: Duration::from_secs(8) });
+    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+
+    // A first client starts the fill and gets its first bytes; the fill then stalls upstream.
+    let mut first = server.client().get(server.url(&resolve("model.bin"))).send().await.expect("headers");
+    let mut got = 0usize;
+    while got < MIB as usize {
+        got += first.chunk().await.expect("bytes").expect("more").len();
+    }
+    // A range inside what is written joins the fill and is answered at once.
+    let started = Instant::now();
+    let near = server.get_with(&resolve("model.bin"), &[("range", "bytes=1000-1999")]).await;
+    assert_eq!(near.status(), 206);
+    assert_eq!(near.body(), &all[1000..2000]);
+    // A range far beyond the fill does not wait for it: it is asked upstream as a range.
+    let far = server.get_with(&resolve("model.bin"), &[("range", "bytes=30000000-30000099")]).await;
+    assert_eq!(far.status(), 206);
+    assert_eq!(far.body(), &all[30_000_000..30_000_100]);
+    assert!(started.elapsed() < Duration::from_secs(5), "ranges waited for the stalled fill: {:?}", started.elapsed());
+    assert_eq!(hub.cdn().count(|r| r.header("range").is_some()), 1, "only the far range goes upstream");
+}
