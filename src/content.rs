@@ -101,10 +101,8 @@ impl ProxyHttp for ContentProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         match dispatch::dispatch(self, session, ctx).await? {
             dispatch::Outcome::Answered => Ok(true),
-            dispatch::Outcome::ProxyFile => {
-                peer::prepare(self, ctx).await?;
-                Ok(false)
-            }
+            // The upstream address is looked up only if the cache misses (`upstream_peer`).
+            dispatch::Outcome::ProxyFile => Ok(false),
         }
     }
 

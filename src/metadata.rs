@@ -74,7 +74,30 @@ pub struct Metadata {
     store: MetaStore,
     revision_ttl: Duration,
     negative_ttl: Duration,
-    in_flight: Mutex<HashMap<String, SharedResolve>>,
+    in_flight: Arc<Mutex<HashMap<String, (u64, SharedResolve)>>>,
+    generation: std::sync::atomic::AtomicU64,
+    /// Per namespace: until when the Hub is known to be failing (answer stale at once).
+    failing_until: Mutex<HashMap<String, std::time::Instant>>,
+}
+
+/// With a remembered answer to fall back on, how long to wait for the Hub before serving it
+/// (clients give up a HEAD after 10 s).
+const STALE_WAIT: Duration = Duration::from_secs(3);
+/// After the Hub failed, how long remembered answers are served without asking it again.
+const FAILING_FOR: Duration = Duration::from_secs(10);
+
+/// Query parameters that may be part of a remembered `api/…` answer's key; any other makes
+/// the request pass through unremembered (so arbitrary queries cannot grow the store).
+const KEPT_QUERY_PARAMS: [&str; 5] = ["recursive", "expand", "cursor", "limit", "blobs"];
+
+fn query_is_rememberable(upstream_path: &str) -> bool {
+    match upstream_path.split_once('?') {
+        None => true,
+        Some((_, q)) => q
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .all(|kv| KEPT_QUERY_PARAMS.contains(&kv.split('=').next().unwrap_or(""))),
+    }
 }
 
 fn is_kept_refusal(f: &Fetched) -> bool {
@@ -163,8 +186,21 @@ fn namespace(remote: &Remote) -> String {
 
 impl Metadata {
     /// Remembers under `dir` (`None`: memory only).
-    pub fn new(hub: Arc<HubClient>, dir: Option<PathBuf>, revision_ttl: Duration, negative_ttl: Duration) -> Self {
-        Metadata { hub, store: MetaStore::new(dir), revision_ttl, negative_ttl, in_flight: Mutex::new(HashMap::new()) }
+    pub fn new(
+        hub: Arc<HubClient>,
+        dir: Option<PathBuf>,
+        revision_ttl: Duration,
+        negative_ttl: Duration,
+    ) -> Self {
+        Metadata {
+            hub,
+            store: MetaStore::new(dir),
+            revision_ttl,
+            negative_ttl,
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            failing_until: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The Hub client behind it.
@@ -189,7 +225,9 @@ impl Metadata {
         let id = namespace(remote);
         let t = repo_type.api_segment();
         let rev_key = format!("{id}:rev:{t}:{repo_id}:{revision}");
-        let neg_key = format!("{id}:neg:{upstream_path}");
+        // Clients send no query on resolve; ignoring it keeps arbitrary queries out of the store.
+        let bare_path = upstream_path.split('?').next().unwrap_or(upstream_path);
+        let neg_key = format!("{id}:neg:{bare_path}");
         let file_key = |commit: &str| format!("{id}:file:{t}:{repo_id}:{commit}:{path}");
         let pinned = is_commit(revision);
 
@@ -223,7 +261,36 @@ impl Metadata {
             }
         }
 
-        match self.resolve_shared(remote, upstream_path).await {
+        let asked = if remembered.is_some() {
+            if self.is_failing(&id) && !need_url {
+                Err(Arc::new(UpstreamError::Connect))
+            } else {
+                // Something to fall back on: don't let a black-holed Hub eat the client's timeout.
+                match tokio::time::timeout(STALE_WAIT, self.resolve_shared(remote, upstream_path))
+                    .await
+                {
+                    Ok(answer) => answer,
+                    Err(_) => Err(Arc::new(UpstreamError::Timeout)),
+                }
+            }
+        } else {
+            self.resolve_shared(remote, upstream_path).await
+        };
+        if matches!(&asked, Err(e) if matches!(**e, UpstreamError::Connect | UpstreamError::Timeout))
+        {
+            self.mark_failing(&id);
+        }
+        match asked {
+            Ok(Resolution::Refused(fetched)) if fetched.status == StatusCode::TOO_MANY_REQUESTS => {
+                match remembered {
+                    // Rate limited: what we knew is better than nothing.
+                    Some((target, _)) => Ok(FileAnswer::Found(KnownFile {
+                        target,
+                        source: Source::Stale,
+                    })),
+                    None => Ok(FileAnswer::Refused(fetched, Source::Miss)),
+                }
+            }
             Ok(Resolution::Found(target)) => {
                 let source = match &remembered {
                     Some((old, false)) if old.commit == target.commit => Source::Revalidated,
@@ -253,27 +320,60 @@ impl Metadata {
         }
     }
 
-    /// One upstream resolve per (remote, path) at a time; joiners share its answer.
-    async fn resolve_shared(&self, remote: &Arc<Remote>, upstream_path: &str) -> Result<Resolution, Arc<UpstreamError>> {
+    fn is_failing(&self, ns: &str) -> bool {
+        self.failing_until
+            .lock()
+            .get(ns)
+            .is_some_and(|until| std::time::Instant::now() < *until)
+    }
+
+    fn mark_failing(&self, ns: &str) {
+        self.failing_until
+            .lock()
+            .insert(ns.to_string(), std::time::Instant::now() + FAILING_FOR);
+    }
+
+    /// One upstream resolve per (remote, path) at a time; joiners share its answer. The
+    /// exchange runs in its own task, so a joiner that stops waiting cancels nothing, and the
+    /// task takes itself out of the map when done (only its own entry).
+    async fn resolve_shared(
+        &self,
+        remote: &Arc<Remote>,
+        upstream_path: &str,
+    ) -> Result<Resolution, Arc<UpstreamError>> {
         let key = format!("{}:{upstream_path}", namespace(remote));
         let fut = {
             let mut map = self.in_flight.lock();
-            if let Some(f) = map.get(&key) {
+            if let Some((_, f)) = map.get(&key) {
                 f.clone()
             } else {
+                let gen = self
+                    .generation
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let hub = self.hub.clone();
                 let remote = remote.clone();
                 let path = upstream_path.to_string();
-                let fut: Pin<Box<dyn Future<Output = _> + Send>> =
-                    Box::pin(async move { hub.resolve_file(&remote, &path).await.map_err(Arc::new) });
+                let map_ref = self.in_flight.clone();
+                let task_key = key.clone();
+                let handle = tokio::spawn(async move {
+                    let out = hub.resolve_file(&remote, &path).await.map_err(Arc::new);
+                    let mut map = map_ref.lock();
+                    if map.get(&task_key).is_some_and(|(g, _)| *g == gen) {
+                        map.remove(&task_key);
+                    }
+                    out
+                });
+                let fut: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
+                    handle.await.unwrap_or_else(|_| {
+                        Err(Arc::new(UpstreamError::Protocol("resolve task failed")))
+                    })
+                });
                 let shared = fut.shared();
-                map.insert(key.clone(), shared.clone());
+                map.insert(key.clone(), (gen, shared.clone()));
                 shared
             }
         };
-        let out = fut.await;
-        self.in_flight.lock().remove(&key);
-        out
+        fut.await
     }
 
     /// An `api/…` GET/HEAD, remembered when the route is a revision or tree answer.
@@ -288,7 +388,8 @@ impl Metadata {
     ) -> Result<(Fetched, Source), UpstreamError> {
         let cacheable = remember
             && method == Method::GET
-            && matches!(route, HubRoute::RepoInfo { .. } | HubRoute::Tree { .. });
+            && matches!(route, HubRoute::RepoInfo { .. } | HubRoute::Tree { .. })
+            && query_is_rememberable(upstream_path);
         if !cacheable {
             let fetched = self.hub.fetch(remote, method, upstream_path, body).await?;
             return Ok((fetched, Source::Bypass));
@@ -311,7 +412,24 @@ impl Metadata {
         if let Some((fetched, true)) = &remembered {
             return Ok((fetched.clone(), Source::Hit));
         }
-        match self.hub.fetch(remote, Method::GET, upstream_path, None).await {
+        let asked = match &remembered {
+            Some(_) if self.is_failing(&ns) => Err(UpstreamError::Connect),
+            Some(_) => tokio::time::timeout(
+                STALE_WAIT,
+                self.hub.fetch(remote, Method::GET, upstream_path, None),
+            )
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout)),
+            None => {
+                self.hub
+                    .fetch(remote, Method::GET, upstream_path, None)
+                    .await
+            }
+        };
+        if matches!(asked, Err(UpstreamError::Connect | UpstreamError::Timeout)) {
+            self.mark_failing(&ns);
+        }
+        match asked {
             Ok(fetched) if fetched.status == StatusCode::OK => {
                 let source = match &remembered {
                     Some((old, false)) if old.body == fetched.body => Source::Revalidated,
@@ -320,10 +438,15 @@ impl Metadata {
                 self.store.put(&key, Value::Answer(to_stored(&fetched)));
                 Ok((fetched, source))
             }
-            Ok(fetched) if fetched.status.is_server_error() => match remembered {
-                Some((old, _)) => Ok((old, Source::Stale)),
-                None => Ok((fetched, Source::Miss)),
-            },
+            Ok(fetched)
+                if fetched.status.is_server_error()
+                    || fetched.status == StatusCode::TOO_MANY_REQUESTS =>
+            {
+                match remembered {
+                    Some((old, _)) => Ok((old, Source::Stale)),
+                    None => Ok((fetched, Source::Miss)),
+                }
+            }
             Ok(fetched) => {
                 if is_kept_refusal(&fetched) {
                     self.store.put(&neg_key, Value::Refusal(to_stored(&fetched)));

@@ -174,7 +174,7 @@ impl HubClient {
         body: Option<(Bytes, Option<String>)>,
     ) -> Result<Fetched, UpstreamError> {
         let client = self.client_for(remote)?;
-        let _permit = self.limits.acquire(remote).await;
+        self.limits.pace(remote).await;
         let attempts = remote.max_retries.unwrap_or(2) + 1;
         let mut last = UpstreamError::Connect;
         for _ in 0..attempts {
@@ -254,7 +254,12 @@ impl HubClient {
             if status.is_client_error() {
                 return Ok(Resolution::Refused(fetched));
             }
-            let first_headers = first.get_or_insert_with(|| fetched.headers.clone()).clone();
+            // The metadata hop: the first one that names the commit (a rename 307 before it
+            // may carry none).
+            if first.is_none() && fetched.headers.contains_key("x-repo-commit") {
+                first = Some(fetched.headers.clone());
+            }
+            let first_headers = first.clone().unwrap_or_else(|| fetched.headers.clone());
             if status.is_redirection() {
                 let next = redirect_target(&url, &fetched).ok_or(UpstreamError::Protocol("redirect without Location"))?;
                 if origin_of(&next) == origin_of(&remote.url) {
@@ -291,7 +296,14 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Builds the file target from the first hop's headers, completed by the final 200's.
 fn target_from(first: &HeaderMap, last: Option<&HeaderMap>, url: String, same_origin: bool) -> Result<FileTarget, UpstreamError> {
     let pick = |name: &str| header(first, name).or_else(|| last.and_then(|l| header(l, name)));
-    let commit = pick("x-repo-commit").ok_or(UpstreamError::Protocol("no X-Repo-Commit"))?.to_string();
+    let commit = pick("x-repo-commit")
+        .ok_or(UpstreamError::Protocol("no X-Repo-Commit"))?
+        .to_string();
+    if !crate::hub::is_commit(&commit) {
+        return Err(UpstreamError::Protocol(
+            "X-Repo-Commit is not a 40-hex commit",
+        ));
+    }
     let etag = header(first, "x-linked-etag")
         .or_else(|| last.and_then(|l| header(l, "x-linked-etag")))
         .or_else(|| last.and_then(|l| header(l, "etag")))

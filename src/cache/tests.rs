@@ -197,7 +197,10 @@ async fn fail_a_fill(how: Failure) {
             Some(miss.write_body(Bytes::from(long), true).await.map(|()| MissFinishType::Created(0)))
         }
     };
-    assert!(finish.map_or(true, |r| r.is_err()), "{how:?}: the fill must fail");
+    assert!(
+        finish.is_none_or(|r| r.is_err()),
+        "{how:?}: the fill must fail"
+    );
     let deadline = Duration::from_secs(5);
     let joined = tokio::time::timeout(deadline, read_all(&mut reader)).await;
     assert!(matches!(joined, Ok(Err(_))), "{how:?}: a joined reader gets Err, not EOF");

@@ -42,7 +42,18 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
     if remote.policy != Policy::OnDemand || target.size > disk.stats().max_size {
         return;
     }
-    if let Some(start) = range_start(session) {
+    // Only digests are shared across remotes: an etag that is not a sha1 or sha256 cannot be
+    // verified, so such a body is streamed, never stored under a shared key.
+    if !is_digest(&target.etag) {
+        return;
+    }
+    if session
+        .req_header()
+        .headers
+        .contains_key(http::header::RANGE)
+    {
+        // A suffix (`bytes=-N`) or unparsable range counts as far ahead.
+        let start = range_start(session).unwrap_or(u64::MAX);
         if !disk.contains(&target.etag) {
             match disk.fill_progress(&target.etag) {
                 // A range joins a fill in flight when its bytes are (nearly) there.
@@ -58,6 +69,10 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
     overrides.wait_timeout = Some(Duration::from_secs(30));
     session.cache.enable(disk, None, None, Some(proxy.cache_lock), Some(overrides));
     ctx.cache_enabled = true;
+}
+
+fn is_digest(etag: &str) -> bool {
+    (etag.len() == 40 || etag.len() == 64) && etag.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The key: the file's etag.
@@ -93,10 +108,33 @@ pub fn restore_headers(resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()
     let Some(target) = &ctx.target else {
         return Ok(());
     };
-    if resp.status == http::StatusCode::OK || resp.status == http::StatusCode::PARTIAL_CONTENT {
-        for (name, value) in file_headers(target) {
-            resp.insert_header(name, value)?;
+    // Whatever status Pingora built from the stored header (200, 206, 416, 304), nothing of
+    // the filling request's metadata may remain.
+    for name in [
+        "x-repo-commit",
+        "x-linked-etag",
+        "x-linked-size",
+        "etag",
+        "content-disposition",
+    ] {
+        resp.remove_header(name);
+    }
+    let ok =
+        resp.status == http::StatusCode::OK || resp.status == http::StatusCode::PARTIAL_CONTENT;
+    if !ok {
+        resp.insert_header("x-repo-commit", target.commit.as_str())?;
+        return Ok(());
+    }
+    let multipart = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/byteranges"));
+    for (name, value) in file_headers(target) {
+        if multipart && name == "content-type" {
+            continue;
         }
+        resp.insert_header(name, value)?;
     }
     Ok(())
 }

@@ -80,7 +80,7 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
             Ok(Resolution::Found(target)) => ctx.target = Some(target),
             _ => return Err(Error::explain(ErrorType::HTTPStatus(502), "re-resolving the file failed")),
         }
-        prepare(proxy, ctx).await?;
+        ctx.peer_addr = None;
     }
     // Only requests that really go upstream take a `download_concurrency` slot and a
     // `rate_limit` start; hits never wait on the remote's limits.
@@ -88,6 +88,9 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
         if let Some(remote) = &ctx.remote {
             ctx.permit = Some(proxy.hub.limits().acquire(remote).await);
         }
+    }
+    if ctx.peer_addr.is_none() {
+        prepare(proxy, ctx).await?;
     }
     let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
     let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;
@@ -171,6 +174,18 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
         };
         return Err(Error::explain(ErrorType::HTTPStatus(code), "the upstream answered 5xx"));
     }
+    if !target.same_origin
+        && status.is_client_error()
+        && status != StatusCode::RANGE_NOT_SATISFIABLE
+        && status != StatusCode::TOO_MANY_REQUESTS
+    {
+        // The CDN refusing a URL the Hub just signed is an upstream failure, not the
+        // client's: never relay its 401/403/404 (clients would take it as "no such file").
+        return Err(Error::explain(
+            ErrorType::HTTPStatus(502),
+            "the CDN refused the download",
+        ));
+    }
     if status.is_redirection() || status.is_informational() {
         return Err(Error::explain(ErrorType::HTTPStatus(502), "unexpected redirect for the file body"));
     }
@@ -188,8 +203,17 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
             resp.insert_header("content-length", target.size.to_string())?;
         }
         StatusCode::PARTIAL_CONTENT => {
+            let multipart = !upstream.headers.contains_key(http::header::CONTENT_RANGE);
             for (name, value) in file_headers(target) {
+                if multipart && name == "content-type" {
+                    continue;
+                }
                 resp.insert_header(name, value)?;
+            }
+            if multipart {
+                if let Some(v) = upstream.headers.get(http::header::CONTENT_TYPE) {
+                    resp.insert_header(http::header::CONTENT_TYPE, v.clone())?;
+                }
             }
             for name in [http::header::CONTENT_LENGTH, http::header::CONTENT_RANGE] {
                 if let Some(v) = upstream.headers.get(&name) {

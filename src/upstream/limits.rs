@@ -28,7 +28,27 @@ pub struct RemoteLimits {
 }
 
 impl RemoteLimits {
-    /// Waits for a concurrency slot and for the next rate-limit start time of `remote`.
+    /// Waits for the next rate-limit start time of `remote` only: for metadata exchanges,
+    /// which must never queue behind multi-GB downloads (nor deadlock a download that needs
+    /// to re-resolve its URL while holding a slot).
+    pub async fn pace(&self, remote: &Remote) {
+        let wait = {
+            let mut map = self.by_remote.lock();
+            let limit = map.entry(remote.meta.id).or_insert_with(|| Limit {
+                concurrency: remote.download_concurrency,
+                semaphore: Arc::new(Semaphore::new(
+                    remote.download_concurrency.unwrap_or(0) as usize
+                )),
+                next_start: Instant::now(),
+            });
+            next_wait(limit, remote)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits for a download slot (`download_concurrency`) and for the next rate-limit start.
     pub async fn acquire(&self, remote: &Remote) -> Permit {
         let (semaphore, wait) = {
             let mut map = self.by_remote.lock();
@@ -41,15 +61,7 @@ impl RemoteLimits {
                 limit.concurrency = remote.download_concurrency;
                 limit.semaphore = Arc::new(Semaphore::new(remote.download_concurrency.unwrap_or(0) as usize));
             }
-            let wait = match remote.rate_limit.filter(|r| *r > 0) {
-                Some(rate) => {
-                    let now = Instant::now();
-                    let start = limit.next_start.max(now);
-                    limit.next_start = start + Duration::from_secs_f64(1.0 / f64::from(rate));
-                    start - now
-                }
-                None => Duration::ZERO,
-            };
+            let wait = next_wait(limit, remote);
             let semaphore = remote.download_concurrency.map(|_| limit.semaphore.clone());
             (semaphore, wait)
         };
@@ -60,6 +72,19 @@ impl RemoteLimits {
             Some(s) => Permit(s.acquire_owned().await.ok()),
             None => Permit(None),
         }
+    }
+}
+
+/// Reserves the next start slot under `rate_limit` and returns how long to wait for it.
+fn next_wait(limit: &mut Limit, remote: &Remote) -> Duration {
+    match remote.rate_limit.filter(|r| *r > 0) {
+        Some(rate) => {
+            let now = Instant::now();
+            let start = limit.next_start.max(now);
+            limit.next_start = start + Duration::from_secs_f64(1.0 / f64::from(rate));
+            start - now
+        }
+        None => Duration::ZERO,
     }
 }
 

@@ -384,3 +384,87 @@ async fn a_range_on_a_file_still_filling_is_served_as_the_bytes_arrive() {
     assert!(started.elapsed() < Duration::from_secs(5), "ranges waited for the stalled fill: {:?}", started.elapsed());
     assert_eq!(hub.cdn().count(|r| r.header("range").is_some()), 1, "only the far range goes upstream");
 }
+
+#[tokio::test]
+async fn a_blob_shared_by_two_repos_is_stored_once_and_answered_with_each_repos_commit() {
+    let shared = Content::pattern(MIB, 16);
+    let hub = FakeHub::start().await;
+    hub.add_lfs_file("org/a", "main", "weights.bin", shared.clone());
+    hub.add_lfs_file("org/b", "main", "weights.bin", shared.clone());
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
+    let a = server
+        .get("/pulp/content/hf/org/a/resolve/main/weights.bin")
+        .await;
+    let b = server
+        .get("/pulp/content/hf/org/b/resolve/main/weights.bin")
+        .await;
+    assert_eq!(a.body(), b.body());
+    assert_eq!(
+        a.header("x-repo-commit"),
+        Some(hub.commit("org/a", "main").as_str())
+    );
+    assert_eq!(
+        b.header("x-repo-commit"),
+        Some(hub.commit("org/b", "main").as_str()),
+        "a hit must carry this repo's commit"
+    );
+    assert_ne!(hub.commit("org/a", "main"), hub.commit("org/b", "main"));
+    assert_eq!(
+        hub.cdn().count(|r| r.method == "GET"),
+        1,
+        "one blob, fetched once"
+    );
+    assert_eq!(body_files(&server.cache_dir()).len(), 1);
+}
+
+#[tokio::test]
+async fn a_suffix_range_on_a_cold_object_does_not_wait_for_the_whole_file() {
+    let big = Content::pattern(40 * MIB, 17);
+    let hub = hub_with(&[("data.parquet", big.clone(), true)]).await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
+    let resp = server
+        .get_with(&resolve("data.parquet"), &[("range", "bytes=-65536")])
+        .await;
+    assert_eq!(resp.status(), 206);
+    assert_eq!(resp.body(), &big.to_vec()[(40 * MIB - 65536) as usize..]);
+    assert_eq!(
+        hub.cdn()
+            .count(|r| r.header("range") == Some("bytes=-65536")),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_slow_hub_does_not_hold_back_what_is_already_known() {
+    let hub = hub_with(&[("config.json", Content::from(&b"{}"[..]), false)]).await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .revision_ttl("1s")
+        .start()
+        .await;
+    assert_eq!(server.get(&resolve("config.json")).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past revision_ttl
+    hub.repo_fault("org/model", Fault::SlowFirstByte(Duration::from_secs(20)));
+    let started = Instant::now();
+    let head = server.head(&resolve("config.json")).await;
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.header("x-repo-commit"),
+        Some(hub.commit("org/model", "main").as_str())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "waited {:?} for a stalled Hub",
+        started.elapsed()
+    );
+    assert_eq!(server.get(&resolve("config.json")).await.body(), b"{}");
+}

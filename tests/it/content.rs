@@ -390,3 +390,17 @@ async fn sigterm_stops_the_server_gracefully() {
     assert_eq!(server.get("/pulp/content/hf/org/model/resolve/main/config.json").await.status(), 200);
     assert!(server.terminate(), "hubcache did not exit cleanly on SIGTERM");
 }
+
+#[tokio::test]
+async fn a_cdn_that_keeps_refusing_the_signed_url_is_a_502_never_a_403() {
+    let hub = hub_with_model().await;
+    hub.set_signed_url_ttl(Duration::ZERO);
+    let server = server_for(&hub).await;
+    let resp = server
+        .get("/pulp/content/hf/org/model/resolve/main/model.safetensors")
+        .await;
+    assert_eq!(resp.status(), 502);
+    assert!(resp.header("x-error-code").is_none());
+    // It asked the Hub again once for a fresh URL before giving up.
+    assert_eq!(hub.cdn().count(|r| r.method == "GET"), 2);
+}
