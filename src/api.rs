@@ -50,6 +50,7 @@ mod auth;
 mod distributions;
 mod error;
 mod guards;
+mod handlers;
 mod json;
 mod labels;
 mod list;
@@ -194,7 +195,7 @@ impl Api {
 }
 
 fn router(deps: Arc<ApiDeps>) -> Router {
-    use resource::{create, delete, list, patch, put, read};
+    use handlers::{create, delete, list, patch, put, read};
     fn kind<K: resource::Kind>(router: Router<Arc<ApiDeps>>) -> Router<Arc<ApiDeps>> {
         let collection = K::COLLECTION;
         router

@@ -32,7 +32,9 @@ use parking_lot::Mutex;
 use pingora::cache::key::CacheHashKey;
 use pingora::cache::storage::PurgeOutcome;
 use pingora::cache::trace::SpanHandle;
-use pingora::cache::{CacheKey, CacheMeta, HitHandler, MissHandler, PurgeTarget, PurgeType, Storage};
+use pingora::cache::{
+    CacheKey, CacheMeta, HitHandler, MissHandler, PurgeTarget, PurgeType, Storage,
+};
 use pingora::http::ResponseHeader;
 use pingora::Result;
 use tokio::sync::watch;
@@ -41,13 +43,12 @@ pub use budget::CacheStats;
 pub use error::Error;
 pub use scan::ScanReport;
 
+use crate::hub::digest::Verifier;
+use crate::hub::headers::normalize_etag;
 use budget::{Budget, Victim};
 use fill::{Fill, FillState, Inflight, Progress, Registry};
 use layout::Layout;
 use meta::StoredMeta;
-use crate::hub::digest::Verifier;
-use crate::hub::headers::normalize_etag;
-
 
 /// The cache key of a Hub file body: its normalised etag (quotes and `W/` removed, lowercase),
 /// no user tag. One blob seen under several revisions, repos or remotes is stored once.
@@ -83,7 +84,10 @@ impl DiskCache {
         layout.create()?;
         let removed_tmp = scan::clean_tmp(&layout)?;
         let mut budget = Budget::new(max_size);
-        let scan = ScanReport { removed_tmp, ..scan::rebuild(&layout, &mut budget)? };
+        let scan = ScanReport {
+            removed_tmp,
+            ..scan::rebuild(&layout, &mut budget)?
+        };
         tracing::info!(dir = %dir.display(), ?scan, "disk cache opened");
         Ok(Box::leak(Box::new(DiskCache {
             layout,
@@ -96,7 +100,10 @@ impl DiskCache {
 
     /// Counters for metrics.
     pub fn stats(&self) -> CacheStats {
-        CacheStats { fills_in_flight: self.fills.count(), ..self.budget.lock().stats() }
+        CacheStats {
+            fills_in_flight: self.fills.count(),
+            ..self.budget.lock().stats()
+        }
     }
 
     /// What the startup scan found.
@@ -114,7 +121,10 @@ impl DiskCache {
     pub fn fill_progress(&self, etag: &str) -> Option<FillProgress> {
         let fill = self.fills.any(&key_for_etag(etag).combined())?;
         let written = fill.progress.borrow().written;
-        Some(FillProgress { written, size: fill.size })
+        Some(FillProgress {
+            written,
+            size: fill.size,
+        })
     }
 
     /// Renames victims' directories into `tmp/` (atomic: a reader sees the object whole or
@@ -127,7 +137,9 @@ impl DiskCache {
             match std::fs::rename(self.layout.object_dir(&name), &to) {
                 Ok(()) => trash.push(to),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(object = %name, error = %e, "could not evict a cache object"),
+                Err(e) => {
+                    tracing::warn!(object = %name, error = %e, "could not evict a cache object")
+                }
             }
         }
         trash
@@ -151,16 +163,27 @@ impl DiskCache {
         let trash = {
             let mut budget = self.budget.lock();
             let Some(victims) = budget.reserve(size) else {
-                return Err(Error::NoRoom { key: name.to_owned(), size, max: budget.stats().max_size });
+                return Err(Error::NoRoom {
+                    key: name.to_owned(),
+                    size,
+                    max: budget.stats().max_size,
+                });
             };
             self.discard(&mut budget, victims)
         };
         trash.iter().for_each(|t| scan::remove_any(t));
         let dir = self.layout.fill_dir(name);
         let body_path = dir.join(layout::BODY);
-        let created = std::fs::create_dir(&dir).map_err(layout::io_err("creating", &dir)).and_then(|()| {
-            File::options().read(true).write(true).create_new(true).open(&body_path).map_err(layout::io_err("creating", &body_path))
-        });
+        let created = std::fs::create_dir(&dir)
+            .map_err(layout::io_err("creating", &dir))
+            .and_then(|()| {
+                File::options()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&body_path)
+                    .map_err(layout::io_err("creating", &body_path))
+            });
         match created {
             Ok(file) => Ok((dir, file)),
             Err(e) => {
@@ -178,19 +201,29 @@ where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(work).await.map_err(|_| Error::Join { what })?
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Error::Join { what })?
 }
 
 /// A header as text, if present and valid.
 fn header_text<'h>(header: &'h ResponseHeader, name: &str) -> Option<&'h str> {
-    header.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    header
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 #[async_trait]
 impl Storage for DiskCache {
     /// The fill in flight first (so concurrent requests join it instead of starting a second
     /// download), then the committed object.
-    async fn lookup(&'static self, key: &CacheKey, _trace: &SpanHandle) -> Result<Option<(CacheMeta, HitHandler)>> {
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
         let name = key.combined();
         if let Some(fill) = self.fills.any(&name) {
             return Ok(Some(self.partial_hit(&fill)?));
@@ -206,14 +239,21 @@ impl Storage for DiskCache {
         tag: Option<&[u8]>,
         trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let id = tag.and_then(|t| <[u8; 8]>::try_from(t).ok()).map(u64::from_be_bytes);
+        let id = tag
+            .and_then(|t| <[u8; 8]>::try_from(t).ok())
+            .map(u64::from_be_bytes);
         if let Some(fill) = id.and_then(|id| self.fills.find(&key.combined(), id)) {
             return Ok(Some(self.partial_hit(&fill)?));
         }
         self.lookup(key, trace).await
     }
 
-    async fn get_miss_handler(&'static self, key: &CacheKey, meta: &CacheMeta, _trace: &SpanHandle) -> Result<MissHandler> {
+    async fn get_miss_handler(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<MissHandler> {
         let name = key.combined();
         let header = meta.response_header();
         let size = header_text(header, "content-length")
@@ -221,7 +261,12 @@ impl Storage for DiskCache {
             .ok_or_else(|| Error::NoContentLength { key: name.clone() })?;
         if let Some(linked) = header_text(header, "x-linked-size") {
             if linked.parse::<u64>().ok() != Some(size) {
-                return Err(Error::SizeMismatch { key: name, linked: linked.to_owned(), size }.into());
+                return Err(Error::SizeMismatch {
+                    key: name,
+                    linked: linked.to_owned(),
+                    size,
+                }
+                .into());
             }
         }
         let announced = header_text(header, "x-linked-etag")
@@ -238,11 +283,24 @@ impl Storage for DiskCache {
             (None, None) => String::new(),
         };
         let prepared = name.clone();
-        let (dir, file) = blocking("starting a fill", move || self.prepare_fill(&prepared, size)).await?;
+        let (dir, file) = blocking("starting a fill", move || {
+            self.prepare_fill(&prepared, size)
+        })
+        .await?;
         let id = self.next_write_id.fetch_add(1, Ordering::Relaxed);
-        let (progress, _) = watch::channel(Progress { written: 0, state: FillState::Writing });
+        let (progress, _) = watch::channel(Progress {
+            written: 0,
+            state: FillState::Writing,
+        });
         let stored = StoredMeta::from_response(header, size, &etag, std::time::SystemTime::now());
-        let entry = Arc::new(Inflight { id, name, size, file: Arc::new(file), meta: stored, progress });
+        let entry = Arc::new(Inflight {
+            id,
+            name,
+            size,
+            file: Arc::new(file),
+            meta: stored,
+            progress,
+        });
         self.fills.insert(entry.clone());
         Ok(Box::new(Fill {
             cache: self,
@@ -259,18 +317,35 @@ impl Storage for DiskCache {
     }
 
     /// Deletes the committed object; fills in flight are left to finish.
-    async fn purge(&'static self, target: PurgeTarget<'_>, _type: PurgeType, _trace: &SpanHandle) -> Result<PurgeOutcome> {
+    async fn purge(
+        &'static self,
+        target: PurgeTarget<'_>,
+        _type: PurgeType,
+        _trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
         let name = target.key().combined();
         let existed = blocking("purging", move || Ok(self.remove_object(&name))).await?;
-        Ok(if existed { PurgeOutcome::Purged(None) } else { PurgeOutcome::NotFound })
+        Ok(if existed {
+            PurgeOutcome::Purged(None)
+        } else {
+            PurgeOutcome::NotFound
+        })
     }
 
     /// Rewrites the stored response headers (tmp + rename); `false` when nothing is stored.
-    async fn update_meta(&'static self, key: &CacheKey, meta: &CacheMeta, _trace: &SpanHandle) -> Result<bool> {
+    async fn update_meta(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<bool> {
         let dir = self.layout.object_dir(&key.combined());
         let header = meta.response_header_copy();
         let updated = blocking("updating meta", move || match StoredMeta::read(&dir) {
-            Ok(stored) => stored.with_response(&header, std::time::SystemTime::now()).write(&dir).map(|()| true),
+            Ok(stored) => stored
+                .with_response(&header, std::time::SystemTime::now())
+                .write(&dir)
+                .map(|()| true),
             Err(_) if !dir.exists() => Ok(false),
             Err(e) => Err(e),
         });

@@ -36,6 +36,9 @@ pub struct Cli {
 impl Cli {
     /// Pingora's own options, filled from ours (never `Opt::parse_args()`: our flags differ).
     pub fn pingora_opt(&self) -> pingora::server::configuration::Opt {
-        pingora::server::configuration::Opt { upgrade: self.upgrade, ..Default::default() }
+        pingora::server::configuration::Opt {
+            upgrade: self.upgrade,
+            ..Default::default()
+        }
     }
 }

@@ -21,14 +21,14 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
-pub use ctx::RequestCtx;
 pub use caching::lock_age_timeout;
+pub use ctx::RequestCtx;
 pub use dispatch::MAX_BODY;
 
-use crate::registry::Registry;
 use crate::cache::DiskCache;
 use crate::metadata::Metadata;
 use crate::metrics::Metrics;
+use crate::registry::Registry;
 use crate::upstream::HubClient;
 
 /// The admin API as the content listener sees it (plain `http` types).
@@ -79,7 +79,11 @@ impl ContentProxy {
                 let host = headers
                     .get(http::header::HOST)
                     .and_then(|v| v.to_str().ok())
-                    .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)))
+                    .filter(|h| {
+                        !h.is_empty()
+                            && h.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+                    })
                     .unwrap_or("localhost");
                 format!("{proto}://{host}")
             }
@@ -119,14 +123,24 @@ impl ProxyHttp for ContentProxy {
     }
 
     /// Only a whole 200 of the file's exact size is stored.
-    fn response_cache_filter(&self, _session: &Session, resp: &ResponseHeader, ctx: &mut RequestCtx) -> Result<RespCacheable> {
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
         Ok(caching::cacheable(resp, ctx))
     }
 
     /// The Hub (`resolve-cache`) or CDN peer of `ctx.target`; re-resolves once if the CDN
     /// refused an expired signed URL.
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        ctx.body_upstream_started.get_or_insert_with(std::time::Instant::now);
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        ctx.body_upstream_started
+            .get_or_insert_with(std::time::Instant::now);
         peer::upstream_peer(self, ctx).await
     }
 
@@ -157,13 +171,24 @@ impl ProxyHttp for ContentProxy {
 
     /// Puts this request's metadata (commit, etag) on the answer, hits included, and marks
     /// the time to first byte.
-    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         ctx.ttfb = Some(ctx.started.elapsed());
         caching::restore_headers(resp, ctx)
     }
 
     /// Connect failures to the file's host are retried up to the remote's `max_retries`.
-    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
         let allowed = ctx.remote.as_ref().and_then(|r| r.max_retries).unwrap_or(2);
         if ctx.connect_retries < allowed {
             ctx.connect_retries += 1;
@@ -173,7 +198,12 @@ impl ProxyHttp for ContentProxy {
     }
 
     /// Upstream failures become 502/503/504 with a short message; never 401 or 404.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         failure::fail_to_proxy(session, e).await
     }
 

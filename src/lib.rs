@@ -14,19 +14,19 @@
 //! - `api`, `state`: the Pulp-style admin API and its persisted state.
 //! - `services`: Pingora services and `build_server`.
 //! - `cli`, `logging`: the binary's command line and log setup.
+pub mod access_log;
+pub mod api;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod content;
 pub mod hub;
 pub mod logging;
 pub mod metadata;
+pub mod metrics;
 pub mod model;
 pub mod registry;
 pub mod rules;
 pub mod services;
-pub mod upstream;
-pub mod api;
-pub mod cache;
 pub mod state;
-pub mod metrics;
-pub mod access_log;
+pub mod upstream;

@@ -7,8 +7,18 @@ use crate::cli::LogFormat;
 
 /// Crates whose debug or trace output can contain request headers.
 const SECRET_PRINTING_TARGETS: [&str; 12] = [
-    "pingora", "pingora_core", "pingora_proxy", "pingora_cache", "pingora_http", "pingora_pool",
-    "pingora_rustls", "reqwest", "hyper", "hyper_util", "h2", "rustls",
+    "pingora",
+    "pingora_core",
+    "pingora_proxy",
+    "pingora_cache",
+    "pingora_http",
+    "pingora_pool",
+    "pingora_rustls",
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
 ];
 
 /// Installs the global subscriber once.
@@ -21,9 +31,15 @@ pub fn init(format: LogFormat) {
             filter = filter.add_directive(directive);
         }
     }
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
     let result = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
     if let Err(err) = result {

@@ -12,7 +12,10 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(problems) => {
             // --check and a real start print the same list, one problem per line.
-            eprintln!("{}: invalid configuration\n{problems}", cli.config.display());
+            eprintln!(
+                "{}: invalid configuration\n{problems}",
+                cli.config.display()
+            );
             return ExitCode::from(2);
         }
     };

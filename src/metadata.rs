@@ -66,7 +66,8 @@ pub struct KnownFile {
     pub source: Source,
 }
 
-type SharedResolve = Shared<Pin<Box<dyn Future<Output = Result<Resolution, Arc<UpstreamError>>> + Send>>>;
+type SharedResolve =
+    Shared<Pin<Box<dyn Future<Output = Result<Resolution, Arc<UpstreamError>>> + Send>>>;
 
 /// The remembered Hub, in front of a `HubClient`.
 pub struct Metadata {
@@ -123,7 +124,10 @@ fn to_stored(f: &Fetched) -> StoredAnswer {
 fn from_stored(a: &StoredAnswer) -> Fetched {
     let mut headers = HeaderMap::new();
     for (k, v) in &a.headers {
-        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(v)) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
             headers.append(k, v);
         }
     }
@@ -219,7 +223,13 @@ impl Metadata {
         remember: bool,
         need_url: bool,
     ) -> Result<FileAnswer, UpstreamError> {
-        let HubRoute::Resolve { repo_type, repo_id, revision, path } = route else {
+        let HubRoute::Resolve {
+            repo_type,
+            repo_id,
+            revision,
+            path,
+        } = route
+        else {
             return Err(UpstreamError::Protocol("not a resolve route"));
         };
         let id = namespace(remote);
@@ -257,7 +267,10 @@ impl Metadata {
         }
         if let Some((target, true)) = &remembered {
             if !need_url {
-                return Ok(FileAnswer::Found(KnownFile { target: target.clone(), source: Source::Hit }));
+                return Ok(FileAnswer::Found(KnownFile {
+                    target: target.clone(),
+                    source: Source::Hit,
+                }));
             }
         }
 
@@ -299,22 +312,28 @@ impl Metadata {
                 };
                 if remember {
                     if !pinned {
-                        self.store.put(&rev_key, Value::Commit(target.commit.clone()));
+                        self.store
+                            .put(&rev_key, Value::Commit(target.commit.clone()));
                     }
-                    self.store.put(&file_key(&target.commit), Value::File(stored_file(&target)));
+                    self.store
+                        .put(&file_key(&target.commit), Value::File(stored_file(&target)));
                 }
                 Ok(FileAnswer::Found(KnownFile { target, source }))
             }
             Ok(Resolution::Refused(fetched)) => {
                 if remember && is_kept_refusal(&fetched) {
-                    self.store.put(&neg_key, Value::Refusal(to_stored(&fetched)));
+                    self.store
+                        .put(&neg_key, Value::Refusal(to_stored(&fetched)));
                 }
                 Ok(FileAnswer::Refused(fetched, Source::Miss))
             }
             Err(err) => match remembered {
                 // The Hub is down, slow or failing: serve the last known answer.
                 // Without a download URL: the caller serves it only if the bytes are stored.
-                Some((target, _)) => Ok(FileAnswer::Found(KnownFile { target, source: Source::Stale })),
+                Some((target, _)) => Ok(FileAnswer::Found(KnownFile {
+                    target,
+                    source: Source::Stale,
+                })),
                 None => Err(Arc::try_unwrap(err).unwrap_or_else(|e| clone_error(&e))),
             },
         }
@@ -449,7 +468,8 @@ impl Metadata {
             }
             Ok(fetched) => {
                 if is_kept_refusal(&fetched) {
-                    self.store.put(&neg_key, Value::Refusal(to_stored(&fetched)));
+                    self.store
+                        .put(&neg_key, Value::Refusal(to_stored(&fetched)));
                 }
                 Ok((fetched, Source::Miss))
             }

@@ -82,7 +82,12 @@ impl Meta {
     /// A fresh identity stamped now.
     pub fn new(origin: Origin) -> Self {
         let now = SystemTime::now();
-        Meta { id: Uuid::now_v7(), created: now, updated: now, origin }
+        Meta {
+            id: Uuid::now_v7(),
+            created: now,
+            updated: now,
+            origin,
+        }
     }
 }
 
@@ -132,7 +137,10 @@ impl Remote {
     }
     /// The token, when one is set and not empty.
     pub fn token(&self) -> Option<&str> {
-        self.hf_token.as_ref().map(Secret::expose).filter(|t| !t.is_empty())
+        self.hf_token
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|t| !t.is_empty())
     }
 }
 
@@ -175,10 +183,14 @@ pub fn is_canonical_base_path(path: &str) -> bool {
     if path.is_empty() || path.len() > 255 {
         return false;
     }
-    if path.chars().any(|c| c.is_whitespace() || c == '?' || c == '#' || c.is_control()) {
+    if path
+        .chars()
+        .any(|c| c.is_whitespace() || c == '?' || c == '#' || c.is_control())
+    {
         return false;
     }
-    path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    path.split('/')
+        .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
 /// Do two base paths overlap (equal, or one nested in the other)?

@@ -64,7 +64,14 @@ impl Snapshot {
         let (dist, tail) = best?;
         let remote = dist.remote.and_then(|id| self.remote(id)).cloned();
         let guard = dist.content_guard.and_then(|id| self.guard(id)).cloned();
-        Some((Matched { distribution: dist.clone(), remote, guard }, tail))
+        Some((
+            Matched {
+                distribution: dist.clone(),
+                remote,
+                guard,
+            },
+            tail,
+        ))
     }
 }
 
@@ -79,7 +86,10 @@ pub struct Registry {
 impl Registry {
     /// A registry holding `initial`.
     pub fn new(initial: Snapshot) -> Self {
-        Registry { current: ArcSwap::from_pointee(initial), writer: Mutex::new(()) }
+        Registry {
+            current: ArcSwap::from_pointee(initial),
+            writer: Mutex::new(()),
+        }
     }
 
     /// The snapshot in force now.
@@ -129,15 +139,23 @@ mod tests {
             ..Default::default()
         };
         let rows = [
-            ("hf/org/model/resolve/main/a", Some(("hf", "org/model/resolve/main/a"))),
-            ("hf/private/org/m/resolve/main/a", Some(("hf/private", "org/m/resolve/main/a"))),
+            (
+                "hf/org/model/resolve/main/a",
+                Some(("hf", "org/model/resolve/main/a")),
+            ),
+            (
+                "hf/private/org/m/resolve/main/a",
+                Some(("hf/private", "org/m/resolve/main/a")),
+            ),
             ("hfx/a", Some(("hfx", "a"))),
             ("hf", Some(("hf", ""))),
             ("hfy/a", None),
             ("", None),
         ];
         for (path, want) in rows {
-            let got = snap.match_content(path).map(|(m, tail)| (m.distribution.base_path.clone(), tail));
+            let got = snap
+                .match_content(path)
+                .map(|(m, tail)| (m.distribution.base_path.clone(), tail));
             let want = want.map(|(b, t)| (b.to_string(), t));
             assert_eq!(got, want, "{path}");
         }

@@ -19,7 +19,10 @@ pub fn check_url(url: &str) -> Result<String, String> {
     if authority.contains('@') {
         return Err("The URL must not contain a username or password.".into());
     }
-    if url.contains('?') || url.contains('#') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if url.contains('?')
+        || url.contains('#')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err("Enter a valid URL: no query, fragment or whitespace.".into());
     }
     if let Some((_, port)) = authority.rsplit_once(':') {
@@ -57,7 +60,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
 pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
     for (k, v) in labels {
         let key_ok = !k.is_empty()
-            && k.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | ' ' | '.' | '-'));
+            && k.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | ' ' | '.' | '-'));
         if !key_ok {
             return Err(format!("Key '{k}' contains non-alphanumerics."));
         }
@@ -72,18 +76,28 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
 /// framing headers are refused (the token belongs in `hf_token`, where it stays hidden).
 pub fn check_headers(headers: &[(String, String)]) -> Result<(), String> {
     const REFUSED: [&str; 8] = [
-        "authorization", "host", "content-length", "transfer-encoding", "connection",
-        "range", "accept-encoding", "upgrade",
+        "authorization",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "range",
+        "accept-encoding",
+        "upgrade",
     ];
     for (name, value) in headers {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(format!("'{name}' is not a valid header name."));
         }
         if REFUSED.contains(&name.to_ascii_lowercase().as_str()) {
-            return Err(format!("The header '{name}' cannot be set here (use hf_token for credentials)."));
+            return Err(format!(
+                "The header '{name}' cannot be set here (use hf_token for credentials)."
+            ));
         }
         if http::HeaderValue::from_str(value).is_err() {
-            return Err(format!("The value of header '{name}' is not a valid header value."));
+            return Err(format!(
+                "The value of header '{name}' is not a valid header value."
+            ));
         }
     }
     Ok(())
@@ -113,10 +127,16 @@ pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, String> {
     let mut rest = pem;
     while let Some(start) = rest.find(BEGIN) {
         let after = &rest[start + BEGIN.len()..];
-        let end = after.find(END).ok_or("A CERTIFICATE block is not terminated.")?;
-        let b64: String = after[..end].chars().filter(|c| !c.is_whitespace()).collect();
-        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.as_bytes())
-            .map_err(|_| "A CERTIFICATE block is not valid base64.".to_string())?;
+        let end = after
+            .find(END)
+            .ok_or("A CERTIFICATE block is not terminated.")?;
+        let b64: String = after[..end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let der =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.as_bytes())
+                .map_err(|_| "A CERTIFICATE block is not valid base64.".to_string())?;
         if x509_parser::parse_x509_certificate(&der).is_err() {
             return Err("A CERTIFICATE block is not a valid X.509 certificate.".into());
         }
@@ -172,7 +192,10 @@ mod tests {
         }
         assert_eq!(origin_of("https://h.co:443/a/b"), "https://h.co:443");
         assert_eq!(origin_of("http://h"), "http://h");
-        assert_eq!(check_origin("https://cache.example.com/").ok().as_deref(), Some("https://cache.example.com"));
+        assert_eq!(
+            check_origin("https://cache.example.com/").ok().as_deref(),
+            Some("https://cache.example.com")
+        );
         assert!(check_origin("https://cache.example.com/pulp").is_err());
         assert!(check_origin("cache.example.com").is_err());
     }
@@ -194,7 +217,13 @@ mod tests {
 
     #[test]
     fn header_names() {
-        for (name, ok) in [("Authorization", true), ("x-token", true), ("", false), ("bad header", false), ("a:b", false)] {
+        for (name, ok) in [
+            ("Authorization", true),
+            ("x-token", true),
+            ("", false),
+            ("bad header", false),
+            ("a:b", false),
+        ] {
             assert_eq!(check_header_name(name).is_ok(), ok, "{name:?}");
         }
     }

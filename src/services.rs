@@ -49,20 +49,36 @@ pub enum StartError {
 }
 
 fn ensure_dir(path: &std::path::Path) -> Result<(), StartError> {
-    fs_err::create_dir_all(path).map_err(|source| StartError::Dir { path: path.to_path_buf(), source })
+    fs_err::create_dir_all(path).map_err(|source| StartError::Dir {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Pingora's `ServerConf`, built in code from ours.
 fn server_conf(config: &Config) -> ServerConf {
-    let state_dir = config.state_path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let state_dir = config
+        .state_path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
     let run_file = |name: &str| {
-        let p = if state_dir.as_os_str().is_empty() { std::path::PathBuf::from(name) } else { state_dir.join(name) };
-        std::path::absolute(&p).unwrap_or(p).to_string_lossy().into_owned()
+        let p = if state_dir.as_os_str().is_empty() {
+            std::path::PathBuf::from(name)
+        } else {
+            state_dir.join(name)
+        };
+        std::path::absolute(&p)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned()
     };
     ServerConf {
         threads: config.server.threads.max(1),
         grace_period_seconds: Some(config.server.grace_period.as_secs()),
-        graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout.as_secs().max(1)),
+        graceful_shutdown_timeout_seconds: Some(
+            config.server.graceful_shutdown_timeout.as_secs().max(1),
+        ),
         // Per instance, not the shared /tmp defaults: several hubcaches may share a host.
         pid_file: run_file("hubcache.pid"),
         upgrade_sock: run_file("hubcache-upgrade.sock"),
@@ -74,11 +90,19 @@ fn server_conf(config: &Config) -> ServerConf {
 /// that in `run_forever`.
 pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     ensure_dir(&config.cache.dir)?;
-    if let Some(parent) = config.state_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = config
+        .state_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         ensure_dir(parent)?;
     }
-    let loaded = crate::state::load(&config.state_path, &config.declared)
-        .map_err(|e| StartError::State { path: config.state_path.clone(), reason: e.to_string() })?;
+    let loaded = crate::state::load(&config.state_path, &config.declared).map_err(|e| {
+        StartError::State {
+            path: config.state_path.clone(),
+            reason: e.to_string(),
+        }
+    })?;
     let registry = Arc::new(Registry::new(loaded.snapshot));
     let metrics = Arc::new(crate::metrics::Metrics::new()?);
     let readiness = Arc::new(crate::metrics::Readiness::new());
@@ -86,12 +110,15 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let disk = crate::cache::DiskCache::open(&config.cache.dir, config.cache.max_size)
         .map_err(|e| StartError::Cache(e.to_string()))?;
     readiness.set_cache_loaded();
-    let cache_lock: &'static pingora::cache::lock::CacheKeyLockImpl =
-        Box::leak(pingora::cache::lock::CacheLock::new_boxed(crate::content::lock_age_timeout()));
+    let cache_lock: &'static pingora::cache::lock::CacheKeyLockImpl = Box::leak(
+        pingora::cache::lock::CacheLock::new_boxed(crate::content::lock_age_timeout()),
+    );
     let observer_metrics = metrics.clone();
-    let hub = Arc::new(HubClient::new().with_observer(Arc::new(move |remote: &str, status: u16, took| {
-        observer_metrics.observe_upstream(remote, status, took)
-    })));
+    let hub = Arc::new(HubClient::new().with_observer(Arc::new(
+        move |remote: &str, status: u16, took| {
+            observer_metrics.observe_upstream(remote, status, took)
+        },
+    )));
     let metadata = Arc::new(Metadata::new(
         hub.clone(),
         Some(config.cache.dir.join("v1").join("meta")),
@@ -138,7 +165,8 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         api: Some(Arc::new(api.clone())),
         content_origin: config.content_origin.clone(),
     };
-    let mut content = pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "content");
+    let mut content =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "content");
     content.add_tcp(&config.listen.to_string());
     server.add_service(content);
     tracing::info!(listen = %config.listen, "content listener");
@@ -158,10 +186,15 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         server.add_service(crate::metrics::metrics_service(app, &listen.to_string()));
         tracing::info!(%listen, "metrics listener");
     }
-    let addrs = std::iter::once(config.listen).chain(config.api_listen).collect();
+    let addrs = std::iter::once(config.listen)
+        .chain(config.api_listen)
+        .collect();
     server.add_service(pingora::services::background::background_service(
         "listener probe",
-        crate::metrics::ListenerProbe { readiness: readiness.clone(), addrs },
+        crate::metrics::ListenerProbe {
+            readiness: readiness.clone(),
+            addrs,
+        },
     ));
 
     if let Some(listen) = config.api_listen {
@@ -178,7 +211,12 @@ fn api_user(user: &User) -> ApiUser {
         Credential::Password(secret) => (Some(secret.clone()), None),
         Credential::Hash(hash) => (None, Some(hash.clone())),
     };
-    ApiUser { username: user.username.clone(), password, password_hash, uses_default_password: user.uses_default_password }
+    ApiUser {
+        username: user.username.clone(),
+        password,
+        password_hash,
+        uses_default_password: user.uses_default_password,
+    }
 }
 
 #[async_trait]
@@ -215,12 +253,17 @@ impl ServeHttp for ApiService {
             }
         }
         let head = session.req_header();
-        let mut builder = http::Request::builder().method(head.method.clone()).uri(head.uri.clone());
+        let mut builder = http::Request::builder()
+            .method(head.method.clone())
+            .uri(head.uri.clone());
         for (name, value) in head.headers.iter() {
             builder = builder.header(name, value);
         }
         let Ok(request) = builder.body(Bytes::from(body)) else {
-            return http::Response::builder().status(400).body(Vec::new()).unwrap_or_default();
+            return http::Response::builder()
+                .status(400)
+                .body(Vec::new())
+                .unwrap_or_default();
         };
         let response = self.0.handle(request).await;
         let (parts, body) = response.into_parts();

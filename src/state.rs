@@ -167,6 +167,24 @@ fn meta(id: Uuid, created_ns: u64, updated_ns: u64) -> Meta {
     }
 }
 
+/// `id`, `created_ns` and `updated_ns` of a record: the inverse of [`meta`].
+type Stamp = (Uuid, u64, u64);
+
+/// The records of the API-made objects among `objects` (declared ones live in the config file),
+/// `record` making one from an object and its [`Stamp`].
+fn records<T, R>(
+    objects: &[Arc<T>],
+    meta: impl Fn(&T) -> &Meta,
+    record: impl Fn(&T, Stamp) -> R,
+) -> Vec<R> {
+    objects
+        .iter()
+        .map(|o| (o.as_ref(), meta(o)))
+        .filter(|(_, m)| m.origin == Origin::Api)
+        .map(|(o, m)| record(o, (m.id, to_ns(m.created), to_ns(m.updated))))
+        .collect()
+}
+
 /// Reads `path` (missing = no API objects) and merges it with `declared` (see the module docs).
 pub fn load(path: &Path, declared: &Snapshot) -> Result<Loaded, StateError> {
     let file = match fs_err::read_to_string(path) {
@@ -366,17 +384,15 @@ fn merge(path: &Path, file: StateFile, declared: &Snapshot) -> Result<Loaded, St
 pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
     let name_of_remote = |id| snapshot.remote(id).map(|r| r.name.clone());
     let name_of_guard = |id| snapshot.guard(id).map(|g| g.name.clone());
-    let api = |m: &Meta| m.origin == Origin::Api;
     let file = StateFile {
         version: VERSION,
-        remotes: snapshot
-            .remotes
-            .iter()
-            .filter(|r| api(&r.meta))
-            .map(|r| RemoteRecord {
-                id: r.meta.id,
-                created_ns: to_ns(r.meta.created),
-                updated_ns: to_ns(r.meta.updated),
+        remotes: records(
+            &snapshot.remotes,
+            |r| &r.meta,
+            |r, (id, created_ns, updated_ns)| RemoteRecord {
+                id,
+                created_ns,
+                updated_ns,
                 name: r.name.clone(),
                 url: r.url.clone(),
                 policy: r.policy.as_str().into(),
@@ -391,38 +407,36 @@ pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
                 max_retries: r.max_retries,
                 rate_limit: r.rate_limit,
                 download_concurrency: r.download_concurrency,
-            })
-            .collect(),
-        distributions: snapshot
-            .distributions
-            .iter()
-            .filter(|d| api(&d.meta))
-            .map(|d| DistributionRecord {
-                id: d.meta.id,
-                created_ns: to_ns(d.meta.created),
-                updated_ns: to_ns(d.meta.updated),
+            },
+        ),
+        distributions: records(
+            &snapshot.distributions,
+            |d| &d.meta,
+            |d, (id, created_ns, updated_ns)| DistributionRecord {
+                id,
+                created_ns,
+                updated_ns,
                 name: d.name.clone(),
                 base_path: d.base_path.clone(),
                 remote: d.remote.and_then(name_of_remote),
                 content_guard: d.content_guard.and_then(name_of_guard),
                 hidden: d.hidden,
                 pulp_labels: d.pulp_labels.clone(),
-            })
-            .collect(),
-        content_guards: snapshot
-            .guards
-            .iter()
-            .filter(|g| api(&g.meta))
-            .map(|g| GuardRecord {
-                id: g.meta.id,
-                created_ns: to_ns(g.meta.created),
-                updated_ns: to_ns(g.meta.updated),
+            },
+        ),
+        content_guards: records(
+            &snapshot.guards,
+            |g| &g.meta,
+            |g, (id, created_ns, updated_ns)| GuardRecord {
+                id,
+                created_ns,
+                updated_ns,
                 name: g.name.clone(),
                 description: g.description.clone(),
                 header_name: g.header_name.clone(),
                 header_value: g.header_value.expose().to_string(),
-            })
-            .collect(),
+            },
+        ),
     };
     let text = serde_yaml::to_string(&file).map_err(|e| StateError::Write {
         path: path.into(),

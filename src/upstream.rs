@@ -50,8 +50,12 @@ impl UpstreamError {
     pub fn status(&self) -> StatusCode {
         match self {
             UpstreamError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            UpstreamError::Status(s) if *s == StatusCode::SERVICE_UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
-            UpstreamError::Status(s) if *s == StatusCode::GATEWAY_TIMEOUT => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::Status(s) if *s == StatusCode::SERVICE_UNAVAILABLE => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            UpstreamError::Status(s) if *s == StatusCode::GATEWAY_TIMEOUT => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -156,7 +160,9 @@ impl HubClient {
             builder = builder.timeout(total);
         }
         if let Some(pem) = &remote.ca_cert {
-            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|_| UpstreamError::Client)? {
+            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|_| UpstreamError::Client)?
+            {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -178,7 +184,9 @@ impl HubClient {
         let attempts = remote.max_retries.unwrap_or(2) + 1;
         let mut last = UpstreamError::Connect;
         for _ in 0..attempts {
-            let mut req = client.request(method.clone(), url).header("accept-encoding", "identity");
+            let mut req = client
+                .request(method.clone(), url)
+                .header("accept-encoding", "identity");
             if origin_of(url) == origin_of(&remote.url) {
                 for (name, value) in &remote.headers {
                     req = req.header(name.as_str(), value.as_str());
@@ -198,9 +206,20 @@ impl HubClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    let body = resp.bytes().await.map_err(|e| UpstreamError::from_reqwest(&e));
-                    self.observe(remote, if body.is_ok() { status.as_u16() } else { 0 }, started);
-                    return Ok(Fetched { status, headers, body: body? });
+                    let body = resp
+                        .bytes()
+                        .await
+                        .map_err(|e| UpstreamError::from_reqwest(&e));
+                    self.observe(
+                        remote,
+                        if body.is_ok() { status.as_u16() } else { 0 },
+                        started,
+                    );
+                    return Ok(Fetched {
+                        status,
+                        headers,
+                        body: body?,
+                    });
                 }
                 // Only connect failures are retried: the request never reached the Hub.
                 Err(e) if e.is_connect() && !e.is_timeout() => {
@@ -242,7 +261,11 @@ impl HubClient {
 
     /// Resolves a `resolve` path with HEAD requests only (never a body download): follows
     /// the Hub's own redirects, stops at the CDN, and keeps the first hop's metadata.
-    pub async fn resolve_file(&self, remote: &Remote, path_and_query: &str) -> Result<Resolution, UpstreamError> {
+    pub async fn resolve_file(
+        &self,
+        remote: &Remote,
+        path_and_query: &str,
+    ) -> Result<Resolution, UpstreamError> {
         let mut url = format!("{}/{}", remote.url, path_and_query.trim_start_matches('/'));
         let mut first: Option<HeaderMap> = None;
         for _ in 0..MAX_HOPS {
@@ -261,7 +284,8 @@ impl HubClient {
             }
             let first_headers = first.clone().unwrap_or_else(|| fetched.headers.clone());
             if status.is_redirection() {
-                let next = redirect_target(&url, &fetched).ok_or(UpstreamError::Protocol("redirect without Location"))?;
+                let next = redirect_target(&url, &fetched)
+                    .ok_or(UpstreamError::Protocol("redirect without Location"))?;
                 if origin_of(&next) == origin_of(&remote.url) {
                     url = next;
                     continue;
@@ -290,11 +314,19 @@ fn redirect_target(url: &str, fetched: &Fetched) -> Option<String> {
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// Builds the file target from the first hop's headers, completed by the final 200's.
-fn target_from(first: &HeaderMap, last: Option<&HeaderMap>, url: String, same_origin: bool) -> Result<FileTarget, UpstreamError> {
+fn target_from(
+    first: &HeaderMap,
+    last: Option<&HeaderMap>,
+    url: String,
+    same_origin: bool,
+) -> Result<FileTarget, UpstreamError> {
     let pick = |name: &str| header(first, name).or_else(|| last.and_then(|l| header(l, name)));
     let commit = pick("x-repo-commit")
         .ok_or(UpstreamError::Protocol("no X-Repo-Commit"))?
@@ -318,7 +350,15 @@ fn target_from(first: &HeaderMap, last: Option<&HeaderMap>, url: String, same_or
         .unwrap_or("application/octet-stream")
         .to_string();
     let content_disposition = pick("content-disposition").map(str::to_string);
-    Ok(FileTarget { commit, etag, size, content_type, content_disposition, url, same_origin })
+    Ok(FileTarget {
+        commit,
+        etag,
+        size,
+        content_type,
+        content_disposition,
+        url,
+        same_origin,
+    })
 }
 
 /// The remote's clients, shared by every request.

@@ -3,23 +3,17 @@
 //! and `content_guard` hrefs that exist; `repository`/`publication` only `null`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::{py_type, Given, Input, Mode};
-use super::list::Row;
-use super::resource::{href, name_is_free, prn, Kind};
+use super::resource::{href, kind_accessors, object, prn, read_name, Kind};
 use crate::model::{
     base_paths_overlap, is_canonical_base_path, ContentGuard, Distribution, Meta, Origin, Remote,
 };
 use crate::registry::Snapshot;
-use crate::rules;
-
-/// Pulp fields hubcache has no use for: accepted only as `null`.
-const ONLY_NULL: [&str; 3] = ["repository", "repository_version", "publication"];
 
 impl Kind for Distribution {
     const COLLECTION: &'static str = "/pulp/api/v3/distributions/hugging_face/hugging-face/";
@@ -31,54 +25,28 @@ impl Kind for Distribution {
         "content_guard",
         "hidden",
         "pulp_labels",
-        "repository",
-        "repository_version",
-        "publication",
     ];
+    const NULL_ONLY: &'static [&'static str] = &["repository", "repository_version", "publication"];
     const READ_ONLY: &'static [&'static str] = &[
         "base_url",
         "content_guard_prn",
         "no_content_change_since",
         "pulp_domain",
     ];
-    const FILTERS: &'static [&'static str] = &[
-        "name",
-        "name__contains",
-        "name__icontains",
-        "name__in",
-        "name__startswith",
-        "base_path",
-        "base_path__contains",
-        "pulp_label_select",
-    ];
-    const ORDERING: &'static [&'static str] =
-        &["name", "pulp_created", "pulp_last_updated", "base_path"];
+    const FILTERS: &'static [&'static str] =
+        &["base_path", "base_path__contains", "pulp_label_select"];
+    const ORDERING: &'static [&'static str] = &["base_path"];
 
-    fn all(snap: &Snapshot) -> &Vec<Arc<Self>> {
-        &snap.distributions
+    kind_accessors!(distributions);
+    fn base_path(&self) -> Option<&str> {
+        Some(&self.base_path)
     }
-    fn all_mut(snap: &mut Snapshot) -> &mut Vec<Arc<Self>> {
-        &mut snap.distributions
-    }
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut Meta {
-        &mut self.meta
-    }
-    fn row(&self) -> Row<'_> {
-        Row {
-            id: self.meta.id,
-            name: &self.name,
-            base_path: Some(&self.base_path),
-            labels: Some(&self.pulp_labels),
-            created: self.meta.created,
-            updated: self.meta.updated,
-        }
+    fn labels(&self) -> Option<&BTreeMap<String, String>> {
+        Some(&self.pulp_labels)
     }
 
     fn fields(&self, _snap: &Snapshot, content_origin: &str) -> Map<String, Value> {
-        let value = json!({
+        object(json!({
             "name": self.name,
             "base_path": self.base_path,
             "base_url": format!("{content_origin}/pulp/content/{}/", self.base_path),
@@ -91,11 +59,7 @@ impl Kind for Distribution {
             "repository_version": null,
             "publication": null,
             "no_content_change_since": null,
-        });
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+        }))
     }
 
     fn build(
@@ -114,16 +78,8 @@ impl Kind for Distribution {
             hidden: false,
             pulp_labels: BTreeMap::new(),
         });
-        let name = input.string("name", false);
-        input.require("name", &name, mode);
-        if let Given::Value(name) = name {
-            match rules::check_name(&name) {
-                Err(msg) => input.errors.push("name", msg),
-                Ok(()) if !name_is_free::<Distribution>(snap, &name, self_id) => {
-                    input.errors.push("name", "This field must be unique.");
-                }
-                Ok(()) => d.name = name,
-            }
+        if let Some(name) = read_name(&mut input, mode, snap, current) {
+            d.name = name;
         }
         let base_path = input.string("base_path", false);
         input.require("base_path", &base_path, mode);
@@ -158,7 +114,7 @@ impl Kind for Distribution {
         if let Some(labels) = input.labels("pulp_labels") {
             d.pulp_labels = labels;
         }
-        for field in ONLY_NULL {
+        for field in Self::NULL_ONLY {
             input.only_null(
                 field,
                 &format!(
@@ -168,10 +124,6 @@ impl Kind for Distribution {
         }
         input.errors.into_result()?;
         Ok(d)
-    }
-
-    fn on_delete(&self, _snap: &mut Snapshot) -> Result<(), ApiError> {
-        Ok(())
     }
 }
 

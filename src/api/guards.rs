@@ -2,14 +2,11 @@
 //! [`ContentGuard`] (its `header_value` write-only), its validation, and the refusal to delete
 //! a guard a distribution still uses (pulpcore would silently make that distribution public).
 
-use std::sync::Arc;
-
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::json::{Given, Input, Mode};
-use super::list::Row;
-use super::resource::{name_is_free, Kind};
+use super::resource::{kind_accessors, object, read_name, Kind};
 use crate::model::{ContentGuard, Meta, Origin, Secret};
 use crate::registry::Snapshot;
 use crate::rules;
@@ -17,58 +14,21 @@ use crate::rules;
 impl Kind for ContentGuard {
     const COLLECTION: &'static str = "/pulp/api/v3/contentguards/core/header/";
     const PRN: &'static str = "prn:core.headercontentguard:";
-    const WRITABLE: &'static [&'static str] = &[
-        "name",
-        "description",
-        "header_name",
-        "header_value",
-        "jq_filter",
-    ];
+    const WRITABLE: &'static [&'static str] =
+        &["name", "description", "header_name", "header_value"];
+    const NULL_ONLY: &'static [&'static str] = &["jq_filter"];
     const READ_ONLY: &'static [&'static str] = &["pulp_domain"];
-    const FILTERS: &'static [&'static str] = &[
-        "name",
-        "name__contains",
-        "name__icontains",
-        "name__in",
-        "name__startswith",
-    ];
-    const ORDERING: &'static [&'static str] = &["name", "pulp_created", "pulp_last_updated"];
 
-    fn all(snap: &Snapshot) -> &Vec<Arc<Self>> {
-        &snap.guards
-    }
-    fn all_mut(snap: &mut Snapshot) -> &mut Vec<Arc<Self>> {
-        &mut snap.guards
-    }
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut Meta {
-        &mut self.meta
-    }
-    fn row(&self) -> Row<'_> {
-        Row {
-            id: self.meta.id,
-            name: &self.name,
-            base_path: None,
-            labels: None,
-            created: self.meta.created,
-            updated: self.meta.updated,
-        }
-    }
+    kind_accessors!(guards);
 
     fn fields(&self, _snap: &Snapshot, _content_origin: &str) -> Map<String, Value> {
-        let value = json!({
+        object(json!({
             "name": self.name,
             "description": self.description,
             "header_name": self.header_name,
             "jq_filter": null,
             "hidden_fields": [{"name": "header_value", "is_set": !self.header_value.expose().is_empty()}],
-        });
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+        }))
     }
 
     fn build(
@@ -84,18 +44,8 @@ impl Kind for ContentGuard {
             header_name: String::new(),
             header_value: Secret::new(""),
         });
-        let name = input.string("name", false);
-        input.require("name", &name, mode);
-        if let Given::Value(name) = name {
-            match rules::check_name(&name) {
-                Err(msg) => input.errors.push("name", msg),
-                Ok(())
-                    if !name_is_free::<ContentGuard>(snap, &name, current.map(|c| c.meta.id)) =>
-                {
-                    input.errors.push("name", "This field must be unique.");
-                }
-                Ok(()) => g.name = name,
-            }
+        if let Some(name) = read_name(&mut input, mode, snap, current) {
+            g.name = name;
         }
         match input.string("description", true) {
             Given::Value(text) => g.description = Some(text).filter(|t| !t.is_empty()),

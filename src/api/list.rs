@@ -77,6 +77,15 @@ pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The value of the last `name` parameter in `pairs` (DRF reads the last one).
+fn last_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// Does `row` pass filter `name=value`? Names that are not filters pass (checked earlier).
 fn filter_matches(name: &str, value: &str, row: &Row<'_>) -> Result<bool, ApiError> {
     Ok(match name {
@@ -118,13 +127,7 @@ impl ListQuery {
         if !unknown.is_empty() {
             return Err(ApiError::Filters(unknown));
         }
-        let last = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let last = |name: &str| last_value(&pairs, name);
         let limit = last("limit")
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|n| *n > 0)
@@ -172,13 +175,7 @@ impl ListQuery {
     }
 
     fn shaping_of(pairs: Vec<(String, String)>) -> Self {
-        let last = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let last = |name: &str| last_value(&pairs, name);
         let csv = |v: &str| {
             v.split(',')
                 .map(str::trim)

@@ -16,9 +16,8 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::json::{Given, Input, Mode};
-use super::list::Row;
 use super::remote_fields::{read_headers, read_timeouts, read_url};
-use super::resource::{name_is_free, Kind};
+use super::resource::{kind_accessors, object, read_name, Kind};
 use crate::model::{Meta, Origin, Policy, Remote};
 use crate::registry::Snapshot;
 use crate::rules;
@@ -54,13 +53,6 @@ impl Kind for Remote {
         "pulp_labels",
         "tls_validation",
         "ca_cert",
-        "client_cert",
-        "client_key",
-        "proxy_url",
-        "proxy_username",
-        "proxy_password",
-        "username",
-        "password",
         "max_retries",
         "connect_timeout",
         "sock_connect_timeout",
@@ -70,38 +62,13 @@ impl Kind for Remote {
         "download_concurrency",
         "rate_limit",
     ];
+    const NULL_ONLY: &'static [&'static str] = &UNSUPPORTED;
     const READ_ONLY: &'static [&'static str] = &["pulp_domain"];
-    const FILTERS: &'static [&'static str] = &[
-        "name",
-        "name__contains",
-        "name__icontains",
-        "name__in",
-        "name__startswith",
-        "pulp_label_select",
-    ];
-    const ORDERING: &'static [&'static str] = &["name", "pulp_created", "pulp_last_updated"];
+    const FILTERS: &'static [&'static str] = &["pulp_label_select"];
 
-    fn all(snap: &Snapshot) -> &Vec<Arc<Self>> {
-        &snap.remotes
-    }
-    fn all_mut(snap: &mut Snapshot) -> &mut Vec<Arc<Self>> {
-        &mut snap.remotes
-    }
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut Meta {
-        &mut self.meta
-    }
-    fn row(&self) -> Row<'_> {
-        Row {
-            id: self.meta.id,
-            name: &self.name,
-            base_path: None,
-            labels: Some(&self.pulp_labels),
-            created: self.meta.created,
-            updated: self.meta.updated,
-        }
+    kind_accessors!(remotes);
+    fn labels(&self) -> Option<&BTreeMap<String, String>> {
+        Some(&self.pulp_labels)
     }
 
     fn fields(&self, _snap: &Snapshot, _content_origin: &str) -> Map<String, Value> {
@@ -112,7 +79,7 @@ impl Kind for Remote {
             .map(|name| json!({"name": name, "is_set": false}))
             .collect();
         hidden.push(json!({"name": "hf_token", "is_set": self.token().is_some()}));
-        let value = json!({
+        object(json!({
             "name": self.name,
             "url": self.url,
             "hf_hub_url": self.url,
@@ -131,11 +98,7 @@ impl Kind for Remote {
             "download_concurrency": self.download_concurrency,
             "rate_limit": self.rate_limit,
             "hidden_fields": hidden,
-        });
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+        }))
     }
 
     fn build(
@@ -145,16 +108,8 @@ impl Kind for Remote {
         snap: &Snapshot,
     ) -> Result<Self, ApiError> {
         let mut r = current.cloned().unwrap_or_else(new_remote);
-        let name = input.string("name", false);
-        input.require("name", &name, mode);
-        if let Given::Value(name) = name {
-            match rules::check_name(&name) {
-                Err(msg) => input.errors.push("name", msg),
-                Ok(()) if !name_is_free::<Remote>(snap, &name, current.map(|c| c.meta.id)) => {
-                    input.errors.push("name", "This field must be unique.");
-                }
-                Ok(()) => r.name = name,
-            }
+        if let Some(name) = read_name(&mut input, mode, snap, current) {
+            r.name = name;
         }
         read_url(&mut input, &mut r, mode);
         if let Some(token) = input.secret("hf_token") {

@@ -1,22 +1,19 @@
-//! The five operations every object kind shares — list, create, read, update (PUT/PATCH),
-//! delete — written once over the [`Kind`] trait that remotes, distributions and guards implement.
+//! What every object kind shares: the [`Kind`] trait that remotes, distributions and guards
+//! implement (the handlers in [`super::handlers`] are written once over it), the common JSON
+//! fields, list filters and ordering, and the `name` rules.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use axum::extract::{Path, RawQuery, State};
-use bytes::Bytes;
-use http::{HeaderMap, Response, StatusCode, Uri};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::error::{json_response, ApiError};
-use super::json::{parse_body, timestamp, Input, Mode};
-use super::list::{request_origin, ListQuery, Row};
-use super::{auth, ApiDeps};
-use crate::model::{Meta, Origin};
+use super::error::ApiError;
+use super::json::{timestamp, Given, Input, Mode};
+use super::list::Row;
+use crate::model::Meta;
 use crate::registry::Snapshot;
-use crate::state;
+use crate::rules;
 
 /// Read-only fields of every object: ignored when sent in a body (DRF).
 pub(crate) const COMMON_READ_ONLY: [&str; 5] = [
@@ -26,6 +23,16 @@ pub(crate) const COMMON_READ_ONLY: [&str; 5] = [
     "pulp_last_updated",
     "hidden_fields",
 ];
+/// List filters every kind accepts.
+pub(crate) const NAME_FILTERS: [&str; 5] = [
+    "name",
+    "name__contains",
+    "name__icontains",
+    "name__in",
+    "name__startswith",
+];
+/// Fields every kind's list can be ordered by.
+pub(crate) const COMMON_ORDERING: [&str; 3] = ["name", "pulp_created", "pulp_last_updated"];
 
 /// One kind of API object and how it maps to Pulp's JSON.
 pub(crate) trait Kind: Clone + Send + Sync + 'static {
@@ -33,14 +40,17 @@ pub(crate) trait Kind: Clone + Send + Sync + 'static {
     const COLLECTION: &'static str;
     /// `prn` prefix, e.g. `prn:hugging_face.huggingfaceremote:`.
     const PRN: &'static str;
-    /// Fields a body may set (some only as `null`).
+    /// Fields a body may set.
     const WRITABLE: &'static [&'static str];
+    /// Pulp fields hubcache cannot honour: a body may send them, and [`Kind::build`] refuses
+    /// any meaningful value (`null` is always accepted).
+    const NULL_ONLY: &'static [&'static str] = &[];
     /// Read-only fields beyond [`COMMON_READ_ONLY`]; ignored when sent.
     const READ_ONLY: &'static [&'static str];
-    /// List filters beyond the always-accepted parameters.
-    const FILTERS: &'static [&'static str];
-    /// Fields `ordering` accepts.
-    const ORDERING: &'static [&'static str];
+    /// List filters beyond [`NAME_FILTERS`] and the always-accepted parameters.
+    const FILTERS: &'static [&'static str] = &[];
+    /// Fields `ordering` accepts beyond [`COMMON_ORDERING`].
+    const ORDERING: &'static [&'static str] = &[];
 
     /// The objects of this kind in `snap`.
     fn all(snap: &Snapshot) -> &Vec<Arc<Self>>;
@@ -50,8 +60,16 @@ pub(crate) trait Kind: Clone + Send + Sync + 'static {
     fn meta(&self) -> &Meta;
     /// Identity and timestamps, to stamp an update.
     fn meta_mut(&mut self) -> &mut Meta;
-    /// What filters and ordering look at.
-    fn row(&self) -> Row<'_>;
+    /// The object's name.
+    fn name(&self) -> &str;
+    /// `base_path`, for the kinds that have one.
+    fn base_path(&self) -> Option<&str> {
+        None
+    }
+    /// `pulp_labels`, for the kinds that have them.
+    fn labels(&self) -> Option<&BTreeMap<String, String>> {
+        None
+    }
     /// The kind-specific JSON fields (the common ones are added by [`render`]).
     fn fields(&self, snap: &Snapshot, content_origin: &str) -> Map<String, Value>;
     /// Validates `input` against `snap` and returns the new object (`current` for updates).
@@ -61,14 +79,47 @@ pub(crate) trait Kind: Clone + Send + Sync + 'static {
         mode: Mode,
         snap: &Snapshot,
     ) -> Result<Self, ApiError>;
-    /// Before `self` is removed from `snap`: refuse, or fix what pointed at it.
-    fn on_delete(&self, snap: &mut Snapshot) -> Result<(), ApiError>;
+    /// Before `self` is removed from `snap`: refuse, or fix what pointed at it (default: nothing).
+    fn on_delete(&self, _snap: &mut Snapshot) -> Result<(), ApiError> {
+        Ok(())
+    }
 
-    /// The object's name.
-    fn name(&self) -> &str {
-        self.row().name
+    /// What filters and ordering look at.
+    fn row(&self) -> Row<'_> {
+        let meta = self.meta();
+        Row {
+            id: meta.id,
+            name: self.name(),
+            base_path: self.base_path(),
+            labels: self.labels(),
+            created: meta.created,
+            updated: meta.updated,
+        }
     }
 }
+
+/// Writes the [`Kind`] accessors (`all`, `all_mut`, `meta`, `meta_mut`, `name`) of a model type
+/// with `meta` and `name` fields whose objects live in the snapshot's field `$field`.
+macro_rules! kind_accessors {
+    ($field:ident) => {
+        fn all(snap: &$crate::registry::Snapshot) -> &Vec<::std::sync::Arc<Self>> {
+            &snap.$field
+        }
+        fn all_mut(snap: &mut $crate::registry::Snapshot) -> &mut Vec<::std::sync::Arc<Self>> {
+            &mut snap.$field
+        }
+        fn meta(&self) -> &$crate::model::Meta {
+            &self.meta
+        }
+        fn meta_mut(&mut self) -> &mut $crate::model::Meta {
+            &mut self.meta
+        }
+        fn name(&self) -> &str {
+            &self.name
+        }
+    };
+}
+pub(crate) use kind_accessors;
 
 /// `/pulp/api/v3/…/<uuid>/` of an object.
 pub(crate) fn href<K: Kind>(id: Uuid) -> String {
@@ -95,6 +146,14 @@ pub(crate) fn render<K: Kind>(
     map
 }
 
+/// The fields of a `json!({…})` object, for [`Kind::fields`].
+pub(crate) fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
 /// Is `name` free among the objects of kind `K` (other than `except`)?
 pub(crate) fn name_is_free<K: Kind>(snap: &Snapshot, name: &str, except: Option<Uuid>) -> bool {
     !K::all(snap)
@@ -102,193 +161,26 @@ pub(crate) fn name_is_free<K: Kind>(snap: &Snapshot, name: &str, except: Option<
         .any(|o| o.name() == name && Some(o.meta().id) != except)
 }
 
-/// `content_origin`, else the request's `X-Forwarded-Proto` + `Host`.
-fn content_origin(deps: &ApiDeps, headers: &HeaderMap, uri: &Uri) -> String {
-    match &deps.content_origin {
-        Some(origin) => origin.trim_end_matches('/').to_string(),
-        None => request_origin(headers, uri),
-    }
-}
-
-/// Runs `change` under the registry's writer lock and persists the state before publishing,
-/// off the async threads (the state file is fsynced).
-async fn write<T: Send + 'static>(
-    deps: &Arc<ApiDeps>,
-    change: impl FnOnce(&mut Snapshot) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let deps = deps.clone();
-    tokio::task::spawn_blocking(move || {
-        deps.registry.update(change, |snap| {
-            state::save(&deps.state_path, snap)
-                .map_err(|e| ApiError::Internal(format!("saving the API state: {e}")))
-        })
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("state writer task: {e}")))?
-}
-
-/// The index of object `id` in `snap`, refusing config-declared objects.
-fn find_writable<K: Kind>(snap: &Snapshot, id: &str) -> Result<usize, ApiError> {
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found())?;
-    let index = K::all(snap)
-        .iter()
-        .position(|o| o.meta().id == id)
-        .ok_or_else(ApiError::not_found)?;
-    let obj = &K::all(snap)[index];
-    if obj.meta().origin == Origin::Config {
-        return Err(ApiError::bad_request(format!(
-            "'{}' is declared in the configuration file",
-            obj.name()
-        )));
-    }
-    Ok(index)
-}
-
-/// The handlers' reply type.
-pub(crate) type Reply = Result<axum::response::Response, ApiError>;
-
-/// An answer for axum.
-fn reply(resp: Response<Bytes>) -> Reply {
-    Ok(resp.map(axum::body::Body::from))
-}
-
-/// `GET` on a collection.
-pub(crate) async fn list<K: Kind>(
-    State(deps): State<Arc<ApiDeps>>,
-    headers: HeaderMap,
-    uri: Uri,
-    RawQuery(query): RawQuery,
-) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
-    let query = ListQuery::parse(query.as_deref(), K::FILTERS, K::ORDERING)?;
-    let snap = deps.registry.snapshot();
-    let origin = content_origin(&deps, &headers, &uri);
-    let rows = K::all(&snap).iter().map(|o| (o.row(), o));
-    let selected = query.select(rows.collect())?;
-    let rendered = selected
-        .into_iter()
-        .map(|o| render(o.as_ref(), &snap, &origin))
-        .collect();
-    reply(json_response(
-        StatusCode::OK,
-        &query.page(rendered, &uri, &headers),
-    ))
-}
-
-/// `POST` on a collection: 201 with the new object.
-pub(crate) async fn create<K: Kind>(
-    State(deps): State<Arc<ApiDeps>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
-    let input = parse_body(
-        &headers,
-        &body,
-        K::WRITABLE,
-        &[&COMMON_READ_ONLY[..], K::READ_ONLY].concat(),
-    )?;
-    let origin = content_origin(&deps, &headers, &uri);
-    let body = write(&deps, move |snap| {
-        let obj = K::build(input, None, Mode::Create, snap)?;
-        K::all_mut(snap).push(Arc::new(obj.clone()));
-        Ok(render(&obj, snap, &origin))
-    })
-    .await?;
-    reply(json_response(StatusCode::CREATED, &Value::Object(body)))
-}
-
-/// `GET` on an object (`fields`/`exclude_fields` apply; other parameters are ignored).
-pub(crate) async fn read<K: Kind>(
-    State(deps): State<Arc<ApiDeps>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    RawQuery(query): RawQuery,
-) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let snap = deps.registry.snapshot();
-    let obj = K::all(&snap)
-        .iter()
-        .find(|o| o.meta().id == id)
-        .ok_or_else(ApiError::not_found)?;
-    let shape = ListQuery::shaping(query.as_deref());
-    let body = shape.shape(render(
-        obj.as_ref(),
-        &snap,
-        &content_origin(&deps, &headers, &uri),
-    ));
-    reply(json_response(StatusCode::OK, &body))
-}
-
-/// `PUT` on an object.
-pub(crate) async fn put<K: Kind>(
-    state: State<Arc<ApiDeps>>,
-    id: Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Reply {
-    update::<K>(state, id, headers, uri, body, Mode::Put).await
-}
-
-/// `PATCH` on an object.
-pub(crate) async fn patch<K: Kind>(
-    state: State<Arc<ApiDeps>>,
-    id: Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Reply {
-    update::<K>(state, id, headers, uri, body, Mode::Patch).await
-}
-
-async fn update<K: Kind>(
-    State(deps): State<Arc<ApiDeps>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
+/// Reads `name` (required unless `mode` allows leaving it out): a valid name
+/// ([`rules::check_name`]) that no other object of kind `K` than `current` has. `None` when
+/// absent or refused (the refusal is recorded in `input.errors`).
+pub(crate) fn read_name<K: Kind>(
+    input: &mut Input,
     mode: Mode,
-) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
-    let origin = content_origin(&deps, &headers, &uri);
-    let body = write(&deps, move |snap| {
-        let index = find_writable::<K>(snap, &id)?;
-        let input = parse_body(
-            &headers,
-            &body,
-            K::WRITABLE,
-            &[&COMMON_READ_ONLY[..], K::READ_ONLY].concat(),
-        )?;
-        let current = K::all(snap)[index].clone();
-        let mut obj = K::build(input, Some(current.as_ref()), mode, snap)?;
-        obj.meta_mut().updated = SystemTime::now().max(current.meta().updated);
-        K::all_mut(snap)[index] = Arc::new(obj.clone());
-        Ok(render(&obj, snap, &origin))
-    })
-    .await?;
-    reply(json_response(StatusCode::OK, &Value::Object(body)))
-}
-
-/// `DELETE` on an object: 204.
-pub(crate) async fn delete<K: Kind>(
-    State(deps): State<Arc<ApiDeps>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
-    write(&deps, move |snap| {
-        let index = find_writable::<K>(snap, &id)?;
-        let obj = K::all(snap)[index].clone();
-        obj.on_delete(snap)?;
-        K::all_mut(snap).retain(|o| o.meta().id != obj.meta().id);
-        Ok(())
-    })
-    .await?;
-    let mut resp = Response::new(Bytes::new());
-    *resp.status_mut() = StatusCode::NO_CONTENT;
-    reply(resp)
+    snap: &Snapshot,
+    current: Option<&K>,
+) -> Option<String> {
+    let name = input.string("name", false);
+    input.require("name", &name, mode);
+    let Given::Value(name) = name else {
+        return None;
+    };
+    match rules::check_name(&name) {
+        Err(msg) => input.errors.push("name", msg),
+        Ok(()) if !name_is_free::<K>(snap, &name, current.map(|c| c.meta().id)) => {
+            input.errors.push("name", "This field must be unique.");
+        }
+        Ok(()) => return Some(name),
+    }
+    None
 }

@@ -67,9 +67,17 @@ pub(crate) fn body(
 fn storage(dir: &Path) -> Value {
     let mut probe = Some(dir);
     while let Some(path) = probe {
-        let path_or_cwd = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+        let path_or_cwd = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
         if let Ok(fs) = rustix::fs::statvfs(path_or_cwd) {
-            let unit = if fs.f_frsize > 0 { fs.f_frsize } else { fs.f_bsize };
+            let unit = if fs.f_frsize > 0 {
+                fs.f_frsize
+            } else {
+                fs.f_bsize
+            };
             return json!({
                 "total": fs.f_blocks.saturating_mul(unit),
                 "used": fs.f_blocks.saturating_sub(fs.f_bfree).saturating_mul(unit),

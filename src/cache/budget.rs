@@ -53,7 +53,15 @@ pub(crate) type Victim = (String, u64);
 
 impl Budget {
     pub(crate) fn new(max: u64) -> Self {
-        Self { max, used: 0, reserved: 0, evictions: 0, tick: 0, entries: HashMap::new(), order: BTreeMap::new() }
+        Self {
+            max,
+            used: 0,
+            reserved: 0,
+            evictions: 0,
+            tick: 0,
+            entries: HashMap::new(),
+            order: BTreeMap::new(),
+        }
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
@@ -63,7 +71,9 @@ impl Budget {
     /// Marks `name` most recently used; false when it is not indexed.
     pub(crate) fn touch(&mut self, name: &str) -> bool {
         self.tick += 1;
-        let Some(entry) = self.entries.get_mut(name) else { return false };
+        let Some(entry) = self.entries.get_mut(name) else {
+            return false;
+        };
         self.order.remove(&entry.tick);
         entry.tick = self.tick;
         self.order.insert(self.tick, name.to_owned());
@@ -76,7 +86,13 @@ impl Budget {
     pub(crate) fn insert(&mut self, name: &str, size: u64) -> Vec<Victim> {
         self.remove(name);
         self.tick += 1;
-        self.entries.insert(name.to_owned(), Entry { size, tick: self.tick });
+        self.entries.insert(
+            name.to_owned(),
+            Entry {
+                size,
+                tick: self.tick,
+            },
+        );
         self.order.insert(self.tick, name.to_owned());
         self.used += size;
         self.evict_while(|b| b.used + b.reserved > b.max)
@@ -126,7 +142,9 @@ impl Budget {
     fn evict_while(&mut self, over: impl Fn(&Self) -> bool) -> Vec<Victim> {
         let mut victims = Vec::new();
         while over(self) {
-            let Some((_, name)) = self.order.pop_first() else { break };
+            let Some((_, name)) = self.order.pop_first() else {
+                break;
+            };
             if let Some(entry) = self.entries.remove(&name) {
                 self.used -= entry.size;
                 self.evictions += 1;
@@ -182,6 +200,13 @@ mod tests {
         assert_eq!(b.stats().size_bytes, 6);
         assert_eq!(names(&b.insert("b", 6)), ["a"]);
         assert_eq!(b.remove("b"), Some(6));
-        assert_eq!(b.stats(), CacheStats { max_size: 10, evictions: 1, ..CacheStats::default() });
+        assert_eq!(
+            b.stats(),
+            CacheStats {
+                max_size: 10,
+                evictions: 1,
+                ..CacheStats::default()
+            }
+        );
     }
 }

@@ -30,7 +30,11 @@ pub enum Error {
     NoContentLength { key: String },
     /// Refused: `X-Linked-Size` and `Content-Length` disagree.
     #[error("response for {key}: X-Linked-Size {linked} but Content-Length {size}: not cached")]
-    SizeMismatch { key: String, linked: String, size: u64 },
+    SizeMismatch {
+        key: String,
+        linked: String,
+        size: u64,
+    },
     /// Refused: the response names another etag than the key's.
     #[error("response for {key} carries etag {etag}, not the key's: not cached")]
     EtagMismatch { key: String, etag: String },
@@ -62,7 +66,12 @@ pub enum Error {
     },
     /// A seek outside the body.
     #[error("seek to {start}..{end} outside the {size}-byte body of {key}")]
-    Seek { key: String, start: u64, end: u64, size: u64 },
+    Seek {
+        key: String,
+        start: u64,
+        end: u64,
+        size: u64,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("blocking task for {what} did not complete")]
     Join { what: &'static str },

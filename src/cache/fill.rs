@@ -65,7 +65,11 @@ pub(crate) struct Registry(Mutex<HashMap<String, Vec<Arc<Inflight>>>>);
 
 impl Registry {
     pub(crate) fn insert(&self, fill: Arc<Inflight>) {
-        self.0.lock().entry(fill.name.clone()).or_default().push(fill);
+        self.0
+            .lock()
+            .entry(fill.name.clone())
+            .or_default()
+            .push(fill);
     }
 
     pub(crate) fn remove(&self, name: &str, id: u64) {
@@ -79,11 +83,17 @@ impl Registry {
     }
 
     pub(crate) fn any(&self, name: &str) -> Option<Arc<Inflight>> {
-        self.0.lock().get(name).and_then(|fills| fills.first().cloned())
+        self.0
+            .lock()
+            .get(name)
+            .and_then(|fills| fills.first().cloned())
     }
 
     pub(crate) fn find(&self, name: &str, id: u64) -> Option<Arc<Inflight>> {
-        self.0.lock().get(name).and_then(|fills| fills.iter().find(|f| f.id == id).cloned())
+        self.0
+            .lock()
+            .get(name)
+            .and_then(|fills| fills.iter().find(|f| f.id == id).cloned())
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -122,7 +132,11 @@ impl Fill {
         blocking("writing a fill", move || {
             let mut at = offset;
             for chunk in &chunks {
-                file.write_all_at(chunk, at).map_err(|source| Error::Io { op: "writing", path: path.clone(), source })?;
+                file.write_all_at(chunk, at).map_err(|source| Error::Io {
+                    op: "writing",
+                    path: path.clone(),
+                    source,
+                })?;
                 at += chunk.len() as u64;
             }
             Ok(())
@@ -131,7 +145,9 @@ impl Fill {
         self.flushing = false;
         self.written += len;
         // Published only now that the bytes are on disk (readers pread them).
-        self.entry.progress.send_modify(|p| p.written = self.written);
+        self.entry
+            .progress
+            .send_modify(|p| p.written = self.written);
         Ok(())
     }
 
@@ -141,7 +157,9 @@ impl Fill {
         if std::mem::replace(&mut self.settled, true) {
             return;
         }
-        self.entry.progress.send_modify(|p| p.state = FillState::Failed);
+        self.entry
+            .progress
+            .send_modify(|p| p.state = FillState::Failed);
         self.cache.fills.remove(&self.entry.name, self.entry.id);
         self.cache.budget.lock().release(self.entry.size);
         let dir = self.dir.clone();
@@ -169,14 +187,19 @@ impl Fill {
 impl HandleMiss for Fill {
     async fn write_body(&mut self, data: Bytes, eof: bool) -> pingora::Result<()> {
         if self.settled || self.flushing {
-            let err = Error::Interrupted { key: self.entry.name.clone() };
+            let err = Error::Interrupted {
+                key: self.entry.name.clone(),
+            };
             self.fail();
             return Err(err.into());
         }
         self.verifier.update(&data);
         if self.verifier.is_overrun() {
             // Stop at once instead of buffering a body that can never be published.
-            let err = Error::Overrun { key: self.entry.name.clone(), expected: self.entry.size };
+            let err = Error::Overrun {
+                key: self.entry.name.clone(),
+                expected: self.entry.size,
+            };
             self.fail();
             return Err(err.into());
         }
@@ -193,7 +216,9 @@ impl HandleMiss for Fill {
 
     async fn finish(mut self: Box<Self>) -> pingora::Result<MissFinishType> {
         if self.settled || self.flushing {
-            let err = Error::Interrupted { key: self.entry.name.clone() };
+            let err = Error::Interrupted {
+                key: self.entry.name.clone(),
+            };
             self.fail();
             return Err(err.into());
         }
@@ -208,9 +233,13 @@ impl HandleMiss for Fill {
         self.settled = true;
         // Done after the rename and before leaving the registry: a lookup in between joins a
         // finished fill rather than missing and starting a second download.
-        self.entry.progress.send_modify(|p| p.state = FillState::Done);
+        self.entry
+            .progress
+            .send_modify(|p| p.state = FillState::Done);
         self.cache.fills.remove(&self.entry.name, self.entry.id);
-        Ok(MissFinishType::Created(usize::try_from(self.entry.size).unwrap_or(usize::MAX)))
+        Ok(MissFinishType::Created(
+            usize::try_from(self.entry.size).unwrap_or(usize::MAX),
+        ))
     }
 
     fn streaming_write_tag(&self) -> Option<&[u8]> {
@@ -227,14 +256,21 @@ impl DiskCache {
         entry.file.sync_all().map_err(io_err("syncing", &body))?;
         entry.meta.write(dir)?;
         let target = self.layout.object_dir(&entry.name);
-        let parent = target.parent().unwrap_or(self.layout.objects()).to_path_buf();
+        let parent = target
+            .parent()
+            .unwrap_or(self.layout.objects())
+            .to_path_buf();
         std::fs::create_dir_all(&parent).map_err(io_err("creating", &parent))?;
         let trash = {
             let mut budget = self.budget.lock();
             let mut trash = Vec::new();
             if let Err(e) = std::fs::rename(dir, &target) {
                 if !target.exists() {
-                    return Err(Error::Io { op: "publishing", path: dir.to_path_buf(), source: e });
+                    return Err(Error::Io {
+                        op: "publishing",
+                        path: dir.to_path_buf(),
+                        source: e,
+                    });
                 }
                 // A concurrent fill of the same etag published first: same verified bytes.
                 // Replace it, so the index entry and the directory are one generation.

@@ -37,7 +37,10 @@ impl Layout {
     /// The layout under `dir` (nothing is created).
     pub(crate) fn new(dir: &Path) -> Self {
         let root = dir.join(FORMAT_DIR);
-        Self { objects: root.join("objects"), tmp: root.join("tmp") }
+        Self {
+            objects: root.join("objects"),
+            tmp: root.join("tmp"),
+        }
     }
 
     /// Creates `objects/` and `tmp/`.
@@ -64,13 +67,15 @@ impl Layout {
 
     /// A fresh `tmp/<hex>.<pid>.<seq>` directory name for a fill.
     pub(crate) fn fill_dir(&self, hex: &str) -> PathBuf {
-        self.tmp.join(format!("{hex}.{}.{}", std::process::id(), next_seq()))
+        self.tmp
+            .join(format!("{hex}.{}.{}", std::process::id(), next_seq()))
     }
 
     /// A fresh `tmp/trash.<pid>.<seq>` name: an object is renamed there (atomic, so readers see
     /// it either whole or gone) and then deleted at leisure.
     pub(crate) fn trash_dir(&self) -> PathBuf {
-        self.tmp.join(format!("{TRASH}.{}.{}", std::process::id(), next_seq()))
+        self.tmp
+            .join(format!("{TRASH}.{}.{}", std::process::id(), next_seq()))
     }
 }
 
@@ -110,12 +115,18 @@ pub(crate) fn pid_is_alive(pid: u32) -> bool {
 
 /// Fsyncs a directory, so a rename or create inside it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("syncing", dir))
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("syncing", dir))
 }
 
 /// Maps an `io::Error` to [`Error::Io`] naming the operation and the path.
 pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io { op, path: path.to_path_buf(), source }
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -126,7 +137,10 @@ mod tests {
     fn names() {
         let layout = Layout::new(Path::new("/c"));
         let hex = "0123456789abcdef0123456789abcdef";
-        assert_eq!(layout.object_dir(hex), Path::new("/c/v1/objects/01/23").join(hex));
+        assert_eq!(
+            layout.object_dir(hex),
+            Path::new("/c/v1/objects/01/23").join(hex)
+        );
         assert!(is_object_name(hex));
         for bad in ["0123", "0123456789ABCDEF0123456789ABCDEF", "trash.1.2"] {
             assert!(!is_object_name(bad), "{bad}");
@@ -137,7 +151,12 @@ mod tests {
         let trash = layout.trash_dir();
         let name = trash.file_name().and_then(|n| n.to_str()).unwrap();
         assert_eq!(tmp_owner(name), Some(std::process::id()), "{name}");
-        for (name, want) in [("x.12.3", Some(12)), ("x.y", None), ("x.12.y", None), ("12.3", None)] {
+        for (name, want) in [
+            ("x.12.3", Some(12)),
+            ("x.y", None),
+            ("x.12.y", None),
+            ("12.3", None),
+        ] {
             assert_eq!(tmp_owner(name), want, "{name}");
         }
         assert!(pid_is_alive(std::process::id()));

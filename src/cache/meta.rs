@@ -53,7 +53,12 @@ pub(crate) enum HeaderText {
 
 impl StoredMeta {
     /// The meta of a new fill of `size` bytes from the response header pingora stored.
-    pub(crate) fn from_response(header: &ResponseHeader, size: u64, etag: &str, now: SystemTime) -> Self {
+    pub(crate) fn from_response(
+        header: &ResponseHeader,
+        size: u64,
+        etag: &str,
+        now: SystemTime,
+    ) -> Self {
         let now = unix_secs(now);
         Self {
             version: META_VERSION,
@@ -77,26 +82,40 @@ impl StoredMeta {
     /// Rebuilds the `CacheMeta` pingora serves from: fresh far ahead, no stale windows.
     pub(crate) fn to_cache_meta(&self) -> Result<CacheMeta, Error> {
         let bad = |reason: String| Error::BadHeader { reason };
-        let mut header =
-            ResponseHeader::build(self.status, Some(self.headers.len())).map_err(|e| bad(e.to_string()))?;
+        let mut header = ResponseHeader::build(self.status, Some(self.headers.len()))
+            .map_err(|e| bad(e.to_string()))?;
         for (name, value) in &self.headers {
             let value = match value {
                 HeaderText::Text(text) => http::HeaderValue::from_str(text),
                 HeaderText::Bytes(bytes) => http::HeaderValue::from_bytes(bytes),
             }
             .map_err(|e| bad(format!("{name}: {e}")))?;
-            header.append_header(name.clone(), value).map_err(|e| bad(e.to_string()))?;
+            header
+                .append_header(name.clone(), value)
+                .map_err(|e| bad(e.to_string()))?;
         }
         let created = UNIX_EPOCH + Duration::from_secs(self.created);
-        Ok(CacheMeta::new(SystemTime::now() + FRESH_FOR, created, 0, 0, header))
+        Ok(CacheMeta::new(
+            SystemTime::now() + FRESH_FOR,
+            created,
+            0,
+            0,
+            header,
+        ))
     }
 
     /// Parses a meta file's bytes; another version or malformed JSON is an error.
     pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Self, Error> {
-        let bad = |reason: String| Error::BadMeta { path: path.to_path_buf(), reason };
+        let bad = |reason: String| Error::BadMeta {
+            path: path.to_path_buf(),
+            reason,
+        };
         let meta: Self = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if meta.version != META_VERSION {
-            return Err(bad(format!("version {} (expected {META_VERSION})", meta.version)));
+            return Err(bad(format!(
+                "version {} (expected {META_VERSION})",
+                meta.version
+            )));
         }
         Ok(meta)
     }
@@ -113,9 +132,14 @@ impl StoredMeta {
     pub(crate) fn write(&self, dir: &Path) -> Result<(), Error> {
         let path = dir.join(META);
         let tmp = dir.join(format!("{META}.tmp.{}.{}", std::process::id(), next_seq()));
-        let bytes = serde_json::to_vec(self).map_err(|e| Error::BadMeta { path: path.clone(), reason: e.to_string() })?;
+        let bytes = serde_json::to_vec(self).map_err(|e| Error::BadMeta {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         let mut file = std::fs::File::create(&tmp).map_err(io_err("creating", &tmp))?;
-        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(io_err("writing", &tmp))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(io_err("writing", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err("renaming", &tmp))?;
         sync_dir(dir)
     }
@@ -137,7 +161,9 @@ fn encode_headers(header: &ResponseHeader) -> Vec<(String, HeaderText)> {
 
 /// Seconds since the Unix epoch (0 for times before it).
 pub(crate) fn unix_secs(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -149,7 +175,12 @@ mod tests {
         let mut header = ResponseHeader::build(200, None).unwrap();
         header.append_header("content-length", "5").unwrap();
         header.append_header("x-linked-etag", "\"abc\"").unwrap();
-        header.append_header("x-opaque", http::HeaderValue::from_bytes(b"a\xffb").unwrap()).unwrap();
+        header
+            .append_header(
+                "x-opaque",
+                http::HeaderValue::from_bytes(b"a\xffb").unwrap(),
+            )
+            .unwrap();
         let meta = StoredMeta::from_response(&header, 5, "abc", SystemTime::now());
         let dir = tempfile::tempdir().unwrap();
         meta.write(dir.path()).unwrap();
@@ -158,7 +189,10 @@ mod tests {
         let rebuilt = cache_meta.response_header();
         assert_eq!(rebuilt.status, 200);
         assert_eq!(rebuilt.headers.get("content-length").unwrap(), "5");
-        assert_eq!(rebuilt.headers.get("x-opaque").unwrap().as_bytes(), b"a\xffb");
+        assert_eq!(
+            rebuilt.headers.get("x-opaque").unwrap().as_bytes(),
+            b"a\xffb"
+        );
         assert!(cache_meta.is_fresh(SystemTime::now()));
         assert_eq!((back.size, back.etag.as_str()), (5, "abc"));
     }

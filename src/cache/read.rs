@@ -54,22 +54,45 @@ pub(crate) struct Reader {
 impl Reader {
     /// A reader of a committed object whose body has been checked to be `size` bytes.
     pub(crate) fn complete(name: String, file: File, size: u64) -> Self {
-        Self { name, file: Arc::new(file), size, pos: 0, end: size, progress: None }
+        Self {
+            name,
+            file: Arc::new(file),
+            size,
+            pos: 0,
+            end: size,
+            progress: None,
+        }
     }
 
     /// A reader of a fill in flight.
-    pub(crate) fn partial(name: String, file: Arc<File>, size: u64, progress: watch::Receiver<Progress>) -> Self {
-        Self { name, file, size, pos: 0, end: size, progress: Some(progress) }
+    pub(crate) fn partial(
+        name: String,
+        file: Arc<File>,
+        size: u64,
+        progress: watch::Receiver<Progress>,
+    ) -> Self {
+        Self {
+            name,
+            file,
+            size,
+            pos: 0,
+            end: size,
+            progress: Some(progress),
+        }
     }
 
     /// How far the body may be read now: the whole body when committed or published; while
     /// writing, what is on disk minus the object's last byte (held back until verified).
     fn readable(&mut self) -> Result<u64, Error> {
-        let Some(progress) = self.progress.as_mut() else { return Ok(self.size) };
+        let Some(progress) = self.progress.as_mut() else {
+            return Ok(self.size);
+        };
         let now = *progress.borrow_and_update();
         match now.state {
             FillState::Done => Ok(self.size),
-            FillState::Failed => Err(Error::FillFailed { key: self.name.clone() }),
+            FillState::Failed => Err(Error::FillFailed {
+                key: self.name.clone(),
+            }),
             FillState::Writing => Ok(now.written.min(self.size.saturating_sub(1))),
         }
     }
@@ -85,7 +108,8 @@ impl Reader {
                 let (file, pos, name) = (self.file.clone(), self.pos, self.name.clone());
                 let chunk = blocking("reading a body", move || {
                     let mut buf = vec![0; len as usize];
-                    file.read_exact_at(&mut buf, pos).map_err(|source| Error::Read { key: name, source })?;
+                    file.read_exact_at(&mut buf, pos)
+                        .map_err(|source| Error::Read { key: name, source })?;
                     Ok(Bytes::from(buf))
                 })
                 .await?;
@@ -95,12 +119,16 @@ impl Reader {
             }
             let Some(progress) = self.progress.as_mut() else {
                 // A committed body is checked to be `size` bytes; not reachable.
-                return Err(Error::FillFailed { key: self.name.clone() });
+                return Err(Error::FillFailed {
+                    key: self.name.clone(),
+                });
             };
             if progress.changed().await.is_err() && progress.borrow().state == FillState::Writing {
                 // The writer vanished without settling; `Fill::drop` prevents this, but a
                 // reader must never take it for the end of the body.
-                return Err(Error::FillFailed { key: self.name.clone() });
+                return Err(Error::FillFailed {
+                    key: self.name.clone(),
+                });
             }
         }
     }
@@ -131,7 +159,13 @@ impl HandleHit for Reader {
         let start = start as u64;
         let end = end.map_or(self.size, |end| (end as u64).min(self.size));
         if start >= self.size || start > end {
-            return Err(Error::Seek { key: self.name.clone(), start, end, size: self.size }.into());
+            return Err(Error::Seek {
+                key: self.name.clone(),
+                start,
+                end,
+                size: self.size,
+            }
+            .into());
         }
         self.pos = start;
         self.end = end;
@@ -157,14 +191,24 @@ impl HandleHit for Reader {
 
 impl DiskCache {
     pub(crate) fn partial_hit(&self, fill: &Inflight) -> Result<(CacheMeta, HitHandler), Error> {
-        let reader = Reader::partial(fill.name.clone(), fill.file.clone(), fill.size, fill.progress.subscribe());
+        let reader = Reader::partial(
+            fill.name.clone(),
+            fill.file.clone(),
+            fill.size,
+            fill.progress.subscribe(),
+        );
         Ok((fill.meta.to_cache_meta()?, Box::new(reader)))
     }
 
-    pub(crate) async fn lookup_committed(&'static self, name: String) -> Result<Option<(CacheMeta, HitHandler)>, Error> {
+    pub(crate) async fn lookup_committed(
+        &'static self,
+        name: String,
+    ) -> Result<Option<(CacheMeta, HitHandler)>, Error> {
         let opened = name.clone();
         let found = blocking("opening an object", move || self.open_committed(&opened)).await?;
-        let Some((meta, body)) = found else { return Ok(None) };
+        let Some((meta, body)) = found else {
+            return Ok(None);
+        };
         let reader = Reader::complete(name, body, meta.size);
         Ok(Some((meta.to_cache_meta()?, Box::new(reader))))
     }
@@ -175,7 +219,10 @@ impl DiskCache {
         let body_path = dir.join(BODY);
         let opened = StoredMeta::read(&dir).and_then(|meta| {
             let body = File::open(&body_path).map_err(io_err("opening", &body_path))?;
-            let len = body.metadata().map_err(io_err("reading", &body_path))?.len();
+            let len = body
+                .metadata()
+                .map_err(io_err("reading", &body_path))?
+                .len();
             Ok((meta, body, len))
         });
         let (meta, body) = match opened {
@@ -186,8 +233,13 @@ impl DiskCache {
                 return Ok(None);
             }
             other => {
-                let reason = other.map(|(meta, _, len)| format!("body {len} bytes, meta says {}", meta.size));
-                tracing::warn!(object = name, ?reason, "invalid cache object: removed, served as a miss");
+                let reason = other
+                    .map(|(meta, _, len)| format!("body {len} bytes, meta says {}", meta.size));
+                tracing::warn!(
+                    object = name,
+                    ?reason,
+                    "invalid cache object: removed, served as a miss"
+                );
                 self.remove_object(name);
                 return Ok(None);
             }
@@ -205,7 +257,10 @@ impl DiskCache {
         trash.iter().for_each(|t| remove_any(t));
         // The LRU position survives restarts as the meta file's mtime (scan.rs).
         let meta_path = dir.join(META);
-        let touched = File::options().write(true).open(&meta_path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        let touched = File::options()
+            .write(true)
+            .open(&meta_path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
         if let Err(e) = touched {
             tracing::debug!(object = name, error = %e, "could not record the access time");
         }

@@ -98,7 +98,10 @@ fn check(layout: &Layout, dir: &Path) -> Option<(String, u64, u128)> {
     if !body.is_file() || body.len() != meta.size {
         return None;
     }
-    let accessed = mtime.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let accessed = mtime
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let floor = u128::from(meta.last_access) * 1_000_000_000;
     Some((name.to_owned(), meta.size, accessed.max(floor)))
 }

@@ -26,7 +26,12 @@ pub fn lock_age_timeout() -> Duration {
 
 /// The first byte a `Range: bytes=N-…` asks for; `None` for no or other ranges.
 fn range_start(session: &Session) -> Option<u64> {
-    let value = session.req_header().headers.get(http::header::RANGE)?.to_str().ok()?;
+    let value = session
+        .req_header()
+        .headers
+        .get(http::header::RANGE)?
+        .to_str()
+        .ok()?;
     let spec = value.trim().strip_prefix("bytes=")?;
     let first = spec.split(',').next()?.trim();
     let (start, _) = first.split_once('-')?;
@@ -67,7 +72,9 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
     }
     let mut overrides = pingora::cache::CacheOptionOverrides::default();
     overrides.wait_timeout = Some(Duration::from_secs(30));
-    session.cache.enable(disk, None, None, Some(proxy.cache_lock), Some(overrides));
+    session
+        .cache
+        .enable(disk, None, None, Some(proxy.cache_lock), Some(overrides));
     ctx.cache_enabled = true;
 }
 
@@ -77,10 +84,12 @@ fn is_digest(etag: &str) -> bool {
 
 /// The key: the file's etag.
 pub fn key(ctx: &RequestCtx) -> Result<CacheKey> {
-    let target = ctx
-        .target
-        .as_ref()
-        .ok_or_else(|| pingora::Error::explain(pingora::ErrorType::InternalError, "no target for the cache key"))?;
+    let target = ctx.target.as_ref().ok_or_else(|| {
+        pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "no target for the cache key",
+        )
+    })?;
     Ok(key_for_etag(&target.etag))
 }
 

@@ -29,57 +29,82 @@ pub enum Outcome {
 }
 
 /// Routes one request. Never panics on input; every refusal is a clear 4xx.
-pub async fn dispatch(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx) -> Result<Outcome> {
+pub async fn dispatch(
+    proxy: &ContentProxy,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> Result<Outcome> {
     let req = session.req_header();
     let path = req.uri.path().to_string();
     let query = req.uri.query().map(str::to_string);
     let method = req.method.clone();
 
     if path.len() > MAX_PATH {
-        Reply::plain(StatusCode::URI_TOO_LONG, "Request path too long.").send(session).await?;
+        Reply::plain(StatusCode::URI_TOO_LONG, "Request path too long.")
+            .send(session)
+            .await?;
         return Ok(Outcome::Answered);
     }
     if path.starts_with("/pulp/api/") {
         return serve_api(proxy, session).await.map(|()| Outcome::Answered);
     }
     if path == "/pulp/content" || path == "/pulp/content/" {
-        return listing(proxy, session, &method).await.map(|()| Outcome::Answered);
+        return listing(proxy, session, &method)
+            .await
+            .map(|()| Outcome::Answered);
     }
     let Some(rest) = path.strip_prefix("/pulp/content/") else {
-        Reply::plain(StatusCode::NOT_FOUND, "Not found: content is served under /pulp/content/<base_path>/.")
-            .send(session)
-            .await?;
+        Reply::plain(
+            StatusCode::NOT_FOUND,
+            "Not found: content is served under /pulp/content/<base_path>/.",
+        )
+        .send(session)
+        .await?;
         return Ok(Outcome::Answered);
     };
     let snapshot = proxy.registry.snapshot();
     let Some((matched, tail)) = snapshot.match_content(rest) else {
-        Reply::plain(StatusCode::NOT_FOUND, "No distribution serves this base path.").send(session).await?;
+        Reply::plain(
+            StatusCode::NOT_FOUND,
+            "No distribution serves this base path.",
+        )
+        .send(session)
+        .await?;
         return Ok(Outcome::Answered);
     };
     ctx.distribution = Some(matched.distribution.clone());
     ctx.hub_path = tail.to_string();
     if method != Method::GET && method != Method::HEAD && method != Method::POST {
-        Reply::plain(StatusCode::METHOD_NOT_ALLOWED, "Only GET and HEAD are allowed here.")
-            .with("allow", "GET, HEAD")
-            .send(session)
-            .await?;
+        Reply::plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only GET and HEAD are allowed here.",
+        )
+        .with("allow", "GET, HEAD")
+        .send(session)
+        .await?;
         return Ok(Outcome::Answered);
     }
     if let Some(guard) = &matched.guard {
         if !guard_permits(guard, session) {
-            Reply::plain(StatusCode::FORBIDDEN, "Access denied.").send(session).await?;
+            Reply::plain(StatusCode::FORBIDDEN, "Access denied.")
+                .send(session)
+                .await?;
             return Ok(Outcome::Answered);
         }
     }
     let Some(remote) = matched.remote.clone() else {
-        Reply::plain(StatusCode::NOT_FOUND, "This distribution has no remote.").send(session).await?;
+        Reply::plain(StatusCode::NOT_FOUND, "This distribution has no remote.")
+            .send(session)
+            .await?;
         return Ok(Outcome::Answered);
     };
     ctx.remote = Some(remote.clone());
     let route = match parse_hub_path(tail) {
         Ok(route) => route,
         Err(err) => {
-            Reply::plain(err.status(), &err.to_string()).send(session).await?;
+            Reply::plain(err.status(), &err.to_string())
+                .send(session)
+                .await?;
             return Ok(Outcome::Answered);
         }
     };
@@ -104,21 +129,30 @@ pub async fn dispatch(proxy: &ContentProxy, session: &mut Session, ctx: &mut Req
         }
         HubRoute::Resolve { .. } => {
             if method == Method::POST {
-                Reply::plain(StatusCode::METHOD_NOT_ALLOWED, "Only GET and HEAD are allowed here.")
-                    .with("allow", "GET, HEAD")
-                    .send(session)
-                    .await?;
+                Reply::plain(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Only GET and HEAD are allowed here.",
+                )
+                .with("allow", "GET, HEAD")
+                .send(session)
+                .await?;
                 return Ok(Outcome::Answered);
             }
             let remember = remote.policy == Policy::OnDemand;
             let started = std::time::Instant::now();
-            let mut answer = proxy.metadata.resolve(&remote, &route, &upstream_path, remember, false).await;
+            let mut answer = proxy
+                .metadata
+                .resolve(&remote, &route, &upstream_path, remember, false)
+                .await;
             // A remembered answer has no download URL: fine for HEAD, or when the bytes are
             // stored; otherwise ask the Hub for a fresh (signed) URL.
             if method == Method::GET {
                 if let Ok(FileAnswer::Found(known)) = &answer {
                     if known.target.url.is_empty() && !proxy.has_body(&known.target.etag) {
-                        answer = proxy.metadata.resolve(&remote, &route, &upstream_path, remember, true).await;
+                        answer = proxy
+                            .metadata
+                            .resolve(&remote, &route, &upstream_path, remember, true)
+                            .await;
                     }
                 }
             }
@@ -153,17 +187,22 @@ pub async fn dispatch(proxy: &ContentProxy, session: &mut Session, ctx: &mut Req
         route => {
             let is_paths_info = matches!(route, HubRoute::PathsInfo { .. });
             if method == Method::POST && !is_paths_info {
-                Reply::plain(StatusCode::METHOD_NOT_ALLOWED, "Only GET and HEAD are allowed here.")
-                    .with("allow", "GET, HEAD")
-                    .send(session)
-                    .await?;
+                Reply::plain(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Only GET and HEAD are allowed here.",
+                )
+                .with("allow", "GET, HEAD")
+                .send(session)
+                .await?;
                 return Ok(Outcome::Answered);
             }
             let body = if method == Method::POST {
                 match read_body(session).await? {
                     Some(b) => Some((b, header_str(session, "content-type"))),
                     None => {
-                        Reply::plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.").send(session).await?;
+                        Reply::plain(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
+                            .send(session)
+                            .await?;
                         return Ok(Outcome::Answered);
                     }
                 }
@@ -172,7 +211,10 @@ pub async fn dispatch(proxy: &ContentProxy, session: &mut Session, ctx: &mut Req
             };
             let started = std::time::Instant::now();
             let remember = remote.policy == Policy::OnDemand;
-            let fetched = proxy.metadata.api(&remote, &route, method, &upstream_path, body, remember).await;
+            let fetched = proxy
+                .metadata
+                .api(&remote, &route, method, &upstream_path, body, remember)
+                .await;
             ctx.upstream_time = Some(started.elapsed());
             match fetched {
                 Ok((fetched, source)) => {
@@ -187,7 +229,12 @@ pub async fn dispatch(proxy: &ContentProxy, session: &mut Session, ctx: &mut Req
 }
 
 fn header_str(session: &Session, name: &str) -> Option<String> {
-    session.req_header().headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    session
+        .req_header()
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Reads the whole request body, or `None` when it exceeds [`MAX_BODY`].
@@ -206,22 +253,30 @@ pub async fn read_body(session: &mut Session) -> Result<Option<Bytes>> {
 /// equal `header_value` raw (`Authorization: Bearer <HF_TOKEN>`) or base64-decoded (pulpcore).
 fn guard_permits(guard: &ContentGuard, session: &Session) -> bool {
     let expected = guard.header_value.expose().as_bytes();
-    session.req_header().headers.get_all(guard.header_name.as_str()).iter().any(|value| {
-        let raw = value.as_bytes();
-        if raw.is_empty() {
-            return false;
-        }
-        let raw_ok: bool = raw.len() == expected.len() && bool::from(raw.ct_eq(expected));
-        let decoded_ok = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, raw)
-            .map(|d| d.len() == expected.len() && bool::from(d.ct_eq(expected)))
-            .unwrap_or(false);
-        raw_ok | decoded_ok
-    })
+    session
+        .req_header()
+        .headers
+        .get_all(guard.header_name.as_str())
+        .iter()
+        .any(|value| {
+            let raw = value.as_bytes();
+            if raw.is_empty() {
+                return false;
+            }
+            let raw_ok: bool = raw.len() == expected.len() && bool::from(raw.ct_eq(expected));
+            let decoded_ok =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, raw)
+                    .map(|d| d.len() == expected.len() && bool::from(d.ct_eq(expected)))
+                    .unwrap_or(false);
+            raw_ok | decoded_ok
+        })
 }
 
 /// Upstream unreachable, timed out or 5xx: 502/503/504 with a short message, never 401/404.
 pub async fn upstream_failure(session: &mut Session, err: &UpstreamError) -> Result<()> {
-    Reply::plain(err.status(), &format!("Upstream error: {err}.")).send(session).await
+    Reply::plain(err.status(), &format!("Upstream error: {err}."))
+        .send(session)
+        .await
 }
 
 /// A Hub 4xx on `resolve`: relay the status and the headers clients rely on
@@ -231,10 +286,21 @@ async fn relay_refusal(session: &mut Session, fetched: &Fetched) -> Result<()> {
         .headers
         .get("x-error-message")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_else(|| fetched.status.canonical_reason().unwrap_or("Refused by the Hub"))
+        .unwrap_or_else(|| {
+            fetched
+                .status
+                .canonical_reason()
+                .unwrap_or("Refused by the Hub")
+        })
         .to_string();
-    let mut reply = Reply { status: fetched.status, headers: vec![], body: Bytes::from(format!("{message}\n")) };
-    reply.headers.push(("content-type".into(), "text/plain; charset=utf-8".into()));
+    let mut reply = Reply {
+        status: fetched.status,
+        headers: vec![],
+        body: Bytes::from(format!("{message}\n")),
+    };
+    reply
+        .headers
+        .push(("content-type".into(), "text/plain; charset=utf-8".into()));
     for (name, value) in crate::hub::headers::error_headers(&fetched.headers) {
         if name == http::header::CONTENT_TYPE {
             continue;
@@ -248,26 +314,48 @@ async fn relay_refusal(session: &mut Session, fetched: &Fetched) -> Result<()> {
 
 /// Relays an `api/…` answer: 5xx mapped, foreign redirects refused, `Link`/`Location`
 /// rewritten onto the proxy, Xet keys removed from JSON.
-async fn relay_api(session: &mut Session, mut fetched: Fetched, upstream_origin: &str, prefix: &str) -> Result<()> {
+async fn relay_api(
+    session: &mut Session,
+    mut fetched: Fetched,
+    upstream_origin: &str,
+    prefix: &str,
+) -> Result<()> {
     if fetched.status.is_server_error() {
         return upstream_failure(session, &UpstreamError::Status(fetched.status)).await;
     }
     let origin = crate::rules::origin_of(upstream_origin).to_string();
     let mut headers: Vec<(String, String)> = Vec::new();
     if fetched.status.is_redirection() {
-        let location = fetched.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let location = fetched
+            .headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         match crate::hub::headers::rewrite_location(location, &origin, prefix) {
             Some(rewritten) => headers.push(("location".into(), rewritten)),
             None => {
-                return upstream_failure(session, &UpstreamError::Protocol("redirect away from the Hub")).await;
+                return upstream_failure(
+                    session,
+                    &UpstreamError::Protocol("redirect away from the Hub"),
+                )
+                .await;
             }
         }
     }
     crate::hub::headers::strip_xet(&mut fetched.headers);
     crate::hub::headers::rewrite_links(&mut fetched.headers, &origin, prefix);
     const KEEP: [&str; 11] = [
-        "content-type", "link", "x-error-code", "x-error-message", "x-repo-commit", "etag",
-        "last-modified", "ratelimit", "ratelimit-policy", "retry-after", "x-total-count",
+        "content-type",
+        "link",
+        "x-error-code",
+        "x-error-message",
+        "x-repo-commit",
+        "etag",
+        "last-modified",
+        "ratelimit",
+        "ratelimit-policy",
+        "retry-after",
+        "x-total-count",
     ];
     for (name, value) in fetched.headers.iter() {
         if KEEP.contains(&name.as_str()) {
@@ -282,24 +370,39 @@ async fn relay_api(session: &mut Session, mut fetched: Fetched, upstream_origin:
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.contains("json"));
     let body = if is_json {
-        crate::hub::json::strip_xet_bytes(&fetched.body).map(Bytes::from).unwrap_or(fetched.body)
+        crate::hub::json::strip_xet_bytes(&fetched.body)
+            .map(Bytes::from)
+            .unwrap_or(fetched.body)
     } else {
         fetched.body
     };
-    Reply { status: fetched.status, headers, body }.send(session).await
+    Reply {
+        status: fetched.status,
+        headers,
+        body,
+    }
+    .send(session)
+    .await
 }
 
 /// `GET /pulp/content/`: a small HTML index of the non-hidden distributions.
 async fn listing(proxy: &ContentProxy, session: &mut Session, method: &Method) -> Result<()> {
     if method != Method::GET && method != Method::HEAD {
-        return Reply::plain(StatusCode::METHOD_NOT_ALLOWED, "Only GET and HEAD are allowed here.")
-            .with("allow", "GET, HEAD")
-            .send(session)
-            .await;
+        return Reply::plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only GET and HEAD are allowed here.",
+        )
+        .with("allow", "GET, HEAD")
+        .send(session)
+        .await;
     }
     let snapshot = proxy.registry.snapshot();
-    let mut paths: Vec<&str> =
-        snapshot.distributions.iter().filter(|d| !d.hidden).map(|d| d.base_path.as_str()).collect();
+    let mut paths: Vec<&str> = snapshot
+        .distributions
+        .iter()
+        .filter(|d| !d.hidden)
+        .map(|d| d.base_path.as_str())
+        .collect();
     paths.sort_unstable();
     let mut html = String::from("<!DOCTYPE html>\n<html><head><title>Index of /pulp/content/</title></head><body>\n<h1>Index of /pulp/content/</h1>\n<ul>\n");
     for p in paths {
@@ -317,13 +420,18 @@ async fn listing(proxy: &ContentProxy, session: &mut Session, method: &Method) -
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// `/pulp/api/…` on the content listener: hand the whole request to the admin API.
 async fn serve_api(proxy: &ContentProxy, session: &mut Session) -> Result<()> {
     let Some(api) = proxy.api.clone() else {
-        return Reply::plain(StatusCode::NOT_FOUND, "Not found.").send(session).await;
+        return Reply::plain(StatusCode::NOT_FOUND, "Not found.")
+            .send(session)
+            .await;
     };
     let body = match read_body(session).await? {
         Some(b) => b,
@@ -338,12 +446,16 @@ async fn serve_api(proxy: &ContentProxy, session: &mut Session) -> Result<()> {
         }
     };
     let head = session.req_header();
-    let mut builder = http::Request::builder().method(head.method.clone()).uri(head.uri.clone());
+    let mut builder = http::Request::builder()
+        .method(head.method.clone())
+        .uri(head.uri.clone());
     for (name, value) in head.headers.iter() {
         builder = builder.header(name, value);
     }
     let Ok(request) = builder.body(body) else {
-        return Reply::plain(StatusCode::BAD_REQUEST, "Malformed request.").send(session).await;
+        return Reply::plain(StatusCode::BAD_REQUEST, "Malformed request.")
+            .send(session)
+            .await;
     };
     let response = api.handle(request).await;
     let (parts, body) = response.into_parts();
@@ -356,5 +468,11 @@ async fn serve_api(proxy: &ContentProxy, session: &mut Session) -> Result<()> {
             headers.push((name.to_string(), v.to_string()));
         }
     }
-    Reply { status: parts.status, headers, body }.send(session).await
+    Reply {
+        status: parts.status,
+        headers,
+        body,
+    }
+    .send(session)
+    .await
 }

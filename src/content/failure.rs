@@ -18,7 +18,9 @@ pub fn classify(e: &Error) -> (u16, &'static str) {
         _ => match e.esource() {
             ErrorSource::Upstream => (502, "Upstream unreachable or broken."),
             ErrorSource::Downstream => match e.etype() {
-                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => (0, ""),
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                    (0, "")
+                }
                 _ => (400, "Bad request."),
             },
             ErrorSource::Internal | ErrorSource::Unset => (502, "Upstream unreachable or broken."),
@@ -39,5 +41,8 @@ pub async fn fail_to_proxy(session: &mut Session, e: &Error) -> FailToProxy {
             }
         }
     }
-    FailToProxy { error_code: code, can_reuse_downstream: false }
+    FailToProxy {
+        error_code: code,
+        can_reuse_downstream: false,
+    }
 }

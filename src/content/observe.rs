@@ -35,7 +35,12 @@ fn lookup_result(session: &Session, ctx: &RequestCtx) -> Option<&'static str> {
 }
 
 /// Records the finished request.
-pub fn record(proxy: &ContentProxy, session: &mut Session, error: Option<&Error>, ctx: &RequestCtx) {
+pub fn record(
+    proxy: &ContentProxy,
+    session: &mut Session,
+    error: Option<&Error>,
+    ctx: &RequestCtx,
+) {
     let status = session
         .response_written()
         .map(|r| r.status.as_u16())
@@ -47,7 +52,9 @@ pub fn record(proxy: &ContentProxy, session: &mut Session, error: Option<&Error>
     let result = lookup_result(session, ctx);
     let dist_label = distribution.unwrap_or("-");
 
-    proxy.metrics.observe_request(dist_label, &method, status, ctx.ttfb.unwrap_or(total));
+    proxy
+        .metrics
+        .observe_request(dist_label, &method, status, ctx.ttfb.unwrap_or(total));
     if let Some(result) = result {
         proxy.metrics.observe_lookup(dist_label, result);
     }
@@ -56,12 +63,32 @@ pub fn record(proxy: &ContentProxy, session: &mut Session, error: Option<&Error>
             Some("hit") | Some("stale") => true,
             _ => ctx.target.is_none() && matches!(ctx.lookup, Some(Lookup::Hit)),
         };
-        proxy.metrics.add_response_bytes(dist_label, if from_cache { Source::Cache } else { Source::Upstream }, bytes);
+        proxy.metrics.add_response_bytes(
+            dist_label,
+            if from_cache {
+                Source::Cache
+            } else {
+                Source::Upstream
+            },
+            bytes,
+        );
     }
-    if let (Some(remote), Some(up_status), Some(started)) = (&ctx.remote, ctx.body_upstream_status, ctx.body_upstream_started) {
-        proxy.metrics.observe_upstream(&remote.name, up_status, ctx.body_upstream_headers.unwrap_or(started.elapsed()));
-    } else if let (Some(remote), Some(started), true) = (&ctx.remote, ctx.body_upstream_started, error.is_some()) {
-        proxy.metrics.observe_upstream(&remote.name, 0, started.elapsed());
+    if let (Some(remote), Some(up_status), Some(started)) = (
+        &ctx.remote,
+        ctx.body_upstream_status,
+        ctx.body_upstream_started,
+    ) {
+        proxy.metrics.observe_upstream(
+            &remote.name,
+            up_status,
+            ctx.body_upstream_headers.unwrap_or(started.elapsed()),
+        );
+    } else if let (Some(remote), Some(started), true) =
+        (&ctx.remote, ctx.body_upstream_started, error.is_some())
+    {
+        proxy
+            .metrics
+            .observe_upstream(&remote.name, 0, started.elapsed());
     }
 
     let client: Option<SocketAddr> = session
@@ -69,7 +96,11 @@ pub fn record(proxy: &ContentProxy, session: &mut Session, error: Option<&Error>
         .client_addr()
         .and_then(|a| a.as_inet().copied());
     let upstream_ms = ctx.upstream_time.map(|d| d.as_millis() as u64);
-    let path = if ctx.hub_path.is_empty() { session.req_header().uri.path().to_string() } else { ctx.hub_path.clone() };
+    let path = if ctx.hub_path.is_empty() {
+        session.req_header().uri.path().to_string()
+    } else {
+        ctx.hub_path.clone()
+    };
     access_log::log(&AccessRecord {
         method: &method,
         distribution,

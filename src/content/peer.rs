@@ -41,7 +41,12 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
     if host.is_empty() {
         return None;
     }
-    Some(UrlParts { tls, host, port, path_and_query })
+    Some(UrlParts {
+        tls,
+        host,
+        port,
+        path_and_query,
+    })
 }
 
 fn internal(msg: &'static str) -> Box<Error> {
@@ -55,12 +60,18 @@ pub async fn prepare(_proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<()> 
         // Remembered metadata, bytes on disk: no upstream unless the cache misses after all.
         return Ok(());
     }
-    let parts = split_url(&target.url).ok_or_else(|| Error::explain(ErrorType::ConnectProxyFailure, "bad target URL"))?;
+    let parts = split_url(&target.url)
+        .ok_or_else(|| Error::explain(ErrorType::ConnectProxyFailure, "bad target URL"))?;
     let addr = tokio::net::lookup_host((parts.host, parts.port))
         .await
         .map_err(|e| Error::because(ErrorType::ConnectNoRoute, "resolving the upstream host", e))?
         .next()
-        .ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "the upstream host has no address"))?;
+        .ok_or_else(|| {
+            Error::explain(
+                ErrorType::ConnectNoRoute,
+                "the upstream host has no address",
+            )
+        })?;
     ctx.peer_addr = Some(addr);
     Ok(())
 }
@@ -76,9 +87,19 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
             ctx.re_resolved += 1;
         }
         let remote = ctx.remote.clone().ok_or_else(|| internal("no remote"))?;
-        match proxy.metadata.hub().resolve_file(&remote, &ctx.upstream_path).await {
+        match proxy
+            .metadata
+            .hub()
+            .resolve_file(&remote, &ctx.upstream_path)
+            .await
+        {
             Ok(Resolution::Found(target)) => ctx.target = Some(target),
-            _ => return Err(Error::explain(ErrorType::HTTPStatus(502), "re-resolving the file failed")),
+            _ => {
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(502),
+                    "re-resolving the file failed",
+                ))
+            }
         }
         ctx.peer_addr = None;
     }
@@ -115,18 +136,29 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
 fn pingora_ca(pem: &str) -> Option<std::sync::Arc<pingora::protocols::tls::CaType>> {
     use pingora::utils::tls::{parse_x509, WrappedX509};
     let ders = crate::rules::pem_certificates(pem).ok()?;
-    let certs: Vec<WrappedX509> = ders.into_iter().map(|der| WrappedX509::new(der, parse_x509)).collect();
+    let certs: Vec<WrappedX509> = ders
+        .into_iter()
+        .map(|der| WrappedX509::new(der, parse_x509))
+        .collect();
     Some(std::sync::Arc::from(certs.into_boxed_slice()))
 }
 
 /// Builds the upstream request from scratch: nothing of the client's goes upstream but
 /// `Range`/`If-Range` (when the response is not being stored).
-pub fn rewrite_request(session: &Session, upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+pub fn rewrite_request(
+    session: &Session,
+    upstream: &mut RequestHeader,
+    ctx: &RequestCtx,
+) -> Result<()> {
     let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
     let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;
     let mut req = RequestHeader::build(http::Method::GET, parts.path_and_query.as_bytes(), None)?;
     let default_port = if parts.tls { 443 } else { 80 };
-    let host = if parts.port == default_port { parts.host.to_string() } else { format!("{}:{}", parts.host, parts.port) };
+    let host = if parts.port == default_port {
+        parts.host.to_string()
+    } else {
+        format!("{}:{}", parts.host, parts.port)
+    };
     req.insert_header("host", host)?;
     req.insert_header("user-agent", crate::upstream::USER_AGENT)?;
     req.insert_header("accept-encoding", "identity")?;
@@ -152,7 +184,13 @@ pub fn rewrite_request(session: &Session, upstream: &mut RequestHeader, ctx: &Re
 }
 
 fn content_length(resp: &ResponseHeader) -> Option<u64> {
-    resp.headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    resp.headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Rebuilds the upstream answer for the client; see `ContentProxy::upstream_response_filter`.
@@ -172,7 +210,10 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
             504 => 504,
             _ => 502,
         };
-        return Err(Error::explain(ErrorType::HTTPStatus(code), "the upstream answered 5xx"));
+        return Err(Error::explain(
+            ErrorType::HTTPStatus(code),
+            "the upstream answered 5xx",
+        ));
     }
     if !target.same_origin
         && status.is_client_error()
@@ -187,14 +228,20 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
         ));
     }
     if status.is_redirection() || status.is_informational() {
-        return Err(Error::explain(ErrorType::HTTPStatus(502), "unexpected redirect for the file body"));
+        return Err(Error::explain(
+            ErrorType::HTTPStatus(502),
+            "unexpected redirect for the file body",
+        ));
     }
     let mut resp = ResponseHeader::build(status, Some(10))?;
     match status {
         StatusCode::OK => {
             if let Some(len) = content_length(upstream) {
                 if len != target.size {
-                    return Err(Error::explain(ErrorType::HTTPStatus(502), "upstream length differs from the file size"));
+                    return Err(Error::explain(
+                        ErrorType::HTTPStatus(502),
+                        "upstream length differs from the file size",
+                    ));
                 }
             }
             for (name, value) in file_headers(target) {
@@ -236,7 +283,10 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
             for (name, value) in crate::hub::headers::error_headers(&upstream.headers) {
                 resp.insert_header(name, value)?;
             }
-            for name in [http::header::CONTENT_LENGTH, http::header::TRANSFER_ENCODING] {
+            for name in [
+                http::header::CONTENT_LENGTH,
+                http::header::TRANSFER_ENCODING,
+            ] {
                 if let Some(v) = upstream.headers.get(&name) {
                     resp.insert_header(name, v.clone())?;
                 }
@@ -254,8 +304,14 @@ mod tests {
     #[test]
     fn splits_urls() {
         let rows = [
-            ("https://cdn.hf.co/a/b?x=1", Some((true, "cdn.hf.co", 443, "/a/b?x=1"))),
-            ("http://127.0.0.2:8001/x", Some((false, "127.0.0.2", 8001, "/x"))),
+            (
+                "https://cdn.hf.co/a/b?x=1",
+                Some((true, "cdn.hf.co", 443, "/a/b?x=1")),
+            ),
+            (
+                "http://127.0.0.2:8001/x",
+                Some((false, "127.0.0.2", 8001, "/x")),
+            ),
             ("http://[::1]:9/x", Some((false, "::1", 9, "/x"))),
             ("http://h", Some((false, "h", 80, "/"))),
             ("ftp://h/x", None),

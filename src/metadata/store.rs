@@ -62,7 +62,10 @@ pub struct Entry {
 impl Entry {
     /// How long ago it was stored.
     pub fn age(&self) -> Duration {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         Duration::from_secs(now.saturating_sub(self.stored_at))
     }
 }
@@ -82,12 +85,17 @@ impl MetaStore {
                 tracing::warn!(error = %err, "metadata directory unusable; keeping metadata in memory only");
             }
         }
-        MetaStore { dir, mem: Mutex::new(HashMap::new()) }
+        MetaStore {
+            dir,
+            mem: Mutex::new(HashMap::new()),
+        }
     }
 
     fn file_for(&self, key: &str) -> Option<PathBuf> {
         let hash = hex::encode(Sha256::digest(key.as_bytes()));
-        self.dir.as_ref().map(|d| d.join(&hash[..2]).join(format!("{hash}.json")))
+        self.dir
+            .as_ref()
+            .map(|d| d.join(&hash[..2]).join(format!("{hash}.json")))
     }
 
     /// The entry for `key`, from memory or disk. A corrupt file is removed and is a miss.
@@ -111,7 +119,10 @@ impl MetaStore {
 
     /// Remembers `value` for `key` now (memory at once; disk best-effort, atomically).
     pub fn put(&self, key: &str, value: Value) {
-        let stored_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let stored_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let entry = Entry { value, stored_at };
         self.mem.lock().insert(key.to_string(), entry.clone());
         if let Some(path) = self.file_for(key) {
@@ -131,7 +142,9 @@ impl MetaStore {
 }
 
 fn write_atomically(path: &std::path::Path, value: &impl Serialize) -> std::io::Result<()> {
-    let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("no parent directory"))?;
     fs_err::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     serde_json::to_writer(&mut tmp, value).map_err(std::io::Error::other)?;
@@ -151,7 +164,10 @@ mod tests {
         let store = MetaStore::new(Some(dir.path().to_path_buf()));
         store.put("rev:a", Value::Commit("c".repeat(40)));
         let reopened = MetaStore::new(Some(dir.path().to_path_buf()));
-        assert_eq!(reopened.get("rev:a").map(|e| e.value), Some(Value::Commit("c".repeat(40))));
+        assert_eq!(
+            reopened.get("rev:a").map(|e| e.value),
+            Some(Value::Commit("c".repeat(40)))
+        );
         assert!(reopened.get("rev:b").is_none());
 
         let path = reopened.file_for("rev:a").unwrap();

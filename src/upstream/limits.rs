@@ -54,12 +54,16 @@ impl RemoteLimits {
             let mut map = self.by_remote.lock();
             let limit = map.entry(remote.meta.id).or_insert_with(|| Limit {
                 concurrency: remote.download_concurrency,
-                semaphore: Arc::new(Semaphore::new(remote.download_concurrency.unwrap_or(0) as usize)),
+                semaphore: Arc::new(Semaphore::new(
+                    remote.download_concurrency.unwrap_or(0) as usize
+                )),
                 next_start: Instant::now(),
             });
             if limit.concurrency != remote.download_concurrency {
                 limit.concurrency = remote.download_concurrency;
-                limit.semaphore = Arc::new(Semaphore::new(remote.download_concurrency.unwrap_or(0) as usize));
+                limit.semaphore = Arc::new(Semaphore::new(
+                    remote.download_concurrency.unwrap_or(0) as usize,
+                ));
             }
             let wait = next_wait(limit, remote);
             let semaphore = remote.download_concurrency.map(|_| limit.semaphore.clone());
@@ -135,6 +139,10 @@ mod tests {
             limits.acquire(&r).await;
         }
         // 5 starts at 20/s: the last one no earlier than 4 × 50 ms after the first.
-        assert!(start.elapsed() >= Duration::from_millis(195), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(195),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

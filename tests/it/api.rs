@@ -57,10 +57,20 @@ impl Admin {
     }
 
     /// Sends `method path` with basic auth and, if given, a JSON body.
-    pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> TestResponse {
-        let mut req = self.client.request(method, self.url(path)).basic_auth(&self.user, Some(&self.password));
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .basic_auth(&self.user, Some(&self.password));
         if let Some(body) = body {
-            req = req.header("content-type", "application/json").body(body.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
         }
         self.keep(TestResponse::send(req).await)
     }
@@ -76,12 +86,19 @@ impl Admin {
 
     /// A request builder with the admin credentials and no body.
     pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, self.url(path)).basic_auth(&self.user, Some(&self.password))
+        self.client
+            .request(method, self.url(path))
+            .basic_auth(&self.user, Some(&self.password))
     }
 
     fn keep(&self, resp: TestResponse) -> TestResponse {
         let mut seen = self.seen.lock().expect("transcript lock");
-        seen.push(format!("{} {:?}\n{}", resp.status(), resp.headers, resp.text()));
+        seen.push(format!(
+            "{} {:?}\n{}",
+            resp.status(),
+            resp.headers,
+            resp.text()
+        ));
         resp
     }
 
@@ -108,10 +125,20 @@ impl Admin {
     /// POSTs `body` to `collection`, asserts 201, returns the object.
     pub(crate) async fn create(&self, collection: &str, body: &Value) -> Value {
         let resp = self.post(collection, body).await;
-        assert_eq!(resp.status(), 201, "create in {collection}: {}", resp.text());
+        assert_eq!(
+            resp.status(),
+            201,
+            "create in {collection}: {}",
+            resp.text()
+        );
         let obj = resp.json();
-        let href = obj["pulp_href"].as_str().unwrap_or_else(|| panic!("no pulp_href: {obj}"));
-        assert!(href.starts_with(collection) && href.ends_with('/'), "href {href} not under {collection}");
+        let href = obj["pulp_href"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no pulp_href: {obj}"));
+        assert!(
+            href.starts_with(collection) && href.ends_with('/'),
+            "href {href} not under {collection}"
+        );
         obj
     }
 
@@ -120,9 +147,17 @@ impl Admin {
         let resp = self.get(collection).await;
         assert_eq!(resp.status(), 200, "list {collection}: {}", resp.text());
         let page = resp.json();
-        assert_eq!(page["next"], Value::Null, "more than one page in {collection}");
+        assert_eq!(
+            page["next"],
+            Value::Null,
+            "more than one page in {collection}"
+        );
         let results = page["results"].as_array().cloned().unwrap_or_default();
-        assert_eq!(page["count"].as_u64(), Some(results.len() as u64), "count of {collection}: {page}");
+        assert_eq!(
+            page["count"].as_u64(),
+            Some(results.len() as u64),
+            "count of {collection}: {page}"
+        );
         results
     }
 
@@ -134,27 +169,43 @@ impl Admin {
 
 /// `pulp_href` of an object.
 pub(crate) fn href(obj: &Value) -> String {
-    obj["pulp_href"].as_str().unwrap_or_else(|| panic!("no pulp_href in {obj}")).to_string()
+    obj["pulp_href"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no pulp_href in {obj}"))
+        .to_string()
 }
 
 /// The names in a list of objects, sorted.
 pub(crate) fn names(objs: &[Value]) -> Vec<String> {
-    let mut names: Vec<String> = objs.iter().map(|o| o["name"].as_str().unwrap_or("?").to_string()).collect();
+    let mut names: Vec<String> = objs
+        .iter()
+        .map(|o| o["name"].as_str().unwrap_or("?").to_string())
+        .collect();
     names.sort();
     names
 }
 
 /// `is_set` of the write-only field `name` in `obj`'s `hidden_fields`.
 pub(crate) fn hidden_is_set(obj: &Value, name: &str) -> bool {
-    let fields = obj["hidden_fields"].as_array().unwrap_or_else(|| panic!("no hidden_fields in {obj}"));
-    let entry = fields.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{name} not in hidden_fields: {obj}"));
-    entry["is_set"].as_bool().unwrap_or_else(|| panic!("is_set not a bool: {entry}"))
+    let fields = obj["hidden_fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hidden_fields in {obj}"));
+    let entry = fields
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in hidden_fields: {obj}"));
+    entry["is_set"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("is_set not a bool: {entry}"))
 }
 
 /// None of `secrets` occurs in `text`.
 pub(crate) fn assert_no_secrets(text: &str, secrets: &[&str], what: &str) {
     for secret in secrets {
-        assert!(!text.contains(secret), "{what} contains the secret {secret:?}:\n{text}");
+        assert!(
+            !text.contains(secret),
+            "{what} contains the secret {secret:?}:\n{text}"
+        );
     }
 }
 
@@ -163,12 +214,18 @@ pub(crate) fn assert_no_secrets(text: &str, secrets: &[&str], what: &str) {
 pub(crate) fn assert_drf_error(resp: &TestResponse, status: u16, key: &str, case: &str) -> Value {
     assert_eq!(resp.status(), status, "{case}: {}", resp.text());
     let ct = resp.header("content-type").unwrap_or("");
-    assert!(ct.starts_with("application/json"), "{case}: content-type {ct:?}");
-    let body: Value = serde_json::from_slice(resp.body()).unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {}", resp.text()));
+    assert!(
+        ct.starts_with("application/json"),
+        "{case}: content-type {ct:?}"
+    );
+    let body: Value = serde_json::from_slice(resp.body())
+        .unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {}", resp.text()));
     let value = &body[key];
     let ok = match key {
         "detail" => value.as_str().is_some_and(|s| !s.is_empty()),
-        _ => value.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(|m| m.as_str().is_some_and(|s| !s.is_empty()))),
+        _ => value.as_array().is_some_and(|a| {
+            !a.is_empty() && a.iter().all(|m| m.as_str().is_some_and(|s| !s.is_empty()))
+        }),
     };
     assert!(ok, "{case}: expected a DRF error under {key:?}, got {body}");
     body
@@ -179,9 +236,14 @@ pub(crate) fn read_state(server: &TestServer) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = server.state_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("state file does not parse ({e}):\n{text}"));
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+        .unwrap_or_else(|e| panic!("state file does not parse ({e}):\n{text}"));
     assert!(doc.is_mapping(), "state file is not a mapping:\n{text}");
-    let mode = std::fs::metadata(&path).expect("state metadata").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&path)
+        .expect("state metadata")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "state file mode {mode:o}");
     text
 }
@@ -190,6 +252,9 @@ pub(crate) fn read_state(server: &TestServer) -> String {
 pub(crate) fn assert_logs_clean(server: &TestServer, secrets: &[&str]) {
     let logs = server.logs();
     for secret in secrets {
-        assert!(!logs.contains(secret), "the log contains the secret {secret:?}:\n{logs}");
+        assert!(
+            !logs.contains(secret),
+            "the log contains the secret {secret:?}:\n{logs}"
+        );
     }
 }

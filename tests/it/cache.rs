@@ -29,7 +29,9 @@ fn resolve(path: &str) -> String {
 /// Bytes of every stored object body under the cache dir.
 fn stored_bytes(cache_dir: &Path) -> u64 {
     fn walk(dir: &Path, total: &mut u64) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -46,7 +48,9 @@ fn stored_bytes(cache_dir: &Path) -> u64 {
 
 fn body_files(cache_dir: &Path) -> Vec<std::path::PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -64,8 +68,16 @@ fn body_files(cache_dir: &Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn a_second_download_is_served_from_disk() {
     let big = Content::pattern(4 * MIB, 5);
-    let hub = hub_with(&[("config.json", Content::from(&b"{}"[..]), false), ("model.bin", big.clone(), true)]).await;
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    let hub = hub_with(&[
+        ("config.json", Content::from(&b"{}"[..]), false),
+        ("model.bin", big.clone(), true),
+    ])
+    .await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
     for round in 0..3 {
         for (path, want) in [("config.json", b"{}".to_vec()), ("model.bin", big.to_vec())] {
             let resp = server.get(&resolve(path)).await;
@@ -79,20 +91,40 @@ async fn a_second_download_is_served_from_disk() {
 
 #[tokio::test]
 async fn a_second_snapshot_download_by_a_real_client_makes_no_upstream_body_fetch() {
-    let Some(python) = crate::clients::pythons().into_iter().next() else { return };
+    let Some(python) = crate::clients::pythons().into_iter().next() else {
+        return;
+    };
     let (hub, want, _) = crate::clients::hub_with_repos().await;
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
     let calls = json!([{"fn": "snapshot_download", "repo_id": "org/bert"}]);
     for run in 0..2 {
         let home = tempfile::tempdir().unwrap();
         let before = hub.body_transfers("org/bert");
-        let (version, results) = crate::clients::run_client(&python, &server.endpoint("hf"), home.path(), calls.clone(), None).await;
-        assert_eq!(crate::clients::files_of(&results[0]), want, "{version} run {run}");
+        let (version, results) = crate::clients::run_client(
+            &python,
+            &server.endpoint("hf"),
+            home.path(),
+            calls.clone(),
+            None,
+        )
+        .await;
+        assert_eq!(
+            crate::clients::files_of(&results[0]),
+            want,
+            "{version} run {run}"
+        );
         let fetched = hub.body_transfers("org/bert") - before;
         if run == 0 {
             assert_eq!(fetched, want.len(), "first run fetches each file once");
         } else {
-            assert_eq!(fetched, 0, "{version}: the second download reached the Hub for file bodies");
+            assert_eq!(
+                fetched, 0,
+                "{version}: the second download reached the Hub for file bodies"
+            );
         }
     }
 }
@@ -101,7 +133,11 @@ async fn a_second_snapshot_download_by_a_real_client_makes_no_upstream_body_fetc
 async fn concurrent_cold_requests_share_one_upstream_fetch() {
     let big = Content::pattern(8 * MIB, 6);
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
     let url = server.url(&resolve("model.bin"));
     let want = crate::clients::sha256_hex(&big.to_vec());
     let mut tasks = Vec::new();
@@ -111,7 +147,10 @@ async fn concurrent_cold_requests_share_one_upstream_fetch() {
         tasks.push(tokio::spawn(async move {
             let resp = client.get(&url).send().await.expect("request");
             let status = resp.status().as_u16();
-            (status, crate::clients::sha256_hex(&resp.bytes().await.expect("body")))
+            (
+                status,
+                crate::clients::sha256_hex(&resp.bytes().await.expect("body")),
+            )
         }));
     }
     for t in tasks {
@@ -119,7 +158,11 @@ async fn concurrent_cold_requests_share_one_upstream_fetch() {
         assert_eq!(status, 200);
         assert_eq!(sha, want);
     }
-    assert_eq!(hub.body_transfers("model.bin"), 1, "32 concurrent cold GETs must cause one upstream fetch");
+    assert_eq!(
+        hub.body_transfers("model.bin"),
+        1,
+        "32 concurrent cold GETs must cause one upstream fetch"
+    );
 }
 
 #[tokio::test]
@@ -127,43 +170,84 @@ async fn an_upstream_reset_mid_body_stores_nothing_and_the_next_request_is_whole
     let big = Content::pattern(3 * MIB, 7);
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
     hub.fault_times("org/model", "model.bin", Fault::DropAfter(MIB), 1);
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
 
-    let first = server.client().get(server.url(&resolve("model.bin"))).send().await;
+    let first = server
+        .client()
+        .get(server.url(&resolve("model.bin")))
+        .send()
+        .await;
     let whole = match first {
-        Ok(r) => r.bytes().await.map(|b| b.len() as u64 == 3 * MIB).unwrap_or(false),
+        Ok(r) => r
+            .bytes()
+            .await
+            .map(|b| b.len() as u64 == 3 * MIB)
+            .unwrap_or(false),
         Err(_) => false,
     };
-    assert!(!whole, "a cut upstream body reached the client as a whole file");
-    assert_eq!(stored_bytes(&server.cache_dir()), 0, "a partial object was stored");
+    assert!(
+        !whole,
+        "a cut upstream body reached the client as a whole file"
+    );
+    assert_eq!(
+        stored_bytes(&server.cache_dir()),
+        0,
+        "a partial object was stored"
+    );
 
     for _ in 0..2 {
         let resp = server.get(&resolve("model.bin")).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.body(), &big.to_vec()[..]);
     }
-    assert_eq!(hub.body_transfers("model.bin"), 2, "one failed fill, one good fill, then disk");
+    assert_eq!(
+        hub.body_transfers("model.bin"),
+        2,
+        "one failed fill, one good fill, then disk"
+    );
 }
 
 #[tokio::test]
 async fn a_corrupted_blob_on_disk_is_fetched_again() {
     let big = Content::pattern(2 * MIB, 8);
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    let mut server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    let mut server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
     assert_eq!(server.get(&resolve("model.bin")).await.status(), 200);
     let bodies = body_files(&server.cache_dir());
     assert_eq!(bodies.len(), 1);
     // Truncate the stored body, as a crash or a full disk might.
-    std::fs::OpenOptions::new().write(true).open(&bodies[0]).unwrap().set_len(MIB).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&bodies[0])
+        .unwrap()
+        .set_len(MIB)
+        .unwrap();
 
     let resp = server.get(&resolve("model.bin")).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.body(), &big.to_vec()[..]);
-    assert_eq!(hub.body_transfers("model.bin"), 2, "the damaged object must be refetched");
+    assert_eq!(
+        hub.body_transfers("model.bin"),
+        2,
+        "the damaged object must be refetched"
+    );
 
     // And across a restart too.
     let bodies = body_files(&server.cache_dir());
-    std::fs::OpenOptions::new().write(true).open(&bodies[0]).unwrap().set_len(10).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&bodies[0])
+        .unwrap()
+        .set_len(10)
+        .unwrap();
     server.restart().await;
     let resp = server.get(&resolve("model.bin")).await;
     assert_eq!(resp.body(), &big.to_vec()[..]);
@@ -173,7 +257,12 @@ async fn a_corrupted_blob_on_disk_is_fetched_again() {
 #[tokio::test]
 async fn a_moved_branch_serves_new_content_after_the_ttl_and_old_commits_keep_old_bytes() {
     let hub = hub_with(&[("config.json", Content::from(&b"v1"[..]), false)]).await;
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").revision_ttl("2s").start().await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .revision_ttl("2s")
+        .start()
+        .await;
     let old_commit = hub.commit("org/model", "main");
     assert_eq!(server.get(&resolve("config.json")).await.body(), b"v1");
 
@@ -195,7 +284,11 @@ async fn a_moved_branch_serves_new_content_after_the_ttl_and_old_commits_keep_ol
         assert!(Instant::now() < deadline, "the branch move was never seen");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let pinned = server.get(&format!("/pulp/content/hf/org/model/resolve/{old_commit}/config.json")).await;
+    let pinned = server
+        .get(&format!(
+            "/pulp/content/hf/org/model/resolve/{old_commit}/config.json"
+        ))
+        .await;
     assert_eq!(pinned.body(), b"v1");
     assert_eq!(pinned.header("x-repo-commit"), Some(old_commit.as_str()));
 }
@@ -203,14 +296,27 @@ async fn a_moved_branch_serves_new_content_after_the_ttl_and_old_commits_keep_ol
 #[tokio::test]
 async fn stored_files_and_metadata_are_served_while_the_hub_is_down() {
     let big = Content::pattern(MIB, 9);
-    let hub = hub_with(&[("config.json", Content::from(&b"{}"[..]), false), ("model.bin", big.clone(), true)]).await;
-    let mut server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").revision_ttl("1s").start().await;
+    let hub = hub_with(&[
+        ("config.json", Content::from(&b"{}"[..]), false),
+        ("model.bin", big.clone(), true),
+    ])
+    .await;
+    let mut server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .revision_ttl("1s")
+        .start()
+        .await;
     let commit = hub.commit("org/model", "main");
     let api = [
         "/pulp/content/hf/api/models/org/model/revision/main".to_string(),
         format!("/pulp/content/hf/api/models/org/model/tree/{commit}?recursive=true&expand=false"),
     ];
-    for path in api.iter().cloned().chain([resolve("config.json"), resolve("model.bin")]) {
+    for path in api
+        .iter()
+        .cloned()
+        .chain([resolve("config.json"), resolve("model.bin")])
+    {
         assert_eq!(server.get(&path).await.status(), 200, "{path}");
     }
     hub.shutdown();
@@ -220,7 +326,10 @@ async fn stored_files_and_metadata_are_served_while_the_hub_is_down() {
     let head = server.head(&resolve("model.bin")).await;
     assert_eq!(head.status(), 200);
     assert_eq!(head.header("x-repo-commit"), Some(commit.as_str()));
-    assert_eq!(server.get(&resolve("model.bin")).await.body(), &big.to_vec()[..]);
+    assert_eq!(
+        server.get(&resolve("model.bin")).await.body(),
+        &big.to_vec()[..]
+    );
     assert_eq!(server.get(&resolve("config.json")).await.body(), b"{}");
     for path in &api {
         let resp = server.get(path).await;
@@ -231,26 +340,50 @@ async fn stored_files_and_metadata_are_served_while_the_hub_is_down() {
 
 #[tokio::test]
 async fn the_byte_budget_holds_across_many_downloads() {
-    let files: Vec<(String, Content)> = (0..12).map(|i| (format!("part-{i}.bin"), Content::pattern(300_000, 100 + i))).collect();
+    let files: Vec<(String, Content)> = (0..12)
+        .map(|i| (format!("part-{i}.bin"), Content::pattern(300_000, 100 + i)))
+        .collect();
     let hub = FakeHub::start().await;
     for (path, content) in &files {
         hub.add_lfs_file("org/model", "main", path, content.clone());
     }
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").max_size("1MiB").start().await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .max_size("1MiB")
+        .start()
+        .await;
     for (path, content) in &files {
         let resp = server.get(&resolve(path)).await;
         assert_eq!(resp.body(), &content.to_vec()[..], "{path}");
-        assert!(stored_bytes(&server.cache_dir()) <= MIB, "budget exceeded after {path}");
+        assert!(
+            stored_bytes(&server.cache_dir()) <= MIB,
+            "budget exceeded after {path}"
+        );
     }
     // The most recent ones are still there; the oldest were evicted and come back whole.
     let before = hub.body_transfers("part-11.bin");
-    assert_eq!(server.get(&resolve("part-11.bin")).await.body(), &files[11].1.to_vec()[..]);
+    assert_eq!(
+        server.get(&resolve("part-11.bin")).await.body(),
+        &files[11].1.to_vec()[..]
+    );
     assert_eq!(hub.body_transfers("part-11.bin"), before);
-    assert_eq!(server.get(&resolve("part-0.bin")).await.body(), &files[0].1.to_vec()[..]);
+    assert_eq!(
+        server.get(&resolve("part-0.bin")).await.body(),
+        &files[0].1.to_vec()[..]
+    );
 
     // Larger than the whole budget: streamed, never stored.
-    hub.add_lfs_file("org/model", "main", "huge.bin", Content::pattern(2 * MIB, 1));
-    assert_eq!(server.get(&resolve("huge.bin")).await.body(), &Content::pattern(2 * MIB, 1).to_vec()[..]);
+    hub.add_lfs_file(
+        "org/model",
+        "main",
+        "huge.bin",
+        Content::pattern(2 * MIB, 1),
+    );
+    assert_eq!(
+        server.get(&resolve("huge.bin")).await.body(),
+        &Content::pattern(2 * MIB, 1).to_vec()[..]
+    );
     assert!(stored_bytes(&server.cache_dir()) <= MIB);
 }
 
@@ -258,12 +391,33 @@ async fn the_byte_budget_holds_across_many_downloads() {
 async fn kill_9_during_a_fill_leaves_no_partial_object_after_restart() {
     let big = Content::pattern(4 * MIB, 10);
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    hub.fault("org/model", "model.bin", Fault::Stall { after: MIB, duration: Duration::from_secs(60) });
-    let mut server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
-    let mut resp = server.client().get(server.url(&resolve("model.bin"))).send().await.expect("headers");
+    hub.fault(
+        "org/model",
+        "model.bin",
+        Fault::Stall {
+            after: MIB,
+            duration: Duration::from_secs(60),
+        },
+    );
+    let mut server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
+    let mut resp = server
+        .client()
+        .get(server.url(&resolve("model.bin")))
+        .send()
+        .await
+        .expect("headers");
     let mut got = 0usize;
     while got < 512 * 1024 {
-        got += resp.chunk().await.expect("bytes").expect("more bytes").len();
+        got += resp
+            .chunk()
+            .await
+            .expect("bytes")
+            .expect("more bytes")
+            .len();
     }
     server.kill9();
     hub.clear_faults();
@@ -279,12 +433,23 @@ async fn kill_9_during_a_fill_leaves_no_partial_object_after_restart() {
 #[tokio::test]
 async fn a_restart_serves_everything_stored_without_upstream_body_fetches() {
     let big = Content::pattern(MIB, 11);
-    let hub = hub_with(&[("model.bin", big.clone(), true), ("config.json", Content::from(&b"{}"[..]), false)]).await;
-    let mut server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    let hub = hub_with(&[
+        ("model.bin", big.clone(), true),
+        ("config.json", Content::from(&b"{}"[..]), false),
+    ])
+    .await;
+    let mut server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
     server.get(&resolve("model.bin")).await;
     server.get(&resolve("config.json")).await;
     server.restart().await;
-    assert_eq!(server.get(&resolve("model.bin")).await.body(), &big.to_vec()[..]);
+    assert_eq!(
+        server.get(&resolve("model.bin")).await.body(),
+        &big.to_vec()[..]
+    );
     assert_eq!(server.get(&resolve("config.json")).await.body(), b"{}");
     assert_eq!(hub.body_transfers("model.bin"), 1);
     assert_eq!(hub.body_transfers("config.json"), 1);
@@ -295,38 +460,68 @@ async fn ranges_on_a_stored_object_come_from_disk() {
     let big = Content::pattern(2 * MIB, 12);
     let all = big.to_vec();
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
     assert_eq!(server.get(&resolve("model.bin")).await.status(), 200);
     let cdn_before = hub.cdn().requests().len();
 
-    let head = server.get_with(&resolve("model.bin"), &[("range", "bytes=0-100000")]).await;
+    let head = server
+        .get_with(&resolve("model.bin"), &[("range", "bytes=0-100000")])
+        .await;
     assert_eq!(head.status(), 206);
     assert_eq!(head.body(), &all[..100_001]);
-    let tail = server.get_with(&resolve("model.bin"), &[("range", "bytes=1000000-")]).await;
+    let tail = server
+        .get_with(&resolve("model.bin"), &[("range", "bytes=1000000-")])
+        .await;
     assert_eq!(tail.status(), 206);
     assert_eq!(tail.body(), &all[1_000_000..]);
-    assert_eq!(tail.header("content-range"), Some(format!("bytes 1000000-{}/{}", all.len() - 1, all.len()).as_str()));
-    let beyond = server.get_with(&resolve("model.bin"), &[("range", "bytes=5000000-")]).await;
+    assert_eq!(
+        tail.header("content-range"),
+        Some(format!("bytes 1000000-{}/{}", all.len() - 1, all.len()).as_str())
+    );
+    let beyond = server
+        .get_with(&resolve("model.bin"), &[("range", "bytes=5000000-")])
+        .await;
     assert_eq!(beyond.status(), 416);
-    assert_eq!(hub.cdn().requests().len(), cdn_before, "ranges on a stored object reached the CDN");
+    assert_eq!(
+        hub.cdn().requests().len(),
+        cdn_before,
+        "ranges on a stored object reached the CDN"
+    );
 }
 
 #[tokio::test]
 async fn a_range_far_ahead_on_a_cold_object_goes_straight_upstream() {
     let big = Content::pattern(40 * MIB, 13);
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
-    let resp = server.get_with(&resolve("model.bin"), &[("range", "bytes=39000000-")]).await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
+    let resp = server
+        .get_with(&resolve("model.bin"), &[("range", "bytes=39000000-")])
+        .await;
     assert_eq!(resp.status(), 206);
     assert_eq!(resp.body(), &big.to_vec()[39_000_000..]);
     let cdn_ranged = hub.cdn().count(|r| r.header("range").is_some());
-    assert_eq!(cdn_ranged, 1, "the far range must be asked upstream as a range");
+    assert_eq!(
+        cdn_ranged, 1,
+        "the far range must be asked upstream as a range"
+    );
 }
 
 #[tokio::test]
 async fn known_commit_pinned_heads_and_misses_are_answered_without_the_hub() {
     let hub = hub_with(&[("config.json", Content::from(&b"{}"[..]), false)]).await;
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
     let commit = hub.commit("org/model", "main");
     let pinned = format!("/pulp/content/hf/org/model/resolve/{commit}/config.json");
     let missing = format!("/pulp/content/hf/org/model/resolve/{commit}/nope.json");
@@ -339,7 +534,11 @@ async fn known_commit_pinned_heads_and_misses_are_answered_without_the_hub() {
         assert_eq!(miss.status(), 404);
         assert_eq!(miss.header("x-error-code"), Some("EntryNotFound"));
     }
-    assert_eq!(hub.requests().len(), asked, "known answers must not ask the Hub again");
+    assert_eq!(
+        hub.requests().len(),
+        asked,
+        "known answers must not ask the Hub again"
+    );
 }
 
 #[tokio::test]
@@ -352,7 +551,10 @@ async fn a_streamed_remote_stores_nothing() {
         .start()
         .await;
     for _ in 0..2 {
-        assert_eq!(server.get(&resolve("model.bin")).await.body(), &big.to_vec()[..]);
+        assert_eq!(
+            server.get(&resolve("model.bin")).await.body(),
+            &big.to_vec()[..]
+        );
     }
     assert_eq!(hub.body_transfers("model.bin"), 2);
     assert_eq!(stored_bytes(&server.cache_dir()), 0);
@@ -363,26 +565,57 @@ async fn a_range_on_a_file_still_filling_is_served_as_the_bytes_arrive() {
     let big = Content::pattern(40 * MIB, 15);
     let all = big.to_vec();
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    hub.fault("org/model", "model.bin", Fault::Stall { after: 2 * MIB, duration: Duration::from_secs(8) });
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    hub.fault(
+        "org/model",
+        "model.bin",
+        Fault::Stall {
+            after: 2 * MIB,
+            duration: Duration::from_secs(8),
+        },
+    );
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
 
     // A first client starts the fill and gets its first bytes; the fill then stalls upstream.
-    let mut first = server.client().get(server.url(&resolve("model.bin"))).send().await.expect("headers");
+    let mut first = server
+        .client()
+        .get(server.url(&resolve("model.bin")))
+        .send()
+        .await
+        .expect("headers");
     let mut got = 0usize;
     while got < MIB as usize {
         got += first.chunk().await.expect("bytes").expect("more").len();
     }
     // A range inside what is written joins the fill and is answered at once.
     let started = Instant::now();
-    let near = server.get_with(&resolve("model.bin"), &[("range", "bytes=1000-1999")]).await;
+    let near = server
+        .get_with(&resolve("model.bin"), &[("range", "bytes=1000-1999")])
+        .await;
     assert_eq!(near.status(), 206);
     assert_eq!(near.body(), &all[1000..2000]);
     // A range far beyond the fill does not wait for it: it is asked upstream as a range.
-    let far = server.get_with(&resolve("model.bin"), &[("range", "bytes=30000000-30000099")]).await;
+    let far = server
+        .get_with(
+            &resolve("model.bin"),
+            &[("range", "bytes=30000000-30000099")],
+        )
+        .await;
     assert_eq!(far.status(), 206);
     assert_eq!(far.body(), &all[30_000_000..30_000_100]);
-    assert!(started.elapsed() < Duration::from_secs(5), "ranges waited for the stalled fill: {:?}", started.elapsed());
-    assert_eq!(hub.cdn().count(|r| r.header("range").is_some()), 1, "only the far range goes upstream");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ranges waited for the stalled fill: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        hub.cdn().count(|r| r.header("range").is_some()),
+        1,
+        "only the far range goes upstream"
+    );
 }
 
 #[tokio::test]

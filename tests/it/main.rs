@@ -2,9 +2,9 @@
 //! and a fake CDN, all on loopback with ephemeral ports and temp dirs.
 
 mod api;
+mod cache;
 mod clients;
 mod content;
 mod fake_hub;
-mod support;
-mod cache;
 mod metrics;
+mod support;

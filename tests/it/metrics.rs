@@ -18,7 +18,9 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
 }
 
 async fn scrape(server: &TestServer) -> (String, BTreeMap<String, f64>) {
-    let resp = crate::support::TestResponse::send(server.client().get(server.metrics_url("/metrics"))).await;
+    let resp =
+        crate::support::TestResponse::send(server.client().get(server.metrics_url("/metrics")))
+            .await;
     assert_eq!(resp.status(), 200);
     let text = resp.text();
     let parsed = parse(&text);
@@ -30,7 +32,10 @@ fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: 
 }
 
 fn sum_matching(m: &BTreeMap<String, f64>, prefix: &str, needle: &str) -> f64 {
-    m.iter().filter(|(k, _)| k.starts_with(prefix) && k.contains(needle)).map(|(_, v)| v).sum()
+    m.iter()
+        .filter(|(k, _)| k.starts_with(prefix) && k.contains(needle))
+        .map(|(_, v)| v)
+        .sum()
 }
 
 #[tokio::test]
@@ -38,18 +43,35 @@ async fn counters_move_by_exactly_what_was_served() {
     let body = b"{\"hidden_size\": 768}\n";
     let hub = FakeHub::start().await;
     hub.add_file("org/model", "main", "config.json", &body[..]);
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").revision_ttl("1s").start().await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .revision_ttl("1s")
+        .start()
+        .await;
     let path = "/pulp/content/hf/org/model/resolve/main/config.json";
     let (_, before) = scrape(&server).await;
 
     assert_eq!(server.get(path).await.status(), 200); // miss: fetched and stored
     assert_eq!(server.get(path).await.status(), 200); // hit: from disk
     assert_eq!(server.head(path).await.status(), 200); // hit: known metadata
-    assert_eq!(server.get("/pulp/content/hf/org/model/resolve/main/missing.json").await.status(), 404);
+    assert_eq!(
+        server
+            .get("/pulp/content/hf/org/model/resolve/main/missing.json")
+            .await
+            .status(),
+        404
+    );
     hub.shutdown();
     tokio::time::sleep(Duration::from_millis(1100)).await; // past revision_ttl
     assert_eq!(server.get(path).await.status(), 200); // stale: Hub down, served from disk
-    assert_eq!(server.get("/pulp/content/hf/org/model/resolve/main/other.json").await.status(), 502);
+    assert_eq!(
+        server
+            .get("/pulp/content/hf/org/model/resolve/main/other.json")
+            .await
+            .status(),
+        502
+    );
 
     let (text, after) = scrape(&server).await;
     let req = |method: &str, status: &str| {
@@ -60,30 +82,64 @@ async fn counters_move_by_exactly_what_was_served() {
     assert_eq!(delta(&before, &after, &req("GET", "404")), 1.0);
     assert_eq!(delta(&before, &after, &req("GET", "502")), 1.0);
 
-    let lookup = |result: &str| format!("hubcache_cache_lookups_total{{distribution=\"hf\",result=\"{result}\"}}");
-    assert_eq!(delta(&before, &after, &lookup("miss")), 2.0, "the first GET and the 404");
-    assert_eq!(delta(&before, &after, &lookup("hit")), 2.0, "the second GET and the HEAD");
-    assert_eq!(delta(&before, &after, &lookup("stale")), 1.0, "the GET while the Hub was down");
+    let lookup = |result: &str| {
+        format!("hubcache_cache_lookups_total{{distribution=\"hf\",result=\"{result}\"}}")
+    };
+    assert_eq!(
+        delta(&before, &after, &lookup("miss")),
+        2.0,
+        "the first GET and the 404"
+    );
+    assert_eq!(
+        delta(&before, &after, &lookup("hit")),
+        2.0,
+        "the second GET and the HEAD"
+    );
+    assert_eq!(
+        delta(&before, &after, &lookup("stale")),
+        1.0,
+        "the GET while the Hub was down"
+    );
 
-    let bytes = |source: &str| format!("hubcache_response_bytes_total{{distribution=\"hf\",source=\"{source}\"}}");
+    let bytes = |source: &str| {
+        format!("hubcache_response_bytes_total{{distribution=\"hf\",source=\"{source}\"}}")
+    };
     let len = body.len() as f64;
     // The first GET's bytes, plus the small bodies of the 404 and the 502.
     assert!(delta(&before, &after, &bytes("upstream")) >= len);
-    assert_eq!(delta(&before, &after, &bytes("cache")), 2.0 * len, "the hit and the stale GET");
+    assert_eq!(
+        delta(&before, &after, &bytes("cache")),
+        2.0 * len,
+        "the hit and the stale GET"
+    );
 
     assert_eq!(after.get("hubcache_cache_objects").copied(), Some(1.0));
     assert_eq!(after.get("hubcache_cache_size_bytes").copied(), Some(len));
-    assert!(sum_matching(&after, "hubcache_upstream_requests_total{", "status=\"error\"") >= 1.0, "Hub down is counted");
+    assert!(
+        sum_matching(
+            &after,
+            "hubcache_upstream_requests_total{",
+            "status=\"error\""
+        ) >= 1.0,
+        "Hub down is counted"
+    );
     assert!(sum_matching(&after, "hubcache_upstream_requests_total{", "remote=\"hf\"") >= 3.0);
     assert!(after.contains_key("hubcache_upstream_request_duration_seconds_count{remote=\"hf\"}"));
-    assert!(after.keys().any(|k| k.starts_with("hubcache_request_duration_seconds_count")));
+    assert!(after
+        .keys()
+        .any(|k| k.starts_with("hubcache_request_duration_seconds_count")));
     assert!(after.contains_key("process_resident_memory_bytes"));
-    assert!(!text.contains("org/model") && !text.contains("config.json"), "a path leaked into a label");
+    assert!(
+        !text.contains("org/model") && !text.contains("config.json"),
+        "a path leaked into a label"
+    );
 
     promtool_check(&text).await;
 
     for probe in ["/healthz", "/readyz"] {
-        let resp = crate::support::TestResponse::send(server.client().get(server.metrics_url(probe))).await;
+        let resp =
+            crate::support::TestResponse::send(server.client().get(server.metrics_url(probe)))
+                .await;
         assert_eq!(resp.status(), 200, "{probe}");
     }
 
@@ -93,12 +149,24 @@ async fn counters_move_by_exactly_what_was_served() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["target"] == "access")
         .collect();
-    let content_lines: Vec<&serde_json::Value> = access.iter().filter(|v| v["distribution"] == "hf").collect();
-    assert_eq!(content_lines.len(), 6, "one access line per content request");
-    assert!(content_lines.iter().any(|v| v["cache"] == "stale" && v["status"] == 200));
+    let content_lines: Vec<&serde_json::Value> = access
+        .iter()
+        .filter(|v| v["distribution"] == "hf")
+        .collect();
+    assert_eq!(
+        content_lines.len(),
+        6,
+        "one access line per content request"
+    );
+    assert!(content_lines
+        .iter()
+        .any(|v| v["cache"] == "stale" && v["status"] == 200));
     for line in &content_lines {
         for field in ["method", "path", "status", "cache", "bytes", "total_ms"] {
-            assert!(line.get(field).is_some(), "access line without {field}: {line}");
+            assert!(
+                line.get(field).is_some(),
+                "access line without {field}: {line}"
+            );
         }
     }
 }
@@ -120,7 +188,18 @@ async fn promtool_check(text: &str) {
         }
         Err(e) => panic!("promtool is required in CI: {e}"),
     };
-    child.stdin.take().unwrap().write_all(text.as_bytes()).await.unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .await
+        .unwrap();
     let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -23,17 +23,40 @@ async fn reopen_serves_objects_and_removes_leftovers_and_corrupt_entries() {
     std::fs::create_dir(tmp.join("0123.99999999.7")).unwrap();
     std::fs::write(tmp.join("0123.99999999.7/body"), b"partial").unwrap();
     std::fs::create_dir(tmp.join("4567.1.1")).unwrap();
-    let file = std::fs::OpenOptions::new().write(true).open(object_dir(&dir, &key_truncated).join(BODY)).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(object_dir(&dir, &key_truncated).join(BODY))
+        .unwrap();
     file.set_len(10).unwrap();
-    std::fs::write(object_dir(&dir, &key_garbled).join(META), b"{\"version\":1,").unwrap();
+    std::fs::write(
+        object_dir(&dir, &key_garbled).join(META),
+        b"{\"version\":1,",
+    )
+    .unwrap();
 
     let reopened = DiskCache::open(dir.path(), 1 << 30).unwrap();
     let report = reopened.scan_report().clone();
-    assert_eq!((report.objects, report.bytes, report.removed_invalid, report.removed_tmp), (1, 5000, 2, 2));
-    let mut names: Vec<_> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(
+        (
+            report.objects,
+            report.bytes,
+            report.removed_invalid,
+            report.removed_tmp
+        ),
+        (1, 5000, 2, 2)
+    );
+    let mut names: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     names.sort();
     assert_eq!(names, ["4567.1.1"], "a live process's fill is kept");
-    assert!(read_all(&mut hit(reopened, &key_good).await.unwrap()).await.unwrap() == good);
+    assert!(
+        read_all(&mut hit(reopened, &key_good).await.unwrap())
+            .await
+            .unwrap()
+            == good
+    );
     assert!(hit(reopened, &key_truncated).await.is_none());
     assert!(hit(reopened, &key_garbled).await.is_none());
     assert!(!object_dir(&dir, &key_truncated).exists() && !object_dir(&dir, &key_garbled).exists());
@@ -64,31 +87,55 @@ async fn a_corrupt_object_found_at_lookup_is_a_miss_and_removed() {
     assert!(!object_dir(&dir, &key).exists());
     assert_eq!(cache.stats().objects, 0);
     let key = store(cache, &data).await;
-    assert!(read_all(&mut hit(cache, &key).await.unwrap()).await.unwrap() == data);
+    assert!(
+        read_all(&mut hit(cache, &key).await.unwrap())
+            .await
+            .unwrap()
+            == data
+    );
 }
 
 #[tokio::test]
 async fn update_meta_and_purge() {
     let (_dir, cache) = open(1 << 30);
     let missing = key_for_etag(&sha256(b"missing"));
-    assert!(!cache.update_meta(&missing, &response(1, "x"), &span()).await.unwrap());
+    assert!(!cache
+        .update_meta(&missing, &response(1, "x"), &span())
+        .await
+        .unwrap());
     let data = body(100, 50);
     let key = store(cache, &data).await;
     let mut header = ResponseHeader::build(200, None).unwrap();
     header.append_header("content-length", "100").unwrap();
     header.append_header("x-repo-commit", "abc").unwrap();
-    let meta = CacheMeta::new(std::time::SystemTime::now(), std::time::SystemTime::now(), 0, 0, header);
+    let meta = CacheMeta::new(
+        std::time::SystemTime::now(),
+        std::time::SystemTime::now(),
+        0,
+        0,
+        header,
+    );
     assert!(cache.update_meta(&key, &meta, &span()).await.unwrap());
     let (meta, mut hit_handler) = cache.lookup(&key, &span()).await.unwrap().unwrap();
     assert_eq!(meta.response_header().headers["x-repo-commit"], "abc");
     assert!(read_all(&mut hit_handler).await.unwrap() == data);
 
     let compact = key.to_compact();
-    let purged = cache.purge(PurgeTarget::Active(&compact), PurgeType::Invalidation, &span()).await.unwrap();
+    let purged = cache
+        .purge(
+            PurgeTarget::Active(&compact),
+            PurgeType::Invalidation,
+            &span(),
+        )
+        .await
+        .unwrap();
     assert_eq!(purged, PurgeOutcome::Purged(None));
     assert!(hit(cache, &key).await.is_none());
     assert_eq!(cache.stats().objects, 0);
-    let again = cache.purge(PurgeTarget::Active(&compact), PurgeType::Eviction, &span()).await.unwrap();
+    let again = cache
+        .purge(PurgeTarget::Active(&compact), PurgeType::Eviction, &span())
+        .await
+        .unwrap();
     assert_eq!(again, PurgeOutcome::NotFound);
     assert!(!cache.update_meta(&key, &meta, &span()).await.unwrap());
 }

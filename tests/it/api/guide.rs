@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{assert_logs_clean, assert_no_secrets, hidden_is_set, href, Admin, DISTRIBUTIONS, REMOTES};
+use super::{
+    assert_logs_clean, assert_no_secrets, hidden_is_set, href, Admin, DISTRIBUTIONS, REMOTES,
+};
 use crate::support::{FakeHub, RepoSpec, TestServer};
 
 const CREATE_PRIVATE_REMOTE: &str = r#"curl -X POST https://your-pulp-instance.com/pulp/api/v3/remotes/hugging_face/hugging-face/ \
@@ -109,7 +111,10 @@ impl Guide<'_> {
             .replace("hf_YOUR_TOKEN_HERE", OLD_TOKEN)
             .replace("hf_NEW_TOKEN_HERE", NEW_TOKEN);
         for (from, to) in replacements {
-            assert!(script.contains(from), "{from} is not in the guide command:\n{command}");
+            assert!(
+                script.contains(from),
+                "{from} is not in the guide command:\n{command}"
+            );
             script = script.replace(from, to);
         }
         let out = tokio::process::Command::new("bash")
@@ -123,11 +128,20 @@ impl Guide<'_> {
             .expect("bash runs");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "guide command failed ({}):\n{script}\n{stdout}\n{stderr}", out.status);
-        let (body, status) = stdout.rsplit_once(STATUS_MARK).unwrap_or_else(|| panic!("no status line:\n{stdout}"));
+        assert!(
+            out.status.success(),
+            "guide command failed ({}):\n{script}\n{stdout}\n{stderr}",
+            out.status
+        );
+        let (body, status) = stdout
+            .rsplit_once(STATUS_MARK)
+            .unwrap_or_else(|| panic!("no status line:\n{stdout}"));
         self.transcript.push_str(&stdout);
         self.transcript.push_str(&stderr);
-        Printed { status: status.trim().parse().expect("numeric status"), body: body.to_string() }
+        Printed {
+            status: status.trim().parse().expect("numeric status"),
+            body: body.to_string(),
+        }
     }
 }
 
@@ -138,9 +152,20 @@ async fn the_authentication_guide_works_verbatim_with_curl_and_never_shows_the_t
     hub.add_file("your-org/private-model", "main", "config.json", CONFIG);
     let server = TestServer::builder().start().await;
     let curl_home = tempfile::tempdir().expect("temp dir");
-    std::fs::write(curl_home.path().join(".curlrc"), format!("silent\nshow-error\nnoproxy = \"*\"\nwrite-out = \"{}%{{http_code}}\"\n", STATUS_MARK.replace('\n', "\\n")))
-        .expect("write .curlrc");
-    let mut guide = Guide { server: &server, hub: &hub, curl_home: curl_home.path(), transcript: String::new() };
+    std::fs::write(
+        curl_home.path().join(".curlrc"),
+        format!(
+            "silent\nshow-error\nnoproxy = \"*\"\nwrite-out = \"{}%{{http_code}}\"\n",
+            STATUS_MARK.replace('\n', "\\n")
+        ),
+    )
+    .expect("write .curlrc");
+    let mut guide = Guide {
+        server: &server,
+        hub: &hub,
+        curl_home: curl_home.path(),
+        transcript: String::new(),
+    };
 
     // "Creating an Authenticated Remote".
     let created = guide.run(CREATE_PRIVATE_REMOTE, &[]).await;
@@ -150,59 +175,110 @@ async fn the_authentication_guide_works_verbatim_with_curl_and_never_shows_the_t
     assert_eq!(private["url"], hub.url());
     assert_eq!(private["policy"], "on_demand");
     assert!(hidden_is_set(&private, "hf_token"));
-    assert!(private.get("hf_token").is_none(), "hf_token shown: {private}");
+    assert!(
+        private.get("hf_token").is_none(),
+        "hf_token shown: {private}"
+    );
     let private_href = href(&private);
 
     // "Updating Token on Existing Remote": the response is the object, without the token.
-    let patched = guide.run(UPDATE_TOKEN, &[("/pulp/api/v3/remotes/hugging_face/hugging-face/...", &private_href)]).await;
+    let patched = guide
+        .run(
+            UPDATE_TOKEN,
+            &[(
+                "/pulp/api/v3/remotes/hugging_face/hugging-face/...",
+                &private_href,
+            )],
+        )
+        .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
     let patched = patched.json();
     assert_eq!(patched["pulp_href"], private_href.as_str());
     assert_eq!(patched["name"], "hf-private");
     assert_eq!(patched["url"], hub.url());
     assert_eq!(patched["policy"], "on_demand");
-    assert!(patched.get("hf_token").is_none(), "hf_token shown: {patched}");
+    assert!(
+        patched.get("hf_token").is_none(),
+        "hf_token shown: {patched}"
+    );
     let hidden = patched["hidden_fields"].as_array().expect("hidden_fields");
-    assert!(hidden.contains(&serde_json::json!({"name": "hf_token", "is_set": true})), "{patched}");
+    assert!(
+        hidden.contains(&serde_json::json!({"name": "hf_token", "is_set": true})),
+        "{patched}"
+    );
 
     // "Multiple Remotes for Different Access Levels", then both distributions.
     let public = guide.run(CREATE_PUBLIC_REMOTE, &[]).await;
     assert_eq!(public.status, 201, "{}", public.body);
     let public = public.json();
-    assert!(!hidden_is_set(&public, "hf_token"), "a remote made without a token has one: {public}");
+    assert!(
+        !hidden_is_set(&public, "hf_token"),
+        "a remote made without a token has one: {public}"
+    );
     let public_href = href(&public);
     let remote_placeholder = "/pulp/api/v3/remotes/hugging_face/hugging-face/PUBLIC_REMOTE_HREF/";
-    let public_dist = guide.run(CREATE_PUBLIC_DISTRIBUTION, &[(remote_placeholder, &public_href)]).await;
+    let public_dist = guide
+        .run(
+            CREATE_PUBLIC_DISTRIBUTION,
+            &[(remote_placeholder, &public_href)],
+        )
+        .await;
     assert_eq!(public_dist.status, 201, "{}", public_dist.body);
     let remote_placeholder = "/pulp/api/v3/remotes/hugging_face/hugging-face/PRIVATE_REMOTE_HREF/";
-    let private_dist = guide.run(CREATE_PRIVATE_DISTRIBUTION, &[(remote_placeholder, &private_href)]).await;
+    let private_dist = guide
+        .run(
+            CREATE_PRIVATE_DISTRIBUTION,
+            &[(remote_placeholder, &private_href)],
+        )
+        .await;
     assert_eq!(private_dist.status, 201, "{}", private_dist.body);
     let private_dist = private_dist.json();
     assert_eq!(private_dist["base_path"], "hf-private");
     assert_eq!(private_dist["remote"], private_href.as_str());
-    assert_eq!(private_dist["base_url"], server.url("/pulp/content/hf-private/"));
+    assert_eq!(
+        private_dist["base_url"],
+        server.url("/pulp/content/hf-private/")
+    );
 
     // "Accessing Private Content": the private distribution serves it with the new token ...
     let fetched = guide.run(ACCESS_PRIVATE_CONTENT, &[]).await;
     assert_eq!(fetched.status, 200, "{}", fetched.body);
     assert_eq!(fetched.body.as_bytes(), CONFIG);
-    assert!(hub.saw_header_value("authorization", &format!("Bearer {NEW_TOKEN}")), "the new token never went upstream");
-    assert!(!hub.saw_header_value("authorization", &format!("Bearer {OLD_TOKEN}")), "the replaced token went upstream");
+    assert!(
+        hub.saw_header_value("authorization", &format!("Bearer {NEW_TOKEN}")),
+        "the new token never went upstream"
+    );
+    assert!(
+        !hub.saw_header_value("authorization", &format!("Bearer {OLD_TOKEN}")),
+        "the replaced token went upstream"
+    );
     // ... and the public one fails the way the Hub fails anonymous users.
-    let denied = guide.run(ACCESS_PRIVATE_CONTENT, &[("/pulp/content/hf-private/", "/pulp/content/hf-public/")]).await;
+    let denied = guide
+        .run(
+            ACCESS_PRIVATE_CONTENT,
+            &[("/pulp/content/hf-private/", "/pulp/content/hf-public/")],
+        )
+        .await;
     assert_eq!(denied.status, 401, "{}", denied.body);
     assert_ne!(denied.body.as_bytes(), CONFIG);
 
     // "Verification Steps".
     let direct = guide.run(TEST_TOKEN_WITH_HUB, &[]).await;
-    assert_eq!(direct.status, 200, "the fake Hub refused the guide's direct check: {}", direct.body);
+    assert_eq!(
+        direct.status, 200,
+        "the fake Hub refused the guide's direct check: {}",
+        direct.body
+    );
     let remotes = guide.run(CHECK_REMOTES, &[]).await;
     assert_eq!(remotes.status, 200, "{}", remotes.body);
     let remotes = remotes.json();
     assert_eq!(remotes["count"], 2, "{remotes}");
     for remote in remotes["results"].as_array().expect("results") {
         // What `jq '.results[] | {name, hf_token}'` would show: the token is null.
-        assert!(remote.get("hf_token").is_none(), "hf_token listed: {remote}");
+        assert!(
+            remote.get("hf_token").is_none(),
+            "hf_token listed: {remote}"
+        );
         let want_set = remote["name"] == "hf-private";
         assert_eq!(hidden_is_set(remote, "hf_token"), want_set, "{remote}");
     }
@@ -212,10 +288,21 @@ async fn the_authentication_guide_works_verbatim_with_curl_and_never_shows_the_t
         .as_array()
         .expect("results")
         .iter()
-        .map(|d| (d["name"].as_str().unwrap_or("").to_string(), d["remote"].as_str().unwrap_or("").to_string()))
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap_or("").to_string(),
+                d["remote"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     pairs.sort();
-    assert_eq!(pairs, vec![("hf-private-dist".to_string(), private_href.clone()), ("hf-public-dist".to_string(), public_href)]);
+    assert_eq!(
+        pairs,
+        vec![
+            ("hf-private-dist".to_string(), private_href.clone()),
+            ("hf-public-dist".to_string(), public_href)
+        ]
+    );
 
     // The tokens appear in no API answer (the direct Hub check aside) and in no log line.
     let api_transcript = guide.transcript.replace(&direct.body, "");
@@ -224,6 +311,10 @@ async fn the_authentication_guide_works_verbatim_with_curl_and_never_shows_the_t
     for path in [REMOTES.to_string(), DISTRIBUTIONS.to_string(), private_href] {
         admin.get(&path).await;
     }
-    assert_no_secrets(&admin.transcript(), &[OLD_TOKEN, NEW_TOKEN], "the API answers");
+    assert_no_secrets(
+        &admin.transcript(),
+        &[OLD_TOKEN, NEW_TOKEN],
+        "the API answers",
+    );
     assert_logs_clean(&server, &[OLD_TOKEN, NEW_TOKEN]);
 }

@@ -24,15 +24,25 @@ pub struct TestResponse {
 impl TestResponse {
     /// Sends `req` and reads the whole body; panics on transport errors.
     pub async fn send(req: reqwest::RequestBuilder) -> Self {
-        let resp = req.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
         Self::read(resp).await
     }
 
     pub async fn read(resp: reqwest::Response) -> Self {
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap_or_else(|e| panic!("reading body of a {status}: {e}"));
-        Self { status, headers, body }
+        let body = resp
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("reading body of a {status}: {e}"));
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -45,7 +55,11 @@ impl TestResponse {
 
     /// Every value of a repeated header.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect()
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
     }
 
     pub fn body(&self) -> &[u8] {
@@ -57,6 +71,7 @@ impl TestResponse {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
 }

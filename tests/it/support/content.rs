@@ -44,7 +44,11 @@ impl Content {
                 while (out.len() as u64) < end - start {
                     let word = splitmix64(seed ^ word_index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
                     let bytes = word.to_le_bytes();
-                    let from = if word_index == start / 8 { (start % 8) as usize } else { 0 };
+                    let from = if word_index == start / 8 {
+                        (start % 8) as usize
+                    } else {
+                        0
+                    };
                     let want = (end - start) as usize - out.len();
                     out.extend_from_slice(&bytes[from..(from + want).min(8)]);
                     word_index += 1;

@@ -28,8 +28,14 @@ pub struct FakeCdn {
 pub(super) fn start(listener: TcpListener, shared: Arc<Shared>) -> FakeCdn {
     let recorder = Recorder::default();
     let handler_shared = shared.clone();
-    let server = FakeServer::serve(listener, "cdn", recorder.clone(), move |req| handle(handler_shared.clone(), req));
-    FakeCdn { shared, recorder, server }
+    let server = FakeServer::serve(listener, "cdn", recorder.clone(), move |req| {
+        handle(handler_shared.clone(), req)
+    });
+    FakeCdn {
+        shared,
+        recorder,
+        server,
+    }
 }
 
 impl FakeCdn {
@@ -79,7 +85,10 @@ impl FakeCdn {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
 }
 
 fn signature(shared: &Shared, sha256: &str, repo: &str, file: &str, expires: u64) -> String {
@@ -112,7 +121,9 @@ async fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
         // Like S3 behind a presigned URL: a second auth mechanism is an error.
         return text(400, "InvalidArgument: Only one auth mechanism allowed");
     }
-    let Some(sha256) = req.uri().path().strip_prefix("/xet-bridge-us/") else { return text(404, "Not Found") };
+    let Some(sha256) = req.uri().path().strip_prefix("/xet-bridge-us/") else {
+        return text(404, "Not Found");
+    };
     let query: Vec<(&str, String)> = req
         .uri()
         .query()
@@ -121,7 +132,13 @@ async fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k, unquote(v)))
         .collect();
-    let param = |name: &str| query.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let (repo, file, sig) = (param("repo"), param("file"), param("Signature"));
     let expires: u64 = param("Expires").parse().unwrap_or(0);
     if expires <= now() || sig != signature(shared, sha256, &repo, &file, expires) {
@@ -130,19 +147,28 @@ async fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
 
     let entry = {
         let state = shared.lock();
-        let found = state.repos.get(&repo).into_iter().flat_map(|r| r.commits.values()).find_map(|tree| {
-            tree.get(&file).filter(|e| e.sha256 == sha256).cloned()
-        });
+        let found = state
+            .repos
+            .get(&repo)
+            .into_iter()
+            .flat_map(|r| r.commits.values())
+            .find_map(|tree| tree.get(&file).filter(|e| e.sha256 == sha256).cloned());
         match found {
             Some(entry) => entry,
             None => return text(404, "<Error><Code>NoSuchKey</Code></Error>"),
         }
     };
     let byte_req = ByteRequest::from_request(req);
-    let faults = shared.lock().take_faults(&repo, Some(&file), |f| byte_req.applies(f, true));
+    let faults = shared
+        .lock()
+        .take_faults(&repo, Some(&file), |f| byte_req.applies(f, true));
     let mut resp = file_response(&byte_req, &repo, &entry, &faults).await;
     set(&mut resp, "etag", format!("\"{}\"", entry.xet_hash));
-    set(&mut resp, "cache-control", "public, max-age=604800, immutable");
+    set(
+        &mut resp,
+        "cache-control",
+        "public, max-age=604800, immutable",
+    );
     set(&mut resp, "x-cache", "Miss from cloudfront");
     resp
 }

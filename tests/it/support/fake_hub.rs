@@ -60,7 +60,12 @@ impl FakeHub {
             super::hub_routes::handle(handler_shared.clone(), req)
         });
         let cdn = fake_cdn::start(cdn_listener, shared.clone());
-        Self { shared, recorder, server, cdn }
+        Self {
+            shared,
+            recorder,
+            server,
+            cdn,
+        }
     }
 
     /// `http://127.0.0.1:<port>`: the `url` of a hubcache remote.
@@ -99,7 +104,13 @@ impl FakeHub {
         self
     }
 
-    pub fn with_lfs_file(self, repo: &str, rev: &str, path: &str, content: impl Into<Content>) -> Self {
+    pub fn with_lfs_file(
+        self,
+        repo: &str,
+        rev: &str,
+        path: &str,
+        content: impl Into<Content>,
+    ) -> Self {
         self.add_lfs_file(repo, rev, path, content);
         self
     }
@@ -109,14 +120,21 @@ impl FakeHub {
     }
 
     fn insert(&self, repo: &str, rev: &str, entry: FileEntry) {
-        self.shared.lock().tree_mut(repo, rev).insert(entry.path.clone(), Arc::new(entry));
+        self.shared
+            .lock()
+            .tree_mut(repo, rev)
+            .insert(entry.path.clone(), Arc::new(entry));
     }
 
     /// The 40-hex commit `rev` (branch, tag, `refs/pr/N`, short commit) points at.
     pub fn commit(&self, repo: &str, rev: &str) -> String {
         let state = self.shared.lock();
-        let r = state.repos.get(repo).unwrap_or_else(|| panic!("fake hub: no repo {repo}"));
-        r.resolve_rev(rev).unwrap_or_else(|| panic!("fake hub: no rev {rev} in {repo}"))
+        let r = state
+            .repos
+            .get(repo)
+            .unwrap_or_else(|| panic!("fake hub: no repo {repo}"));
+        r.resolve_rev(rev)
+            .unwrap_or_else(|| panic!("fake hub: no rev {rev} in {repo}"))
     }
 
     /// Creates a new commit on `branch` with the same files and moves the branch to it;
@@ -134,12 +152,19 @@ impl FakeHub {
     /// Points a branch, tag or `refs/pr/N` at the commit `target` resolves to.
     pub fn set_ref(&self, repo: &str, name: &str, target: &str) {
         let commit = self.commit(repo, target);
-        self.shared.lock().repo_mut(repo).refs.insert(name.to_string(), commit);
+        self.shared
+            .lock()
+            .repo_mut(repo)
+            .refs
+            .insert(name.to_string(), commit);
     }
 
     /// Makes `old` (e.g. `gpt2`) answer with a relative 307 to `new` (`openai-community/gpt2`).
     pub fn rename(&self, old: &str, new: &str) {
-        self.shared.lock().renames.insert(old.to_string(), new.to_string());
+        self.shared
+            .lock()
+            .renames
+            .insert(old.to_string(), new.to_string());
     }
 
     /// The file as stored at `rev`: etag, sha256, xet hash, size, content.
@@ -147,7 +172,9 @@ impl FakeHub {
         let commit = self.commit(repo, rev);
         let state = self.shared.lock();
         let tree = &state.repos[repo].commits[&commit];
-        tree.get(path).cloned().unwrap_or_else(|| panic!("fake hub: no {path} in {repo}@{rev}"))
+        tree.get(path)
+            .cloned()
+            .unwrap_or_else(|| panic!("fake hub: no {path} in {repo}@{rev}"))
     }
 
     /// The unquoted etag clients see: git blob sha1 (regular) or sha256 (LFS).
@@ -192,7 +219,12 @@ impl FakeHub {
     }
 
     fn add_fault(&self, repo: &str, path: Option<&str>, fault: Fault, remaining: Option<usize>) {
-        let rule = FaultRule { repo: repo.to_string(), path: path.map(str::to_string), fault, remaining };
+        let rule = FaultRule {
+            repo: repo.to_string(),
+            path: path.map(str::to_string),
+            fault,
+            remaining,
+        };
         self.shared.lock().faults.push(rule);
     }
 

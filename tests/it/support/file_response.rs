@@ -3,7 +3,7 @@
 
 use http::{Method, Request, Response, StatusCode};
 
-use super::http::{file_body, gzip_body, header, parse_range, set, BodyFaults, Body, RangeAnswer};
+use super::http::{file_body, gzip_body, header, parse_range, set, Body, BodyFaults, RangeAnswer};
 use super::model::{Fault, FileEntry};
 use super::recorder::ServedFile;
 
@@ -37,7 +37,12 @@ impl ByteRequest {
 
 /// 200/206/416 for `entry`, with `Content-Length`, `Accept-Ranges`, `Content-Type`,
 /// `Content-Range`. The caller adds `ETag`, `X-Repo-Commit`, … as its host would.
-pub(super) async fn file_response(req: &ByteRequest, repo: &str, entry: &FileEntry, faults: &[Fault]) -> Response<Body> {
+pub(super) async fn file_response(
+    req: &ByteRequest,
+    repo: &str,
+    entry: &FileEntry,
+    faults: &[Fault],
+) -> Response<Body> {
     let mut body_faults = BodyFaults::default();
     let mut gzip = false;
     for fault in faults {
@@ -51,7 +56,10 @@ pub(super) async fn file_response(req: &ByteRequest, repo: &str, entry: &FileEnt
     }
     let size = entry.size();
     let content_type = content_type(entry);
-    let served = ServedFile { repo: repo.to_string(), path: entry.path.clone() };
+    let served = ServedFile {
+        repo: repo.to_string(),
+        path: entry.path.clone(),
+    };
 
     if gzip {
         let mut resp = Response::new(gzip_body(&entry.content));
@@ -80,7 +88,11 @@ pub(super) async fn file_response(req: &ByteRequest, repo: &str, entry: &FileEnt
     set(&mut resp, "accept-ranges", "bytes");
     set(&mut resp, "content-type", content_type);
     if status == StatusCode::PARTIAL_CONTENT {
-        set(&mut resp, "content-range", format!("bytes {start}-{}/{size}", end - 1));
+        set(
+            &mut resp,
+            "content-range",
+            format!("bytes {start}-{}/{size}", end - 1),
+        );
     }
     if req.method == Method::GET {
         resp.extensions_mut().insert(served);

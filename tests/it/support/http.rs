@@ -21,7 +21,9 @@ use super::content::{Content, CHUNK};
 use super::recorder::{Recorder, ServedFile};
 
 pub type Body = http_body_util::combinators::BoxBody<Bytes, io::Error>;
-type Handler = Arc<dyn Fn(Request<Incoming>) -> futures::future::BoxFuture<'static, Response<Body>> + Send + Sync>;
+type Handler = Arc<
+    dyn Fn(Request<Incoming>) -> futures::future::BoxFuture<'static, Response<Body>> + Send + Sync,
+>;
 
 /// A hyper HTTP/1 server on a fixed address that can be stopped (connections refused) and
 /// started again on the same port.
@@ -35,14 +37,25 @@ pub struct FakeServer {
 
 impl FakeServer {
     /// Serves `handler` on `listener`, recording each request as `name` ("hub"/"cdn").
-    pub fn serve<F, Fut>(listener: TcpListener, name: &'static str, recorder: Recorder, handler: F) -> Self
+    pub fn serve<F, Fut>(
+        listener: TcpListener,
+        name: &'static str,
+        recorder: Recorder,
+        handler: F,
+    ) -> Self
     where
         F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response<Body>> + Send + 'static,
     {
         let addr = listener.local_addr().expect("local addr");
         let handler: Handler = Arc::new(move |req| Box::pin(handler(req)));
-        let server = Self { addr, name, recorder, handler, task: Mutex::new(None) };
+        let server = Self {
+            addr,
+            name,
+            recorder,
+            handler,
+            task: Mutex::new(None),
+        };
         server.spawn(listener);
         server
     }
@@ -69,7 +82,10 @@ impl FakeServer {
             }
             tokio::task::yield_now().await;
         }
-        panic!("fake {}: cannot rebind {}: {last_err:?}", self.name, self.addr);
+        panic!(
+            "fake {}: cannot rebind {}: {last_err:?}",
+            self.name, self.addr
+        );
     }
 
     fn spawn(&self, listener: TcpListener) {
@@ -89,7 +105,9 @@ impl FakeServer {
                     }
                 });
                 connections.spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
                 });
             }
         });
@@ -105,11 +123,15 @@ impl Drop for FakeServer {
 
 /// Binds `ip:0` (e.g. `127.0.0.1` for the Hub, `127.0.0.2` for the CDN).
 pub async fn bind(ip: &str) -> TcpListener {
-    TcpListener::bind((ip, 0)).await.unwrap_or_else(|e| panic!("fake server: bind {ip}:0: {e}"))
+    TcpListener::bind((ip, 0))
+        .await
+        .unwrap_or_else(|e| panic!("fake server: bind {ip}:0: {e}"))
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub fn empty() -> Body {
@@ -120,23 +142,44 @@ pub fn empty() -> Body {
 pub fn text(status: u16, body: &str) -> Response<Body> {
     let mut resp = Response::new(full(body.to_string()));
     *resp.status_mut() = StatusCode::from_u16(status).expect("valid status");
-    resp.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
-    resp.headers_mut().insert("content-length", HeaderValue::from(body.len()));
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut()
+        .insert("content-length", HeaderValue::from(body.len()));
     resp
 }
 
 /// A Hub error: `X-Error-Code` (if any), `X-Error-Message`, `X-Repo-Commit` (if any), JSON body.
-pub fn hub_error(status: u16, code: Option<&str>, message: &str, commit: Option<&str>) -> Response<Body> {
+pub fn hub_error(
+    status: u16,
+    code: Option<&str>,
+    message: &str,
+    commit: Option<&str>,
+) -> Response<Body> {
     let body = serde_json::json!({ "error": message }).to_string();
     let mut resp = text(status, &body);
     let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
-    h.insert("x-error-message", HeaderValue::from_str(message).expect("ascii message"));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    h.insert(
+        "x-error-message",
+        HeaderValue::from_str(message).expect("ascii message"),
+    );
     if let Some(code) = code {
-        h.insert("x-error-code", HeaderValue::from_str(code).expect("ascii code"));
+        h.insert(
+            "x-error-code",
+            HeaderValue::from_str(code).expect("ascii code"),
+        );
     }
     if let Some(commit) = commit {
-        h.insert("x-repo-commit", HeaderValue::from_str(commit).expect("hex commit"));
+        h.insert(
+            "x-repo-commit",
+            HeaderValue::from_str(commit).expect("hex commit"),
+        );
     }
     resp
 }
@@ -152,8 +195,12 @@ pub enum RangeAnswer {
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n`; anything else (multi-range, junk) → whole file.
 pub fn parse_range(header: Option<&str>, size: u64) -> RangeAnswer {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return RangeAnswer::Full };
-    let Some((a, b)) = spec.split_once('-').filter(|_| !spec.contains(',')) else { return RangeAnswer::Full };
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return RangeAnswer::Full;
+    };
+    let Some((a, b)) = spec.split_once('-').filter(|_| !spec.contains(',')) else {
+        return RangeAnswer::Full;
+    };
     let (a, b) = (a.trim(), b.trim());
     let (start, end) = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
         (Some(a), Some(b)) if a <= b => (a, (b + 1).min(size)),
@@ -183,7 +230,12 @@ pub fn file_body(content: Content, start: u64, end: u64, faults: BodyFaults) -> 
         stalled: bool,
         done: bool,
     }
-    let st = St { pos: start, sent: 0, stalled: false, done: false };
+    let st = St {
+        pos: start,
+        sent: 0,
+        stalled: false,
+        done: false,
+    };
     let s = stream::unfold(st, move |mut st| {
         let content = content.clone();
         async move {
@@ -200,7 +252,10 @@ pub fn file_body(content: Content, start: u64, end: u64, faults: BodyFaults) -> 
                 // Let hyper flush what was sent before the connection is torn down.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 st.done = true;
-                return Some((Err(io::Error::other("fake: dropping the connection mid-body")), st));
+                return Some((
+                    Err(io::Error::other("fake: dropping the connection mid-body")),
+                    st,
+                ));
             }
             if st.pos >= end {
                 return None;
@@ -226,10 +281,14 @@ pub fn file_body(content: Content, start: u64, end: u64, faults: BodyFaults) -> 
 /// The whole content gzipped, streamed in chunks with no known length (→ chunked encoding).
 pub fn gzip_body(content: &Content) -> Body {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    content.for_each_chunk(0, content.len(), |c| enc.write_all(c).expect("gzip to memory"));
+    content.for_each_chunk(0, content.len(), |c| {
+        enc.write_all(c).expect("gzip to memory")
+    });
     let gz = Bytes::from(enc.finish().expect("gzip to memory"));
-    let chunks: Vec<io::Result<Frame<Bytes>>> =
-        gz.chunks(1024).map(|c| Ok(Frame::data(Bytes::copy_from_slice(c)))).collect();
+    let chunks: Vec<io::Result<Frame<Bytes>>> = gz
+        .chunks(1024)
+        .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+        .collect();
     StreamBody::new(stream::iter(chunks)).boxed()
 }
 
@@ -240,7 +299,9 @@ pub fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
 
 /// The bearer token of a request, if any.
 pub fn bearer<B>(req: &Request<B>) -> Option<String> {
-    header(req, "authorization").and_then(|v| v.strip_prefix("Bearer ")).map(|t| t.trim().to_string())
+    header(req, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
 }
 
 /// Inserts a header from a string that must be a valid header value.

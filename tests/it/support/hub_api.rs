@@ -21,10 +21,17 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
     let query = parse_query(req.uri().query().unwrap_or(""));
     let token = bearer(&req);
     let segs: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
-    let Some(kind) = RepoType::from_plural(segs[0]) else { return text(404, "Not Found") };
+    let Some(kind) = RepoType::from_plural(segs[0]) else {
+        return text(404, "Not Found");
+    };
     let method = req.method().clone();
     let form = if method == Method::POST {
-        let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let bytes = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     } else {
         String::new()
@@ -32,8 +39,14 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
 
     let mut state = shared.lock();
     // `{repo}` is `ns/name` unless a one-segment (legacy) id is known.
-    let known = |id: &str| state.repos.contains_key(&kind.key(id)) || state.renames.contains_key(&kind.key(id));
-    let id_len = if segs.len() >= 3 && (known(&segs[1..3].join("/")) || !known(segs[1])) { 2 } else { 1 };
+    let known = |id: &str| {
+        state.repos.contains_key(&kind.key(id)) || state.renames.contains_key(&kind.key(id))
+    };
+    let id_len = if segs.len() >= 3 && (known(&segs[1..3].join("/")) || !known(segs[1])) {
+        2
+    } else {
+        1
+    };
     if segs.len() < 1 + id_len {
         return text(404, "Not Found");
     }
@@ -48,19 +61,28 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         Lookup::Moved(new) => {
             let (_, new_id) = RepoType::split_key(&new);
             let pq = req_path_and_query(&path, &query);
-            return redirect(307, &pq.replacen(&format!("/{id}"), &format!("/{new_id}"), 1));
+            return redirect(
+                307,
+                &pq.replacen(&format!("/{id}"), &format!("/{new_id}"), 1),
+            );
         }
         Lookup::Denied(resp) => return resp,
     };
     let rev_of = |i: usize| rest.get(i).map_or("main".to_string(), |r| unquote(r));
     let Some(commit) = repo.resolve_rev(&rev_of(1)) else {
-        return hub_error(404, Some("RevisionNotFound"), &format!("Invalid rev id: {}", rev_of(1)), None);
+        return hub_error(
+            404,
+            Some("RevisionNotFound"),
+            &format!("Invalid rev id: {}", rev_of(1)),
+            None,
+        );
     };
     let tree = &repo.commits[&commit];
     match (&method, rest.first().copied()) {
-        (&Method::GET, None | Some("revision")) if rest.len() <= 2 => {
-            json_response(200, &repo_info(repo, &commit, tree, has(&query, "blobs", "true")))
-        }
+        (&Method::GET, None | Some("revision")) if rest.len() <= 2 => json_response(
+            200,
+            &repo_info(repo, &commit, tree, has(&query, "blobs", "true")),
+        ),
         (&Method::GET, Some("tree")) if rest.len() >= 2 => {
             let dir = unquote(&rest[2..].join("/"));
             let page_size = state.tree_page_size;
@@ -131,17 +153,32 @@ fn tree_page(
     page_size: usize,
 ) -> Response<Body> {
     if !dir.is_empty() && !is_dir(tree, dir) {
-        return hub_error(404, Some("EntryNotFound"), &format!("{dir} does not exist on \"{commit}\""), Some(commit));
+        return hub_error(
+            404,
+            Some("EntryNotFound"),
+            &format!("{dir} does not exist on \"{commit}\""),
+            Some(commit),
+        );
     }
     let recursive = has(query, "recursive", "true");
     let expand = has(query, "expand", "true");
-    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
     let mut dirs = std::collections::BTreeSet::new();
     let mut files = Vec::new();
     for (p, e) in tree.range(prefix.clone()..) {
-        let Some(rel) = p.strip_prefix(&prefix) else { break };
+        let Some(rel) = p.strip_prefix(&prefix) else {
+            break;
+        };
         let parts: Vec<&str> = rel.split('/').collect();
-        let depth = if recursive { parts.len() - 1 } else { 1.min(parts.len() - 1) };
+        let depth = if recursive {
+            parts.len() - 1
+        } else {
+            1.min(parts.len() - 1)
+        };
         for d in 1..=depth {
             dirs.insert(format!("{prefix}{}", parts[..d].join("/")));
         }
@@ -153,22 +190,46 @@ fn tree_page(
     entries.extend(files);
     entries.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
 
-    let limit = query.iter().find(|(k, _)| k == "limit").and_then(|(_, v)| v.parse().ok()).unwrap_or(page_size);
+    let limit = query
+        .iter()
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(page_size);
     let offset: usize = query
         .iter()
         .find(|(k, _)| k == "cursor")
         .and_then(|(_, c)| base64::engine::general_purpose::STANDARD.decode(c).ok())
-        .and_then(|b| String::from_utf8(b).ok()?.strip_prefix("offset:")?.parse().ok())
+        .and_then(|b| {
+            String::from_utf8(b)
+                .ok()?
+                .strip_prefix("offset:")?
+                .parse()
+                .ok()
+        })
         .unwrap_or(0);
-    let page: Vec<Value> = entries.iter().skip(offset).take(limit.max(1)).cloned().collect();
+    let page: Vec<Value> = entries
+        .iter()
+        .skip(offset)
+        .take(limit.max(1))
+        .cloned()
+        .collect();
     let mut resp = json_response(200, &Value::Array(page));
     if offset + limit < entries.len() {
-        let cursor = base64::engine::general_purpose::STANDARD.encode(format!("offset:{}", offset + limit));
-        let others: Vec<(String, String)> = query.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+        let cursor =
+            base64::engine::general_purpose::STANDARD.encode(format!("offset:{}", offset + limit));
+        let others: Vec<(String, String)> = query
+            .iter()
+            .filter(|(k, _)| k != "cursor")
+            .cloned()
+            .collect();
         let mut next = req_path_and_query(path, &others);
         next.push(if others.is_empty() { '?' } else { '&' });
         next.push_str(&format!("cursor={}", super::hub_routes::quote(&cursor)));
-        set(&mut resp, "link", format!("<{}{next}>; rel=\"next\"", shared.hub_origin()));
+        set(
+            &mut resp,
+            "link",
+            format!("<{}{next}>; rel=\"next\"", shared.hub_origin()),
+        );
     }
     resp
 }
@@ -180,7 +241,8 @@ fn file_json(e: &FileEntry, commit: &str, expand: bool) -> Value {
         v["xetHash"] = json!(e.xet_hash);
     }
     if expand {
-        v["lastCommit"] = json!({ "id": commit, "title": "Upload", "date": "2024-05-01T12:00:00.000Z" });
+        v["lastCommit"] =
+            json!({ "id": commit, "title": "Upload", "date": "2024-05-01T12:00:00.000Z" });
         v["securityFileStatus"] = json!({ "status": "safe" });
     }
     v
@@ -193,19 +255,33 @@ fn dir_json(commit: &str, path: &str) -> Value {
 
 fn is_dir(tree: &Tree, dir: &str) -> bool {
     let prefix = format!("{dir}/");
-    tree.range(prefix.clone()..).next().is_some_and(|(p, _)| p.starts_with(&prefix))
+    tree.range(prefix.clone()..)
+        .next()
+        .is_some_and(|(p, _)| p.starts_with(&prefix))
 }
 
 fn refs_json(repo: &Repo) -> Value {
     let entry = |(name, commit): (&String, &String)| json!({ "name": name, "ref": format!("refs/heads/{name}"), "targetCommit": commit });
-    let branches: Vec<Value> = repo.refs.iter().filter(|(n, _)| !n.starts_with("refs/")).map(entry).collect();
+    let branches: Vec<Value> = repo
+        .refs
+        .iter()
+        .filter(|(n, _)| !n.starts_with("refs/"))
+        .map(entry)
+        .collect();
     json!({ "branches": branches, "converts": [], "tags": [] })
 }
 
 fn xet_token(shared: &Shared) -> Response<Body> {
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() + 3600;
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
     let cas = format!("http://{}", shared.cdn_addr);
-    let mut resp = json_response(200, &json!({ "casUrl": cas, "accessToken": "xet_fake_token", "exp": exp }));
+    let mut resp = json_response(
+        200,
+        &json!({ "casUrl": cas, "accessToken": "xet_fake_token", "exp": exp }),
+    );
     set(&mut resp, "x-xet-cas-url", &cas);
     set(&mut resp, "x-xet-access-token", "xet_fake_token");
     set(&mut resp, "x-xet-token-expiration", exp.to_string());
@@ -215,9 +291,18 @@ fn xet_token(shared: &Shared) -> Response<Body> {
 /// `paths=a&paths=b` (form) or `{"paths": [...]}` (JSON).
 fn requested_paths(body: &str) -> Vec<String> {
     if let Ok(v) = serde_json::from_str::<Value>(body) {
-        return v["paths"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect();
+        return v["paths"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
     }
-    parse_query(body).into_iter().filter(|(k, _)| k == "paths").map(|(_, v)| v).collect()
+    parse_query(body)
+        .into_iter()
+        .filter(|(k, _)| k == "paths")
+        .map(|(_, v)| v)
+        .collect()
 }
 
 pub(super) fn json_response(status: u16, value: &Value) -> Response<Body> {
@@ -238,7 +323,9 @@ fn parse_query(q: &str) -> Vec<(String, String)> {
 
 /// `key` is `true` or `True` (httpx vs requests spelling).
 fn has(query: &[(String, String)], key: &str, value: &str) -> bool {
-    query.iter().any(|(k, v)| k == key && v.eq_ignore_ascii_case(value))
+    query
+        .iter()
+        .any(|(k, v)| k == key && v.eq_ignore_ascii_case(value))
 }
 
 fn req_path_and_query(path: &str, query: &[(String, String)]) -> String {
@@ -247,7 +334,13 @@ fn req_path_and_query(path: &str, query: &[(String, String)]) -> String {
     }
     let q: Vec<String> = query
         .iter()
-        .map(|(k, v)| format!("{}={}", super::hub_routes::quote(k), super::hub_routes::quote(v)))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                super::hub_routes::quote(k),
+                super::hub_routes::quote(v)
+            )
+        })
         .collect();
     format!("{path}?{}", q.join("&"))
 }

@@ -13,7 +13,11 @@ use super::http::{bearer, empty, hub_error, set, text, Body};
 use super::model::{Fault, FileEntry, HubState, Repo, RepoType};
 
 /// Python's `quote(s, safe='')`.
-pub(super) const QUOTE_ALL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'.').remove(b'-').remove(b'~');
+pub(super) const QUOTE_ALL: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~');
 /// Python's `quote(s)` (keeps `/`).
 pub(super) const QUOTE_PATH: &AsciiSet = &QUOTE_ALL.remove(b'/');
 
@@ -97,7 +101,12 @@ fn repo_not_found(token: Option<&str>) -> Response<Body> {
 /// Gating and disabling apply to file downloads only.
 fn download_denied(repo: &Repo, token: Option<&str>) -> Option<Response<Body>> {
     if repo.spec.disabled {
-        return Some(hub_error(403, None, "Access to this resource is disabled.", None));
+        return Some(hub_error(
+            403,
+            None,
+            "Access to this resource is disabled.",
+            None,
+        ));
     }
     let granted = repo.spec.gated_tokens.as_ref()?;
     let id = &repo.spec.id;
@@ -109,25 +118,57 @@ fn download_denied(repo: &Repo, token: Option<&str>) -> Option<Response<Body>> {
 }
 
 /// A 429/500/503 injected for this request, if any.
-pub(super) fn status_fault(state: &mut HubState, repo: &str, path: Option<&str>) -> Option<Response<Body>> {
-    let fault = state.take_faults(repo, path, Fault::is_status).into_iter().next()?;
+pub(super) fn status_fault(
+    state: &mut HubState,
+    repo: &str,
+    path: Option<&str>,
+) -> Option<Response<Body>> {
+    let fault = state
+        .take_faults(repo, path, Fault::is_status)
+        .into_iter()
+        .next()?;
     Some(match fault {
         Fault::RateLimited { retry_after } => {
-            let mut resp = hub_error(429, None, "You have been rate-limited; you can retry this action in a few minutes.", None);
-            set(&mut resp, "ratelimit", format!("\"resolvers\";r=0;t={retry_after}"));
-            set(&mut resp, "ratelimit-policy", "\"fixed window\";\"resolvers\";q=3000;w=300");
+            let mut resp = hub_error(
+                429,
+                None,
+                "You have been rate-limited; you can retry this action in a few minutes.",
+                None,
+            );
+            set(
+                &mut resp,
+                "ratelimit",
+                format!("\"resolvers\";r=0;t={retry_after}"),
+            );
+            set(
+                &mut resp,
+                "ratelimit-policy",
+                "\"fixed window\";\"resolvers\";q=3000;w=300",
+            );
             set(&mut resp, "retry-after", retry_after.to_string());
             resp
         }
-        Fault::Status(code) => hub_error(code, None, "Internal Error - We're working hard to fix this as soon as possible!", None),
+        Fault::Status(code) => hub_error(
+            code,
+            None,
+            "Internal Error - We're working hard to fix this as soon as possible!",
+            None,
+        ),
         _ => unreachable!("filtered by is_status"),
     })
 }
 
 /// `HEAD|GET /{prefix}{repo}/resolve/{rev}/{path}`.
-async fn resolve(shared: &Shared, req: &Request<Incoming>, repo_part: &str, rest: &str) -> Response<Body> {
+async fn resolve(
+    shared: &Shared,
+    req: &Request<Incoming>,
+    repo_part: &str,
+    rest: &str,
+) -> Response<Body> {
     let token = bearer(req);
-    let Some((rev_raw, file_raw)) = rest.split_once('/') else { return text(400, "Bad Request") };
+    let Some((rev_raw, file_raw)) = rest.split_once('/') else {
+        return text(400, "Bad Request");
+    };
     let (rev, file) = (unquote(rev_raw), unquote(file_raw));
     let (kind, id) = RepoType::split_key(repo_part);
     let key = kind.key(id);
@@ -142,7 +183,10 @@ async fn resolve(shared: &Shared, req: &Request<Incoming>, repo_part: &str, rest
             Lookup::Moved(new) => {
                 let (_, new_id) = RepoType::split_key(&new);
                 let path_and_query = req.uri().path_and_query().map_or("", |p| p.as_str());
-                return redirect(307, &path_and_query.replacen(&format!("/{id}/"), &format!("/{new_id}/"), 1));
+                return redirect(
+                    307,
+                    &path_and_query.replacen(&format!("/{id}/"), &format!("/{new_id}/"), 1),
+                );
             }
             Lookup::Denied(resp) => return resp,
         };
@@ -150,7 +194,12 @@ async fn resolve(shared: &Shared, req: &Request<Incoming>, repo_part: &str, rest
             return resp;
         }
         let Some(commit) = repo.resolve_rev(&rev) else {
-            return hub_error(404, Some("RevisionNotFound"), &format!("Invalid rev id: {rev}"), None);
+            return hub_error(
+                404,
+                Some("RevisionNotFound"),
+                &format!("Invalid rev id: {rev}"),
+                None,
+            );
         };
         let Some(entry) = repo.commits[&commit].get(&file).cloned() else {
             return hub_error(404, Some("EntryNotFound"), "Entry not found", Some(&commit));
@@ -187,7 +236,9 @@ async fn resolve(shared: &Shared, req: &Request<Incoming>, repo_part: &str, rest
 async fn resolve_cache(shared: &Shared, req: &Request<Incoming>, rest: &str) -> Response<Body> {
     let token = bearer(req);
     let segs: Vec<&str> = rest.split('/').collect();
-    let Some(kind) = segs.first().and_then(|t| RepoType::from_plural(t)) else { return text(404, "Not Found") };
+    let Some(kind) = segs.first().and_then(|t| RepoType::from_plural(t)) else {
+        return text(404, "Not Found");
+    };
     let is_commit = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
     // `{repo}` is `ns/name` or a legacy single segment; the commit follows it.
     let at = match segs.len() {
@@ -195,7 +246,11 @@ async fn resolve_cache(shared: &Shared, req: &Request<Incoming>, rest: &str) -> 
         n if n > 3 && is_commit(segs[2]) => 2,
         _ => return text(404, "Not Found"),
     };
-    let (id, commit, file) = (segs[1..at].join("/"), segs[at], unquote(&segs[at + 1..].join("/")));
+    let (id, commit, file) = (
+        segs[1..at].join("/"),
+        segs[at],
+        unquote(&segs[at + 1..].join("/")),
+    );
     let key = kind.key(&id);
     let entry = {
         let state = shared.lock();
@@ -217,12 +272,23 @@ async fn resolve_cache(shared: &Shared, req: &Request<Incoming>, rest: &str) -> 
     resp
 }
 
-async fn serve_file(shared: &Shared, req: &Request<Incoming>, key: &str, entry: &FileEntry) -> Response<Body> {
+async fn serve_file(
+    shared: &Shared,
+    req: &Request<Incoming>,
+    key: &str,
+    entry: &FileEntry,
+) -> Response<Body> {
     let byte_req = ByteRequest::from_request(req);
-    let faults = shared.lock().take_faults(key, Some(&entry.path), |f| byte_req.applies(f, entry.lfs));
+    let faults = shared
+        .lock()
+        .take_faults(key, Some(&entry.path), |f| byte_req.applies(f, entry.lfs));
     let mut resp = file_response(&byte_req, key, entry, &faults).await;
     set(&mut resp, "etag", format!("\"{}\"", entry.blob_id));
-    set(&mut resp, "content-disposition", content_disposition(&entry.path));
+    set(
+        &mut resp,
+        "content-disposition",
+        content_disposition(&entry.path),
+    );
     resp
 }
 
@@ -243,18 +309,30 @@ fn lfs_redirect(shared: &Shared, key: &str, commit: &str, entry: &FileEntry) -> 
         entry.xet_hash
     );
     set(&mut resp, "link", link);
-    set(&mut resp, "content-disposition", content_disposition(&entry.path));
+    set(
+        &mut resp,
+        "content-disposition",
+        content_disposition(&entry.path),
+    );
     resp
 }
 
 /// A redirect whose body (and so `Content-Length`) is the Hub's short text, not the file.
 pub(super) fn redirect(status: u16, location: &str) -> Response<Body> {
-    let word = if status == 302 { "Found" } else { "Temporary Redirect" };
+    let word = if status == 302 {
+        "Found"
+    } else {
+        "Temporary Redirect"
+    };
     let mut resp = text(status, &format!("{word}. Redirecting to {location}"));
     set(&mut resp, "location", location);
     set(&mut resp, "accept-ranges", "bytes");
     set(&mut resp, "ratelimit", "\"resolvers\";r=2999;t=172");
-    set(&mut resp, "ratelimit-policy", "\"fixed window\";\"resolvers\";q=3000;w=300");
+    set(
+        &mut resp,
+        "ratelimit-policy",
+        "\"fixed window\";\"resolvers\";q=3000;w=300",
+    );
     resp
 }
 
@@ -269,5 +347,9 @@ pub(super) fn strip_body_for_head(method: &Method, resp: Response<Body>) -> Resp
 
 fn content_disposition(path: &str) -> String {
     let name = path.rsplit('/').next().unwrap_or(path);
-    format!("inline; filename*=UTF-8''{}; filename=\"{}\";", quote(name), name.replace('"', ""))
+    format!(
+        "inline; filename*=UTF-8''{}; filename=\"{}\";",
+        quote(name),
+        name.replace('"', "")
+    )
 }

@@ -41,9 +41,14 @@ impl RepoType {
     }
 
     pub fn from_plural(s: &str) -> Option<Self> {
-        [RepoType::Model, RepoType::Dataset, RepoType::Space, RepoType::Kernel]
-            .into_iter()
-            .find(|t| t.plural() == s)
+        [
+            RepoType::Model,
+            RepoType::Dataset,
+            RepoType::Space,
+            RepoType::Kernel,
+        ]
+        .into_iter()
+        .find(|t| t.plural() == s)
     }
 
     /// Splits `"datasets/org/x"` into `(Dataset, "org/x")`; no known prefix means a model.
@@ -75,7 +80,13 @@ pub struct RepoSpec {
 
 impl RepoSpec {
     pub fn new(kind: RepoType, id: &str) -> Self {
-        Self { kind, id: id.to_string(), private_token: None, gated_tokens: None, disabled: false }
+        Self {
+            kind,
+            id: id.to_string(),
+            private_token: None,
+            gated_tokens: None,
+            disabled: false,
+        }
     }
     pub fn model(id: &str) -> Self {
         Self::new(RepoType::Model, id)
@@ -124,7 +135,11 @@ impl FileEntry {
             "version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {}\n",
             content.len()
         );
-        let blob_id = if lfs { git_sha1_of(pointer.as_bytes()) } else { content.git_sha1() };
+        let blob_id = if lfs {
+            git_sha1_of(pointer.as_bytes())
+        } else {
+            content.git_sha1()
+        };
         Self {
             path: path.to_string(),
             xet_hash: xet_hash_of(&sha256),
@@ -138,7 +153,11 @@ impl FileEntry {
 
     /// The etag the Hub reports (unquoted): sha256 for LFS, git blob sha1 otherwise.
     pub fn etag(&self) -> &str {
-        if self.lfs { &self.sha256 } else { &self.blob_id }
+        if self.lfs {
+            &self.sha256
+        } else {
+            &self.blob_id
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -163,7 +182,8 @@ impl Repo {
         if let Some(c) = self.refs.get(rev) {
             return Some(c.clone());
         }
-        let is_hex = rev.len() >= 7 && rev.len() <= 40 && rev.bytes().all(|b| b.is_ascii_hexdigit());
+        let is_hex =
+            rev.len() >= 7 && rev.len() <= 40 && rev.bytes().all(|b| b.is_ascii_hexdigit());
         if !is_hex {
             return None;
         }
@@ -222,13 +242,19 @@ pub struct HubState {
 
 impl HubState {
     pub fn new() -> Self {
-        Self { tree_page_size: 1000, signed_url_ttl: Duration::from_secs(3600), ..Default::default() }
+        Self {
+            tree_page_size: 1000,
+            signed_url_ttl: Duration::from_secs(3600),
+            ..Default::default()
+        }
     }
 
     /// A fresh deterministic 40-hex commit id.
     pub fn next_commit(&mut self, repo: &str) -> String {
         self.commit_counter += 1;
-        hex::encode(Sha1::digest(format!("{repo}\n{}", self.commit_counter).as_bytes()))
+        hex::encode(Sha1::digest(
+            format!("{repo}\n{}", self.commit_counter).as_bytes(),
+        ))
     }
 
     pub fn add_repo(&mut self, spec: RepoSpec) -> &mut Repo {
@@ -254,12 +280,19 @@ impl HubState {
     /// The tree a ref points at, for in-place edits during setup.
     pub fn tree_mut(&mut self, repo: &str, rev: &str) -> &mut Tree {
         let r = self.repo_mut(repo);
-        let commit = r.resolve_rev(rev).unwrap_or_else(|| panic!("fake hub: no rev {rev} in {repo}"));
+        let commit = r
+            .resolve_rev(rev)
+            .unwrap_or_else(|| panic!("fake hub: no rev {rev} in {repo}"));
         r.commits.get_mut(&commit).expect("ref points at a commit")
     }
 
     /// Faults for `(repo, path)` that `applies` accepts, consuming one use of each.
-    pub fn take_faults(&mut self, repo: &str, path: Option<&str>, applies: impl Fn(&Fault) -> bool) -> Vec<Fault> {
+    pub fn take_faults(
+        &mut self,
+        repo: &str,
+        path: Option<&str>,
+        applies: impl Fn(&Fault) -> bool,
+    ) -> Vec<Fault> {
         let mut out = Vec::new();
         for rule in &mut self.faults {
             let path_ok = rule.path.is_none() || rule.path.as_deref() == path;

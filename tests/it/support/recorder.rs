@@ -88,7 +88,12 @@ impl Recorder {
     }
 
     pub fn count(&self, pred: impl Fn(&RecordedRequest) -> bool) -> usize {
-        self.log.lock().expect("recorder lock").iter().filter(|r| pred(r)).count()
+        self.log
+            .lock()
+            .expect("recorder lock")
+            .iter()
+            .filter(|r| pred(r))
+            .count()
     }
 
     pub fn clear(&self) {
@@ -97,12 +102,21 @@ impl Recorder {
 
     /// GETs answered with file bytes whose `{repo}/{path}` contains `needle`.
     pub fn body_transfers(&self, needle: &str) -> usize {
-        self.count(|r| r.served.as_ref().is_some_and(|s| s.full_path().contains(needle)))
+        self.count(|r| {
+            r.served
+                .as_ref()
+                .is_some_and(|s| s.full_path().contains(needle))
+        })
     }
 
     /// Whether any request carried header `name` with exactly `value`.
     pub fn saw_header_value(&self, name: &str, value: &str) -> bool {
-        self.count(|r| r.headers.get_all(name).iter().any(|v| v.as_bytes() == value.as_bytes())) > 0
+        self.count(|r| {
+            r.headers
+                .get_all(name)
+                .iter()
+                .any(|v| v.as_bytes() == value.as_bytes())
+        }) > 0
     }
 
     /// Whether any request carried header `name` at all.

@@ -15,7 +15,9 @@ use tempfile::TempDir;
 
 use super::client::{test_client, TestResponse};
 use super::fake_hub::FakeHub;
-use super::server_config::{DistributionCfg, Ports, RemoteCfg, ServerConfig, ADMIN_PASSWORD, ADMIN_USER};
+use super::server_config::{
+    DistributionCfg, Ports, RemoteCfg, ServerConfig, ADMIN_PASSWORD, ADMIN_USER,
+};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const BIND_ATTEMPTS: usize = 3;
@@ -80,12 +82,19 @@ impl TestServerBuilder {
 
     /// Writes the config, spawns hubcache and waits until `GET /pulp/content/` answers 200.
     pub async fn start(self) -> TestServer {
-        let dir = tempfile::Builder::new().prefix("hubcache-it-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("hubcache-it-")
+            .tempdir()
+            .expect("temp dir");
         let mut server = TestServer {
             config: self.config,
             config_path: dir.path().join("hubcache.yaml"),
             dir,
-            ports: Ports { listen: 0, metrics: 0, api: None },
+            ports: Ports {
+                listen: 0,
+                metrics: 0,
+                api: None,
+            },
             child: None,
             client: test_client(),
         };
@@ -133,7 +142,10 @@ impl TestServer {
 
     /// URL on the API listener (the content listener unless `separate_api_listener`).
     pub fn api_url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.ports.api.unwrap_or(self.ports.listen))
+        format!(
+            "http://127.0.0.1:{}{path}",
+            self.ports.api.unwrap_or(self.ports.listen)
+        )
     }
 
     pub fn metrics_url(&self, path: &str) -> String {
@@ -187,8 +199,13 @@ impl TestServer {
 
     /// Everything the server printed so far (stdout, then stderr).
     pub fn logs(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
-        format!("--- hubcache stdout ---\n{}--- hubcache stderr ---\n{}", read("stdout.log"), read("stderr.log"))
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        format!(
+            "--- hubcache stdout ---\n{}--- hubcache stderr ---\n{}",
+            read("stdout.log"),
+            read("stderr.log")
+        )
     }
 
     /// SIGKILL, as in a crash: no graceful shutdown.
@@ -201,8 +218,13 @@ impl TestServer {
 
     /// SIGTERM (graceful stop) and wait up to 30 s for the exit; returns whether it exited 0.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -224,10 +246,17 @@ impl TestServer {
     }
 
     async fn spawn_and_wait(&mut self) -> Result<(), String> {
-        std::fs::write(&self.config_path, self.config.render(self.ports, self.dir.path()))
-            .map_err(|e| format!("write config: {e}"))?;
+        std::fs::write(
+            &self.config_path,
+            self.config.render(self.ports, self.dir.path()),
+        )
+        .map_err(|e| format!("write config: {e}"))?;
         let log = |name: &str| -> Result<File, String> {
-            OpenOptions::new().create(true).append(true).open(self.dir.path().join(name)).map_err(|e| format!("{name}: {e}"))
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.path().join(name))
+                .map_err(|e| format!("{name}: {e}"))
         };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubcache"));
         cmd.arg("--config")
@@ -247,16 +276,27 @@ impl TestServer {
         let deadline = Instant::now() + READY_TIMEOUT;
         let url = self.url("/pulp/content/");
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return Err(format!("hubcache exited early with {status}"));
             }
-            let probe = self.client.get(&url).timeout(Duration::from_secs(2)).send().await;
+            let probe = self
+                .client
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
             if probe.is_ok_and(|r| r.status() == 200) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("GET {url} did not answer 200 within {READY_TIMEOUT:?}"));
+                return Err(format!(
+                    "GET {url} did not answer 200 within {READY_TIMEOUT:?}"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -267,7 +307,11 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill9();
         if std::thread::panicking() {
-            eprintln!("TestServer config ({}):\n{}", self.config_path.display(), std::fs::read_to_string(&self.config_path).unwrap_or_default());
+            eprintln!(
+                "TestServer config ({}):\n{}",
+                self.config_path.display(),
+                std::fs::read_to_string(&self.config_path).unwrap_or_default()
+            );
             eprintln!("{}", self.logs());
         }
     }

@@ -74,8 +74,14 @@ impl RemoteCfg {
         let optional = [
             ("hf_token", self.hf_token.as_ref().map(|t| json!(t))),
             ("connect_timeout", self.connect_timeout.map(|t| json!(t))),
-            ("sock_connect_timeout", self.sock_connect_timeout.map(|t| json!(t))),
-            ("sock_read_timeout", self.sock_read_timeout.map(|t| json!(t))),
+            (
+                "sock_connect_timeout",
+                self.sock_connect_timeout.map(|t| json!(t)),
+            ),
+            (
+                "sock_read_timeout",
+                self.sock_read_timeout.map(|t| json!(t)),
+            ),
             ("total_timeout", self.total_timeout.map(|t| json!(t))),
             ("max_retries", self.max_retries.map(|t| json!(t))),
         ];
@@ -181,8 +187,8 @@ impl ServerConfig {
         });
         let mut yaml: serde_yaml::Value = serde_yaml::to_value(&doc).expect("json is valid yaml");
         for extra in &self.extra_yaml {
-            let extra: serde_yaml::Value =
-                serde_yaml::from_str(extra).unwrap_or_else(|e| panic!("TestServer: bad extra YAML: {e}\n{extra}"));
+            let extra: serde_yaml::Value = serde_yaml::from_str(extra)
+                .unwrap_or_else(|e| panic!("TestServer: bad extra YAML: {e}\n{extra}"));
             merge(&mut yaml, extra);
         }
         serde_yaml::to_string(&yaml).expect("yaml serializes")

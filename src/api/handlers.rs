@@ -1,0 +1,230 @@
+//! The five operations every object kind shares — list, create, read, update (PUT/PATCH),
+//! delete — written once over the [`Kind`] trait that remotes, distributions and guards implement.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::{Path, RawQuery, State};
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode, Uri};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::error::{json_response, ApiError};
+use super::json::{parse_body, Input, Mode};
+use super::list::{request_origin, ListQuery};
+use super::resource::{render, Kind, COMMON_ORDERING, COMMON_READ_ONLY, NAME_FILTERS};
+use super::{auth, ApiDeps};
+use crate::model::Origin;
+use crate::registry::Snapshot;
+use crate::state;
+
+/// `content_origin`, else the request's `X-Forwarded-Proto` + `Host`.
+fn content_origin(deps: &ApiDeps, headers: &HeaderMap, uri: &Uri) -> String {
+    match &deps.content_origin {
+        Some(origin) => origin.trim_end_matches('/').to_string(),
+        None => request_origin(headers, uri),
+    }
+}
+
+/// Runs `change` under the registry's writer lock and persists the state before publishing,
+/// off the async threads (the state file is fsynced).
+async fn write<T: Send + 'static>(
+    deps: &Arc<ApiDeps>,
+    change: impl FnOnce(&mut Snapshot) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let deps = deps.clone();
+    tokio::task::spawn_blocking(move || {
+        deps.registry.update(change, |snap| {
+            state::save(&deps.state_path, snap)
+                .map_err(|e| ApiError::Internal(format!("saving the API state: {e}")))
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("state writer task: {e}")))?
+}
+
+/// [`write`]s `change`, which returns the object it stored, and answers `status` with that
+/// object as seen from `origin`.
+async fn store<K: Kind>(
+    deps: &Arc<ApiDeps>,
+    origin: String,
+    status: StatusCode,
+    change: impl FnOnce(&mut Snapshot) -> Result<K, ApiError> + Send + 'static,
+) -> Reply {
+    let body = write(deps, move |snap| {
+        let obj = change(snap)?;
+        Ok(render(&obj, snap, &origin))
+    })
+    .await?;
+    reply(json_response(status, &Value::Object(body)))
+}
+
+/// A create or update body, its fields checked against kind `K`'s.
+fn input<K: Kind>(headers: &HeaderMap, body: &[u8]) -> Result<Input, ApiError> {
+    parse_body(
+        headers,
+        body,
+        &[K::WRITABLE, K::NULL_ONLY].concat(),
+        &[&COMMON_READ_ONLY[..], K::READ_ONLY].concat(),
+    )
+}
+
+/// The index of object `id` in `snap`.
+fn position<K: Kind>(snap: &Snapshot, id: &str) -> Result<usize, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found())?;
+    K::all(snap)
+        .iter()
+        .position(|o| o.meta().id == id)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The index of object `id` in `snap`, refusing config-declared objects.
+fn find_writable<K: Kind>(snap: &Snapshot, id: &str) -> Result<usize, ApiError> {
+    let index = position::<K>(snap, id)?;
+    let obj = &K::all(snap)[index];
+    if obj.meta().origin == Origin::Config {
+        return Err(ApiError::bad_request(format!(
+            "'{}' is declared in the configuration file",
+            obj.name()
+        )));
+    }
+    Ok(index)
+}
+
+/// The handlers' reply type.
+pub(crate) type Reply = Result<axum::response::Response, ApiError>;
+
+/// An answer for axum.
+fn reply(resp: Response<Bytes>) -> Reply {
+    Ok(resp.map(axum::body::Body::from))
+}
+
+/// `GET` on a collection.
+pub(crate) async fn list<K: Kind>(
+    State(deps): State<Arc<ApiDeps>>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+) -> Reply {
+    auth::authenticate(&headers, &deps.users)?;
+    let query = ListQuery::parse(
+        query.as_deref(),
+        &[&NAME_FILTERS[..], K::FILTERS].concat(),
+        &[&COMMON_ORDERING[..], K::ORDERING].concat(),
+    )?;
+    let snap = deps.registry.snapshot();
+    let origin = content_origin(&deps, &headers, &uri);
+    let rows = K::all(&snap).iter().map(|o| (o.row(), o));
+    let selected = query.select(rows.collect())?;
+    let rendered = selected
+        .into_iter()
+        .map(|o| render(o.as_ref(), &snap, &origin))
+        .collect();
+    reply(json_response(
+        StatusCode::OK,
+        &query.page(rendered, &uri, &headers),
+    ))
+}
+
+/// `POST` on a collection: 201 with the new object.
+pub(crate) async fn create<K: Kind>(
+    State(deps): State<Arc<ApiDeps>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Reply {
+    auth::authenticate(&headers, &deps.users)?;
+    let input = input::<K>(&headers, &body)?;
+    let origin = content_origin(&deps, &headers, &uri);
+    store(&deps, origin, StatusCode::CREATED, move |snap| {
+        let obj = K::build(input, None, Mode::Create, snap)?;
+        K::all_mut(snap).push(Arc::new(obj.clone()));
+        Ok(obj)
+    })
+    .await
+}
+
+/// `GET` on an object (`fields`/`exclude_fields` apply; other parameters are ignored).
+pub(crate) async fn read<K: Kind>(
+    State(deps): State<Arc<ApiDeps>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+) -> Reply {
+    auth::authenticate(&headers, &deps.users)?;
+    let snap = deps.registry.snapshot();
+    let obj = &K::all(&snap)[position::<K>(&snap, &id)?];
+    let shape = ListQuery::shaping(query.as_deref());
+    let body = shape.shape(render(
+        obj.as_ref(),
+        &snap,
+        &content_origin(&deps, &headers, &uri),
+    ));
+    reply(json_response(StatusCode::OK, &body))
+}
+
+/// `PUT` on an object.
+pub(crate) async fn put<K: Kind>(
+    state: State<Arc<ApiDeps>>,
+    id: Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Reply {
+    update::<K>(state, id, headers, uri, body, Mode::Put).await
+}
+
+/// `PATCH` on an object.
+pub(crate) async fn patch<K: Kind>(
+    state: State<Arc<ApiDeps>>,
+    id: Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Reply {
+    update::<K>(state, id, headers, uri, body, Mode::Patch).await
+}
+
+async fn update<K: Kind>(
+    State(deps): State<Arc<ApiDeps>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+    mode: Mode,
+) -> Reply {
+    auth::authenticate(&headers, &deps.users)?;
+    let origin = content_origin(&deps, &headers, &uri);
+    store(&deps, origin, StatusCode::OK, move |snap| {
+        let index = find_writable::<K>(snap, &id)?;
+        let input = input::<K>(&headers, &body)?;
+        let current = K::all(snap)[index].clone();
+        let mut obj = K::build(input, Some(current.as_ref()), mode, snap)?;
+        obj.meta_mut().updated = SystemTime::now().max(current.meta().updated);
+        K::all_mut(snap)[index] = Arc::new(obj.clone());
+        Ok(obj)
+    })
+    .await
+}
+
+/// `DELETE` on an object: 204.
+pub(crate) async fn delete<K: Kind>(
+    State(deps): State<Arc<ApiDeps>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Reply {
+    auth::authenticate(&headers, &deps.users)?;
+    write(&deps, move |snap| {
+        let index = find_writable::<K>(snap, &id)?;
+        let obj = K::all(snap)[index].clone();
+        obj.on_delete(snap)?;
+        K::all_mut(snap).retain(|o| o.meta().id != obj.meta().id);
+        Ok(())
+    })
+    .await?;
+    let mut resp = Response::new(Bytes::new());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    reply(resp)
+}
