@@ -9,6 +9,10 @@ cd "$root"
 
 bash .ci/setup.sh
 
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
 echo "== build"
 cargo build --locked --all-targets
 
@@ -19,7 +23,5 @@ echo "== tests"
 export HUBCACHE_PYTHONS="$root/.venv-hf-latest/bin/python:$root/.venv-hf-0x/bin/python"
 cargo test --locked -- --test-threads 4
 
-if [ -x .ci/check-observability.sh ]; then
-    echo "== observability files"
-    bash .ci/check-observability.sh
-fi
+echo "== observability files"
+bash .ci/check-observability.sh
