@@ -120,6 +120,13 @@ impl StoredMeta {
         Ok(meta)
     }
 
+    /// Only what the startup scan needs (version, size, last access), without building the
+    /// header list: `None` for another version or malformed JSON.
+    pub(crate) fn decode_summary(bytes: &[u8]) -> Option<Summary> {
+        let summary: Summary = serde_json::from_slice(bytes).ok()?;
+        (summary.version == META_VERSION).then_some(summary)
+    }
+
     /// Reads and parses `<dir>/meta`.
     pub(crate) fn read(dir: &Path) -> Result<Self, Error> {
         let path = dir.join(META);
@@ -206,4 +213,14 @@ mod tests {
         let v1 = br#"{"version":1,"status":200,"headers":[],"size":1,"etag":"e","created":0,"last_access":0}"#;
         assert_eq!(StoredMeta::decode(v1, path).unwrap().size, 1);
     }
+}
+
+/// The fields of a meta file the startup scan reads.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Summary {
+    version: u32,
+    /// Body length.
+    pub(crate) size: u64,
+    /// Last access floor, seconds since the epoch.
+    pub(crate) last_access: u64,
 }
