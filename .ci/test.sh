@@ -25,3 +25,7 @@ cargo test --locked -- --test-threads 4
 
 echo "== observability files"
 bash .ci/check-observability.sh
+
+echo "== benches compile; load script smoke run (checks every body, not the figures)"
+cargo bench --locked --no-run
+bash benches/load.sh --smoke --bin target/debug/hubcache

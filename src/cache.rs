@@ -228,7 +228,17 @@ impl Storage for DiskCache {
         if let Some(fill) = self.fills.any(&name) {
             return Ok(Some(self.partial_hit(&fill)?));
         }
-        Ok(self.lookup_committed(name).await?)
+        if let Some(found) = self.lookup_committed(name.clone()).await? {
+            return Ok(Some(found));
+        }
+        // Pingora takes its cache lock only after this returns. A fill that registered while
+        // the disk was being checked has already released that lock (streaming partial
+        // writes), so a miss reported now would make this request a second writer and a
+        // second upstream fetch: look for the fill once more.
+        match self.fills.any(&name) {
+            Some(fill) => Ok(Some(self.partial_hit(&fill)?)),
+            None => Ok(None),
+        }
     }
 
     /// The reader of exactly the write tagged `tag` (pingora serves the writer's own client

@@ -50,6 +50,9 @@ pub(crate) fn clean_tmp(layout: &Layout) -> Result<u64, Error> {
     Ok(removed)
 }
 
+/// One shard group's valid objects as `(last access ns, name, size)`, and its invalid count.
+type ShardScan = (Vec<(u128, String, u64)>, u64);
+
 /// Walks `objects/<aa>/<bb>/<hex>/`, indexes valid objects in last-access order and returns
 /// the report; invalid objects and evicted ones are deleted.
 pub(crate) fn rebuild(layout: &Layout, budget: &mut Budget) -> Result<ScanReport, Error> {
@@ -62,7 +65,7 @@ pub(crate) fn rebuild(layout: &Layout, budget: &mut Budget) -> Result<ScanReport
         .unwrap_or(2)
         .clamp(1, 8);
     let chunk = shards.len().div_ceil(workers).max(1);
-    let results: Vec<Result<(Vec<(u128, String, u64)>, u64), Error>> = std::thread::scope(|scope| {
+    let results: Vec<Result<ShardScan, Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = shards
             .chunks(chunk)
             .map(|part| scope.spawn(move || scan_shards(layout, part)))
@@ -92,7 +95,7 @@ pub(crate) fn rebuild(layout: &Layout, budget: &mut Budget) -> Result<ScanReport
 
 /// Scans some `aa` shards: valid objects as `(last access, name, size)`, and how many invalid
 /// ones were removed.
-fn scan_shards(layout: &Layout, shards: &[std::path::PathBuf]) -> Result<(Vec<(u128, String, u64)>, u64), Error> {
+fn scan_shards(layout: &Layout, shards: &[std::path::PathBuf]) -> Result<ShardScan, Error> {
     let mut found = Vec::new();
     let mut invalid = 0;
     for aa in shards {

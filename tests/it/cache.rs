@@ -704,16 +704,40 @@ async fn a_slow_hub_does_not_hold_back_what_is_already_known() {
 
 #[tokio::test]
 async fn a_real_client_snapshot_of_a_repo_seen_before_works_with_the_hub_down() {
-    let Some(python) = crate::clients::pythons().into_iter().next() else { return };
+    let Some(python) = crate::clients::pythons().into_iter().next() else {
+        return;
+    };
     let (hub, want, _) = crate::clients::hub_with_repos().await;
-    let server = TestServer::builder().remote("hf", &hub).distribution("hf", "hf").start().await;
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
     let calls = json!([{"fn": "snapshot_download", "repo_id": "org/bert"}]);
     let warm = tempfile::tempdir().unwrap();
-    let (_, results) = crate::clients::run_client(&python, &server.endpoint("hf"), warm.path(), calls.clone(), None).await;
+    let (_, results) = crate::clients::run_client(
+        &python,
+        &server.endpoint("hf"),
+        warm.path(),
+        calls.clone(),
+        None,
+    )
+    .await;
     assert_eq!(crate::clients::files_of(&results[0]), want);
 
     hub.shutdown();
     let cold_client = tempfile::tempdir().unwrap();
-    let (version, results) = crate::clients::run_client(&python, &server.endpoint("hf"), cold_client.path(), calls, None).await;
-    assert_eq!(crate::clients::files_of(&results[0]), want, "{version}: snapshot with the Hub down");
+    let (version, results) = crate::clients::run_client(
+        &python,
+        &server.endpoint("hf"),
+        cold_client.path(),
+        calls,
+        None,
+    )
+    .await;
+    assert_eq!(
+        crate::clients::files_of(&results[0]),
+        want,
+        "{version}: snapshot with the Hub down"
+    );
 }

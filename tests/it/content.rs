@@ -662,12 +662,30 @@ async fn a_cdn_that_keeps_refusing_the_signed_url_is_a_502_never_a_403() {
 async fn a_remotes_extra_headers_go_to_the_hub_only() {
     let hub = hub_with_model().await;
     let server = TestServer::builder()
-        .remote_with(RemoteCfg::hub("hf", &hub).field("headers", serde_json::json!([{"X-Team": "ml-platform"}])))
+        .remote_with(
+            RemoteCfg::hub("hf", &hub)
+                .field("headers", serde_json::json!([{"X-Team": "ml-platform"}])),
+        )
         .distribution("hf", "hf")
         .start()
         .await;
-    assert_eq!(server.get("/pulp/content/hf/org/model/resolve/main/model.safetensors").await.status(), 200);
-    assert_eq!(server.get("/pulp/content/hf/org/model/resolve/main/config.json").await.status(), 200);
+    assert_eq!(
+        server
+            .get("/pulp/content/hf/org/model/resolve/main/model.safetensors")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        server
+            .get("/pulp/content/hf/org/model/resolve/main/config.json")
+            .await
+            .status(),
+        200
+    );
     assert!(hub.saw_header_value("x-team", "ml-platform"));
-    assert!(!hub.cdn().saw_header_value("x-team", "ml-platform"), "extra headers must not reach the CDN");
+    assert!(
+        !hub.cdn().saw_header_value("x-team", "ml-platform"),
+        "extra headers must not reach the CDN"
+    );
 }

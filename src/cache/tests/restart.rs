@@ -151,7 +151,10 @@ fn startup_scan_of_20k_objects() {
 #[ignore = "slow to set up; a measurement, run in release"]
 fn startup_scan_of_100k_objects() {
     let took = scan_of(100_000);
-    assert!(took < std::time::Duration::from_secs(2), "100k objects took {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "100k objects took {took:?}"
+    );
 }
 
 fn scan_of(count: u32) -> std::time::Duration {

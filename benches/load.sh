@@ -1,0 +1,645 @@
+#!/usr/bin/env bash
+# hubcache vs nginx proxy_cache, side by side on loopback (issue 6).
+#
+# Starts, in a temp dir: an HF-like ORIGIN (nginx serving /<org>/<repo>/resolve/<commit>/<file>
+# with X-Repo-Commit, X-Linked-Etag: "<sha256>", X-Linked-Size, Accept-Ranges), nginx
+# proxy_cache in front of it, and hubcache in front of it; then measures both proxies in
+# alternation, ROUNDS rounds, and prints medians and the ratio hubcache / nginx:
+#   a) cached small file: requests/s and p99 latency, wrk -t2 -c64
+#   b) cached large file: throughput, 1 and 4 parallel streams
+#   c) cold large file: throughput, against fetching it from the origin directly
+#   d) 32 concurrent cold requests for one mid-size file: origin body fetches
+#   e) peak RSS while serving 4 x the large file in parallel
+# (d is the worst round, not the median), plus each proxy's CPU use during a, b and c.
+# Exits non-zero when a transfer fails, a status or length is wrong, or a body's sha256 is
+# wrong (every case checks at least one whole body). Targets are reported, not enforced.
+#
+# Usage: benches/load.sh [--smoke] [--out FILE] [--bin PATH] [--rounds N] [--duration S]
+#                        [--only CASES] [--max-time S] [--keep]
+#   --smoke       1 KiB / 4 MiB / 16 MiB files, 1 round, 1 s wrk runs: the test-suite mode
+#                 (whole run well under 60 s). Default: 1 KiB / 64 MiB / 1 GiB, 3 rounds, 8 s.
+#   --out FILE    also write the report (table and raw samples) to FILE
+#   --bin PATH    the hubcache binary to run (default: `cargo build --release`, then
+#                 target/release/hubcache; the test suite passes its debug build)
+#   --rounds N    rounds (default 3; smoke 1)
+#   --duration S  seconds per wrk run (default 8; smoke 1)
+#   --max-time S  hard limit for the whole run (default 900; smoke 120)
+#   --only CASES  run only these cases, e.g. `--only c` or `--only ab` (for profiling)
+#   --keep        keep the temp dir (logs, configs) for inspection; it is also kept (without
+#                 the large files) when the run fails
+# Environment: NGINX (default /usr/sbin/nginx), WRK (default wrk), TMPDIR.
+#
+# Only loopback addresses are used; only processes this script started are stopped (by pid).
+
+set -euo pipefail
+
+SMOKE=0 OUT="" BIN="" ROUNDS="" DURATION="" MAX_TIME="" KEEP=0 ONLY=abcde
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --smoke) SMOKE=1 ;;
+        --out) OUT=${2:?--out needs a file}; shift ;;
+        --bin) BIN=${2:?--bin needs a path}; shift ;;
+        --rounds) ROUNDS=${2:?}; shift ;;
+        --duration) DURATION=${2:?}; shift ;;
+        --max-time) MAX_TIME=${2:?}; shift ;;
+        --only) ONLY=${2:?}; shift ;;
+        --keep) KEEP=1 ;;
+        -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        *) echo "load.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+[[ $ONLY =~ ^[a-e]+$ ]] || { echo "load.sh: --only takes letters a to e" >&2; exit 2; }
+want() { [[ $ONLY == *$1* ]]; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NGINX=${NGINX:-/usr/sbin/nginx}
+WRK=${WRK:-wrk}
+MIB=1048576
+if [ "$SMOKE" = 1 ]; then
+    SMALL_SIZE=1024 MID_SIZE=$((4 * MIB)) BIG_SIZE=$((16 * MIB))
+    ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-1} MAX_TIME=${MAX_TIME:-120} CURL_MAX=60
+else
+    SMALL_SIZE=1024 MID_SIZE=$((64 * MIB)) BIG_SIZE=$((1024 * MIB))
+    ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-8} MAX_TIME=${MAX_TIME:-900} CURL_MAX=300
+fi
+CONCURRENT=32     # d)
+PARALLEL=4        # b) and e)
+WRK_CONNS=64      # a)
+ORG=bench-org REPO=bench-model COMMIT=5f1b0c3a9e7d2b4c6a8e0f1d3b5c7e9a1b3d5f70
+
+# Loopback only: no proxy from the environment may catch a request (curl, or hubcache's client).
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+CURL=(curl -sS --noproxy '*' --max-time "$CURL_MAX")
+
+T="" STARTED_PIDS=() WATCHDOG_PID=""
+declare -A SIZE SHA LABEL
+
+log() { printf '[load.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+# ---- process control (only our own pids) -----------------------------------------------------
+
+children_of() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | sed '/^$/d' || true; }
+alive() { kill -0 "$1" 2>/dev/null; }
+# running PID: exists and is not a zombie waiting to be reaped.
+running() { local st; st=$(awk '{print $3}' /proc/"$1"/stat 2>/dev/null || true); [ -n "$st" ] && [ "$st" != Z ]; }
+
+# stop_pid PID SIGNAL SECONDS: signal, poll until gone, SIGKILL after SECONDS; reap.
+stop_pid() {
+    local pid=$1 sig=$2 secs=$3 deadline
+    running "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -s "$sig" "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + secs))
+    while running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
+    if running "$pid"; then
+        log "pid $pid did not stop on SIG$sig within ${secs}s; SIGKILL"
+        kill -s KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# stop_nginx MASTER: fast shutdown of our nginx master; its workers too if it had to be killed.
+stop_nginx() {
+    local master=$1 kids
+    kids=$(children_of "$master")
+    stop_pid "$master" TERM 20
+    for k in $kids; do alive "$k" && kill -s KILL "$k" 2>/dev/null || true; done
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [ -n "$WATCHDOG_PID" ] && { kill "$WATCHDOG_PID" 2>/dev/null || true; wait "$WATCHDOG_PID" 2>/dev/null || true; }
+    [ -n "${HUB_PID:-}" ] && stop_pid "$HUB_PID" INT 10
+    [ -n "${PROXY_PID:-}" ] && stop_nginx "$PROXY_PID"
+    [ -n "${ORIGIN_PID:-}" ] && stop_nginx "$ORIGIN_PID"
+    for p in "${STARTED_PIDS[@]}"; do alive "$p" && kill -s KILL "$p" 2>/dev/null || true; done
+    if [ -n "$T" ] && [ -d "$T" ]; then
+        if [ "$KEEP" = 1 ] || [ $rc -ne 0 ]; then
+            log "temp dir kept: $T"
+            # the large files are not worth keeping
+            rm -rf "$T/files" "$T/dl" "$T/hubcache/cache" "$T/nginx/cache" 2>/dev/null || true
+        else
+            rm -rf "$T"
+        fi
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'die "interrupted"' INT TERM
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+human() { awk -v b="$1" 'BEGIN{ if (b>=1073741824) printf "%g GiB", b/1073741824;
+    else if (b>=1048576) printf "%g MiB", b/1048576; else printf "%g KiB", b/1024 }'; }
+
+median() { # numbers as arguments
+    printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR==0) {print "nan"; exit}
+        if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
+}
+
+free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    else
+        local p used; used=$(ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://')
+        while :; do p=$((20000 + RANDOM % 40000)); grep -qx "$p" <<<"$used" || { echo "$p"; return; }; done
+    fi
+}
+
+# gen_file PATH SIZE SEED: deterministic, incompressible bytes (AES-CTR keystream; a text
+# pattern when openssl is missing).
+gen_file() {
+    local path=$1 size=$2 seed=$3
+    if command -v openssl >/dev/null 2>&1; then
+        { openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$seed")" -iv 00000000000000000000000000000000 \
+            -in /dev/zero 2>/dev/null || true; } | head -c "$size" >"$path"
+    else
+        { yes "hubcache bench file $seed" || true; } | head -c "$size" >"$path"
+    fi
+    [ "$(stat -c %s "$path")" = "$size" ] || die "could not generate $path"
+}
+
+file_path() { echo "/$ORG/$REPO/resolve/$COMMIT/$1"; }
+url_of() { # TARGET NAME
+    case "$1" in
+        origin) echo "http://127.0.0.1:$ORIGIN_PORT$(file_path "$2")" ;;
+        nginx) echo "http://127.0.0.1:$PROXY_PORT$(file_path "$2")" ;;
+        hubcache) echo "http://127.0.0.1:$HUB_PORT/pulp/content/bench$(file_path "$2")" ;;
+    esac
+}
+
+# wait_http URL CODE PID WHAT: poll until URL answers CODE; fail fast if PID dies.
+wait_http() {
+    local url=$1 want=$2 pid=$3 what=$4 code deadline=$((SECONDS + 60))
+    while :; do
+        code=$("${CURL[@]}" --max-time 2 -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || true)
+        [ "$code" = "$want" ] && return 0
+        running "$pid" || die "$what exited during start-up (see $T)"
+        [ $SECONDS -lt $deadline ] || die "$what not ready after 60 s (last status ${code:-none})"
+        sleep 0.05
+    done
+}
+
+# ---- origin ----------------------------------------------------------------------------------
+
+nginx_common() { # PREFIX
+    [ "$(id -u)" = 0 ] && echo "user root;"
+    cat <<EOF
+worker_processes 2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+nginx_http_common() { # PREFIX
+    cat <<EOF
+    client_body_temp_path $1/tmp/body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+    types { } default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+EOF
+}
+
+start_origin() {
+    local d=$T/origin name
+    mkdir -p "$d/tmp"
+    {
+        nginx_common "$d"
+        echo "http {"
+        nginx_http_common "$d"
+        cat <<EOF
+    log_format bench '\$request_method \$status \$body_bytes_sent \$uri \$request_time \$msec \$remote_port';
+    server {
+        listen 127.0.0.1:$ORIGIN_PORT;
+        access_log $d/access.log bench;
+        root $T/files;
+        location = /__status { stub_status; access_log off; }
+EOF
+        for name in small.bin mid.bin big.bin; do
+            cat <<EOF
+        location = $(file_path "$name") {
+            add_header X-Repo-Commit $COMMIT always;
+            add_header X-Linked-Etag '"${SHA[$name]}"' always;
+            add_header X-Linked-Size ${SIZE[$name]} always;
+        }
+EOF
+        done
+        echo "    }"
+        echo "}"
+    } >"$d/nginx.conf"
+    "$NGINX" -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' >>"$d/stderr.log" 2>&1 &
+    ORIGIN_PID=$!
+    wait_http "http://127.0.0.1:$ORIGIN_PORT/__status" 200 "$ORIGIN_PID" "origin nginx"
+}
+
+# Origin body fetches since log line FROM for NAME: "<count> <bytes>" (GET, 200/206, bytes > 0).
+origin_lines() { wc -l <"$T/origin/access.log"; }
+origin_fetches() { # FROM NAME
+    awk -v from="$1" -v uri="$(file_path "$2")" \
+        'NR>from && $1=="GET" && $4==uri && ($2==200||$2==206) && $3>0 {c++; b+=$3}
+         END {printf "%d %d\n", c, b}' "$T/origin/access.log"
+}
+# Waits until the origin writes no response (stub_status "Writing: 1" is this request).
+origin_idle() {
+    local w deadline=$((SECONDS + 60))
+    while :; do
+        w=$("${CURL[@]}" "http://127.0.0.1:$ORIGIN_PORT/__status" | awk '/Writing:/{print $4}')
+        [ "$w" = 1 ] && return 0
+        [ $SECONDS -lt $deadline ] || die "origin still writing responses after 60 s"
+        sleep 0.02
+    done
+}
+
+# ---- nginx proxy_cache -----------------------------------------------------------------------
+
+write_proxy_conf() {
+    local d=$T/nginx
+    mkdir -p "$d/tmp" "$d/cache"
+    {
+        nginx_common "$d"
+        echo "http {"
+        nginx_http_common "$d"
+        cat <<EOF
+    log_format bench '\$request_method \$status \$body_bytes_sent \$uri \$upstream_cache_status';
+    # sizes of the cache are generous: nothing may be evicted during the run
+    proxy_cache_path $d/cache levels=1:2 keys_zone=bench:16m max_size=16g inactive=1d use_temp_path=off;
+    upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 32; }
+    server {
+        listen 127.0.0.1:$PROXY_PORT;
+        access_log $d/access.log bench;
+        location = /__ready { return 204; }
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            proxy_cache_key \$uri;
+            proxy_cache_valid 200 206 1d;
+            proxy_cache_lock on;
+            # the default 5 s would send waiting requests upstream, uncached, on a slow fill
+            proxy_cache_lock_timeout 10m;
+            proxy_cache_lock_age 10m;
+            proxy_buffering on;
+            # cacheable responses always go to the cache file, whatever this is; for the
+            # others, buffer to disk rather than hold the origin to the client's pace
+            proxy_max_temp_file_size 16384m;
+        }
+    }
+}
+EOF
+    } >"$d/nginx.conf"
+}
+
+start_proxy() {
+    local d=$T/nginx
+    "$NGINX" -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' >>"$d/stderr.log" 2>&1 &
+    PROXY_PID=$!
+    wait_http "http://127.0.0.1:$PROXY_PORT/__ready" 204 "$PROXY_PID" "nginx proxy"
+}
+stop_proxy() { stop_nginx "$PROXY_PID"; PROXY_PID=""; }
+restart_proxy_cold() { stop_proxy; rm -rf "$T/nginx/cache"; mkdir -p "$T/nginx/cache"; start_proxy; }
+
+# Graceful reload (SIGHUP): fresh workers (so their VmHWM covers what follows), same cache zone.
+reload_proxy() {
+    local old new deadline=$((SECONDS + 30)) k gone
+    old=$(children_of "$PROXY_PID")
+    kill -s HUP "$PROXY_PID"
+    while :; do
+        new=$(children_of "$PROXY_PID"); gone=1
+        for k in $old; do grep -qx "$k" <<<"$new" && gone=0; done
+        [ $gone = 1 ] && [ "$(wc -w <<<"$new")" -ge 2 ] && break
+        [ $SECONDS -lt $deadline ] || die "nginx reload did not replace its workers in 30 s"
+        sleep 0.02
+    done
+    wait_http "http://127.0.0.1:$PROXY_PORT/__ready" 204 "$PROXY_PID" "nginx proxy"
+}
+
+# ---- hubcache --------------------------------------------------------------------------------
+
+write_hub_conf() {
+    mkdir -p "$T/hubcache"
+    cat >"$T/hubcache/hubcache.yaml" <<EOF
+listen: "127.0.0.1:$HUB_PORT"
+metrics:
+  listen: null
+cache:
+  dir: "$T/hubcache/cache"
+  max_size: "16GiB"
+state:
+  path: "$T/hubcache/state.yaml"
+users:
+  - username: admin
+    password: "load-sh-only"
+server:
+  threads: null
+  grace_period: "1s"
+  graceful_shutdown_timeout: "1s"
+remotes:
+  - name: origin
+    url: "http://127.0.0.1:$ORIGIN_PORT"
+    policy: on_demand
+distributions:
+  - name: bench
+    base_path: bench
+    remote: origin
+EOF
+    "$BIN" --config "$T/hubcache/hubcache.yaml" --check >"$T/hubcache/check.log" 2>&1 \
+        || { cat "$T/hubcache/check.log" >&2; die "hubcache rejected the bench configuration"; }
+}
+
+start_hub() {
+    "$BIN" --config "$T/hubcache/hubcache.yaml" >>"$T/hubcache/stdout.log" 2>>"$T/hubcache/stderr.log" &
+    HUB_PID=$!
+    wait_http "http://127.0.0.1:$HUB_PORT/pulp/content/" 200 "$HUB_PID" "hubcache"
+}
+stop_hub() { stop_pid "$HUB_PID" INT 10; HUB_PID=""; }   # SIGINT: Pingora's fast shutdown
+restart_hub() { stop_hub; start_hub; }
+restart_hub_cold() { stop_hub; rm -rf "$T/hubcache/cache"; start_hub; }
+
+restart_cold() { # TARGET
+    case "$1" in
+        hubcache) restart_hub_cold ;;
+        nginx) restart_proxy_cold ;;
+        origin) ;;
+    esac
+}
+
+# ---- transfers -------------------------------------------------------------------------------
+
+# fetch_verify TARGET NAME: one whole body to a file; status, length and sha256 checked.
+fetch_verify() {
+    local target=$1 name=$2 res f=$T/dl/verify
+    rm -f "$f"
+    res=$("${CURL[@]}" -o "$f" -w '%{http_code} %{size_download}' "$(url_of "$target" "$name")") \
+        || die "$target: GET $name failed: $res"
+    [ "$res" = "200 ${SIZE[$name]}" ] || die "$target: GET $name: status/length '$res', want '200 ${SIZE[$name]}'"
+    [ "$(sha256sum "$f" | cut -d' ' -f1)" = "${SHA[$name]}" ] || die "$target: $name: sha256 mismatch"
+    rm -f "$f"
+}
+
+# par_get TARGET NAME N VERIFY: N parallel GETs (stream 1 to a file and sha256-checked when
+# VERIFY=1, the others to /dev/null); every status and length checked. Sets PAR_MIBS: total
+# bytes / slowest stream's time_total, in MiB/s.
+par_get() {
+    local target=$1 name=$2 n=$3 verify=$4 url i out pids=() failed=0 max=0 code size secs
+    url=$(url_of "$target" "$name")
+    rm -f "$T"/dl/par.*
+    for ((i = 1; i <= n; i++)); do
+        out=/dev/null; [ "$verify" = 1 ] && [ $i = 1 ] && out=$T/dl/par.body
+        "${CURL[@]}" -o "$out" -w '%{http_code} %{size_download} %{time_total}\n' "$url" \
+            >"$T/dl/par.$i" 2>"$T/dl/par.$i.err" &
+        pids+=($!); STARTED_PIDS+=($!)
+    done
+    for ((i = 1; i <= n; i++)); do wait "${pids[$((i - 1))]}" || failed=$i; done
+    STARTED_PIDS=()
+    [ $failed = 0 ] || die "$target: GET $name (stream $failed of $n) failed: $(cat "$T/dl/par.$failed.err")"
+    for ((i = 1; i <= n; i++)); do
+        read -r code size secs <"$T/dl/par.$i"
+        [ "$code $size" = "200 ${SIZE[$name]}" ] || die "$target: GET $name (stream $i of $n): status/length '$code $size', want '200 ${SIZE[$name]}'"
+        max=$(awk -v a="$max" -v b="$secs" 'BEGIN{print (b>a)?b:a}')
+    done
+    if [ "$verify" = 1 ]; then
+        [ "$(sha256sum "$T/dl/par.body" | cut -d' ' -f1)" = "${SHA[$name]}" ] || die "$target: $name: sha256 mismatch"
+    fi
+    rm -f "$T"/dl/par.*
+    PAR_MIBS=$(awk -v n="$n" -v s="${SIZE[$name]}" -v t="$max" 'BEGIN{printf "%.1f", (t>0)?n*s/t/1048576:0}')
+}
+
+# wrk_run TARGET NAME: sets WRK_RPS and WRK_P99 (ms); fails on non-2xx or many errors.
+wrk_run() {
+    local target=$1 name=$2 out=$T/wrk.out errs reqs non2xx
+    timeout $((DURATION + 30)) "$WRK" -t2 -c"$WRK_CONNS" -d"${DURATION}s" --timeout 5s --latency \
+        "$(url_of "$target" "$name")" >"$out" 2>&1 || { cat "$out" >&2; die "$target: wrk failed"; }
+    WRK_RPS=$(awk '/^Requests\/sec:/{print $2}' "$out")
+    WRK_P99=$(awk '$1=="99%"{v=$2; u=v; sub(/[0-9.]+/,"",u); sub(/[a-z]+$/,"",v);
+        f=(u=="us")?0.001:(u=="ms")?1:(u=="s")?1000:(u=="m")?60000:-1; printf "%.3f", v*f}' "$out")
+    reqs=$(awk '/requests in/{print $1}' "$out")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/{print $NF}' "$out")
+    errs=$(awk '/Socket errors:/{gsub(/,/,""); print $4+$6+$8+$10}' "$out")
+    [ -n "$WRK_RPS" ] && [ -n "$WRK_P99" ] && [ -n "$reqs" ] || { cat "$out" >&2; die "$target: cannot read wrk output"; }
+    [ "${non2xx:-0}" = 0 ] || { cat "$out" >&2; die "$target: wrk saw $non2xx non-2xx responses"; }
+    [ $(( ${errs:-0} * 1000 )) -le "$reqs" ] || { cat "$out" >&2; die "$target: wrk saw $errs socket errors"; }
+    [ "${errs:-0}" = 0 ] || log "$target: wrk socket errors: $errs of $reqs requests"
+}
+
+# CPU time (clock ticks, user + system) of a pid and its children, summed.
+cpu_ticks() { local p s=0 v; for p in "$1" $(children_of "$1"); do
+    v=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | awk '{print $12 + $13}' || true); s=$((s + ${v:-0})); done; echo $s; }
+CLK_TCK=$(getconf CLK_TCK)
+pid_of() { case "$1" in hubcache) echo "$HUB_PID" ;; nginx) echo "$PROXY_PID" ;; origin) echo "$ORIGIN_PID" ;; esac; }
+# cpu_begin TARGET ... cpu_end TARGET KEY: records KEY = the target's CPU use in between, in
+# cores (1.00 = one core busy all the time).
+cpu_begin() { CPU_T0=$EPOCHREALTIME; CPU_C0=$(cpu_ticks "$(pid_of "$1")"); }
+cpu_end() {
+    local c1 t1=$EPOCHREALTIME; c1=$(cpu_ticks "$(pid_of "$1")")
+    add "$2" "$(awk -v c="$((c1 - CPU_C0))" -v hz="$CLK_TCK" -v a="$CPU_T0" -v b="$t1" 'BEGIN{printf "%.2f", c/hz/(b-a)}')"
+}
+
+# Peak RSS (VmHWM, KiB) of a pid and its children, summed.
+hwm_kib() { local p s=0 v; for p in "$1" $(children_of "$1"); do
+    v=$(awk '/^VmHWM:/{print $2}' /proc/"$p"/status 2>/dev/null || true); s=$((s + ${v:-0})); done; echo $s; }
+rss_kib() { local p s=0 v; for p in "$1" $(children_of "$1"); do
+    v=$(awk '/^VmRSS:/{print $2}' /proc/"$p"/status 2>/dev/null || true); s=$((s + ${v:-0})); done; echo $s; }
+
+# pss_sampler PID FILE: in the background, every 50 ms, sums Pss (proportional set size: shared
+# pages split between the processes sharing them) over PID and its children; when FILE.stop
+# appears (or after CURL_MAX s), writes the largest sum (KiB) to FILE. Sets SAMPLER_PID.
+pss_sampler() {
+    local pid=$1 file=$2
+    rm -f "$file" "$file.stop"
+    (
+        max=0 end=$((SECONDS + CURL_MAX))
+        while :; do   # at least one sample, also after the stop
+            s=0
+            for p in "$pid" $(children_of "$pid"); do
+                v=$(awk '/^Pss:/{print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || true)
+                s=$((s + ${v:-0}))
+            done
+            [ $s -gt $max ] && max=$s
+            [ -e "$file.stop" ] || [ $SECONDS -ge $end ] && break
+            sleep 0.05
+        done
+        echo "$max" >"$file"
+    ) &
+    SAMPLER_PID=$!; STARTED_PIDS+=($!)
+}
+pss_sampler_stop() { # FILE: sets PSS_KIB (call it in this shell, not in $(...))
+    touch "$1.stop"; wait "$SAMPLER_PID" || true
+    PSS_KIB=$(cat "$1" 2>/dev/null || true)
+    [ -n "$PSS_KIB" ] || die "the PSS sampler wrote no figure"
+}
+
+# ---- results ---------------------------------------------------------------------------------
+
+declare -A R   # R[key] = space-separated samples, one per round
+add() { R[$1]="${R[$1]:-}${R[$1]:+ }$2"; log "  $1 = $2"; }
+med() { [ -n "${R[$1]:-}" ] || { echo nan; return; }; median ${R[$1]}; }
+worst() { [ -n "${R[$1]:-}" ] || { echo nan; return; }; printf '%s\n' ${R[$1]} | sort -g | tail -1; }
+NOTES=()
+note() { NOTES+=("$*"); log "NOTE: $*"; }
+
+# ---- the run ---------------------------------------------------------------------------------
+
+START=$SECONDS LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+for c in "$NGINX" curl sha256sum awk timeout; do command -v "$c" >/dev/null || die "missing: $c"; done
+command -v "$WRK" >/dev/null || die "missing: $WRK"
+
+if [ -z "$BIN" ]; then
+    log "building hubcache (cargo build --release)"
+    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+    BIN=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
+        | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/hubcache
+fi
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+[ -x "$BIN" ] || die "no hubcache binary at $BIN"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/hubcache-load.XXXXXX")
+need=$(( (BIG_SIZE * 6 + MID_SIZE * 4) / 1024 ))
+avail=$(df -Pk "$T" | awk 'NR==2{print $4}')
+[ "$avail" -gt "$need" ] || die "need ~$((need / 1024)) MiB free in $T, have $((avail / 1024)) MiB"
+
+# Hard time limit: SIGTERM to this script (the EXIT trap then stops everything it started).
+( trap 'kill "$sp" 2>/dev/null; exit 0' TERM; sleep "$MAX_TIME" & sp=$!; wait "$sp"
+  echo "[load.sh] time limit of ${MAX_TIME}s reached" >&2; kill -s TERM $$ ) &
+WATCHDOG_PID=$!
+
+log "temp dir $T; hubcache $BIN; $ROUNDS round(s); smoke=$SMOKE"
+mkdir -p "$T/files$(dirname "$(file_path x)")" "$T/dl"
+seed=1
+for spec in "small.bin $SMALL_SIZE" "mid.bin $MID_SIZE" "big.bin $BIG_SIZE"; do
+    read -r name size <<<"$spec"
+    f=$T/files$(file_path "$name")
+    gen_file "$f" "$size" "$seed"; seed=$((seed + 1))
+    SIZE[$name]=$size; LABEL[$name]=$(human "$size")
+    SHA[$name]=$(sha256sum "$f" | cut -d' ' -f1)
+done
+log "files: small ${LABEL[small.bin]}, mid ${LABEL[mid.bin]}, big ${LABEL[big.bin]}"
+
+ORIGIN_PORT=$(free_port); PROXY_PORT=$(free_port); HUB_PORT=$(free_port)
+start_origin
+hdrs=$("${CURL[@]}" -I "$(url_of origin big.bin)" | tr -d '\r')
+for h in "X-Repo-Commit: $COMMIT" "X-Linked-Etag: \"${SHA[big.bin]}\"" "X-Linked-Size: ${SIZE[big.bin]}" "Accept-Ranges: bytes"; do
+    grep -qiF "$h" <<<"$hdrs" || die "origin HEAD lacks '$h'"
+done
+for name in small.bin mid.bin big.bin; do fetch_verify origin "$name"; done
+write_proxy_conf; start_proxy
+write_hub_conf; start_hub
+log "origin :$ORIGIN_PORT (pid $ORIGIN_PID), nginx :$PROXY_PORT (pid $PROXY_PID), hubcache :$HUB_PORT (pid $HUB_PID)"
+
+order() { if [ $(($1 % 2)) = 1 ]; then echo "hubcache nginx"; else echo "nginx hubcache"; fi; }
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    log "== round $round of $ROUNDS"
+    first=$([ $round = 1 ] && echo 1 || echo 0)
+
+    # d) CONCURRENT concurrent cold requests for the mid file: origin body fetches.
+    want d && for t in $(order $round); do
+        restart_cold "$t"; origin_idle; from=$(origin_lines)
+        par_get "$t" mid.bin "$CONCURRENT" 1
+        origin_idle; read -r n bytes <<<"$(origin_fetches "$from" mid.bin)"
+        [ "$n" -ge 1 ] || die "$t: no origin body fetch seen for a cold file: is the access-log count broken?"
+        add "d.$t.fetches" "$n"
+        add "d.$t.bytes" "$(awk -v b="$bytes" -v s="${SIZE[mid.bin]}" 'BEGIN{printf "%.2f", b/s}')"
+    done
+
+    # c) cold big file, against the origin directly. Round 1 first checks one cold body whole.
+    targets="origin $(order $round)"
+    if want c && [ $first = 1 ]; then
+        for t in $targets; do restart_cold "$t"; fetch_verify "$t" big.bin; sync -f "$T"; done
+    fi
+    want c && for t in $targets; do
+        restart_cold "$t"; origin_idle; from=$(origin_lines)
+        cpu_begin "$t"; par_get "$t" big.bin 1 0; cpu_end "$t" "c.$t.cpu"
+        add "c.$t.mibs" "$PAR_MIBS"
+        origin_idle; read -r n _ <<<"$(origin_fetches "$from" big.bin)"
+        [ "$n" -ge 1 ] || die "$t: cold fetch made no origin body fetch"
+        sync -f "$T"   # the next figure must not pay for this fill's writeback
+    done
+
+    # a) cached small file: wrk.
+    want a && for t in $(order $round); do
+        fetch_verify "$t" small.bin; fetch_verify "$t" small.bin   # fill, then a hit
+        from=$(origin_lines)
+        cpu_begin "$t"; wrk_run "$t" small.bin; cpu_end "$t" "a.$t.cpu"
+        add "a.$t.rps" "$WRK_RPS"; add "a.$t.p99" "$WRK_P99"
+        origin_idle; read -r n _ <<<"$(origin_fetches "$from" small.bin)"
+        [ "$n" = 0 ] || note "round $round: $t fetched the small file from the origin $n times during the cached wrk run"
+    done
+
+    # b) cached big file (filled by c, else by the first check), 1 and PARALLEL streams.
+    want b && for t in $(order $round); do
+        [ $first = 1 ] && fetch_verify "$t" big.bin
+        from=$(origin_lines)
+        cpu_begin "$t"; par_get "$t" big.bin 1 0; cpu_end "$t" "b1.$t.cpu"; add "b1.$t.mibs" "$PAR_MIBS"
+        cpu_begin "$t"; par_get "$t" big.bin "$PARALLEL" 0; cpu_end "$t" "b4.$t.cpu"; add "b4.$t.mibs" "$PAR_MIBS"
+        origin_idle; read -r n _ <<<"$(origin_fetches "$from" big.bin)"
+        [ "$n" = 0 ] || note "round $round: $t fetched the big file from the origin $n times in the cached case"
+    done
+
+    # e) peak RSS serving PARALLEL x big file (cached), from a fresh process (hubcache
+    # restarted, cache kept) / fresh workers (nginx reloaded).
+    want e && for t in $(order $round); do
+        want b || want c || [ $first = 0 ] || fetch_verify "$t" big.bin   # fill the cache
+        if [ "$t" = hubcache ]; then restart_hub; pid=$HUB_PID; else reload_proxy; pid=$PROXY_PID; fi
+        add "e0.$t.mib" "$(awk -v k="$(rss_kib "$pid")" 'BEGIN{printf "%.1f", k/1024}')"
+        from=$(origin_lines)
+        pss_sampler "$pid" "$T/pss"
+        par_get "$t" big.bin "$PARALLEL" "$first"
+        pss_sampler_stop "$T/pss"
+        add "e.$t.pss" "$(awk -v k="$PSS_KIB" 'BEGIN{printf "%.1f", k/1024}')"
+        add "e.$t.mib" "$(awk -v k="$(hwm_kib "$pid")" 'BEGIN{printf "%.1f", k/1024}')"
+        origin_idle; read -r n _ <<<"$(origin_fetches "$from" big.bin)"
+        [ "$n" = 0 ] || note "round $round: $t fetched the big file from the origin $n times in the RSS case"
+    done
+done
+
+# ---- report ----------------------------------------------------------------------------------
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0==0) print "-"; else printf "%.2f", a/b }'; }
+fmt() { awk -v v="$1" -v f="$2" 'BEGIN{printf f, v}'; }
+row() { # CASE METRIC H N [RATIO_OVERRIDE] [NOTE]
+    local r=${5:-$(ratio "$3" "$4")}
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" "$r" "${6:-}"
+}
+S=${LABEL[small.bin]} M=${LABEL[mid.bin]} B=${LABEL[big.bin]}
+ORIGIN_C=$(med c.origin.mibs)
+report() {
+    echo "hubcache load benchmark ($([ "$SMOKE" = 1 ] && echo smoke || echo full) mode): $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM; $(uname -r)"
+    echo "hubcache $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty') ($BIN); $("$NGINX" -v 2>&1 | sed 's/.*: //'); wrk $("$WRK" -v 2>&1 | awk 'NR==1{print $2}')"
+    echo "load average (1 min) at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg): the proxies, the origin and the clients share these CPUs (so does anything else running)"
+    echo "$ROUNDS round(s), medians (d: worst round); proxies in alternation; wrk -t2 -c$WRK_CONNS -d${DURATION}s; files $S / $M / $B$([ "$ONLY" = abcde ] || echo "; cases: $ONLY")"
+    echo
+    echo "| case | metric | hubcache | nginx | hubcache / nginx | target, note |"
+    echo "|---|---|---:|---:|---:|---|"
+    want a && row "a) cached $S, $WRK_CONNS conns" "requests/s" "$(fmt "$(med a.hubcache.rps)" %.0f)" "$(fmt "$(med a.nginx.rps)" %.0f)" "" "≥ 1.0"
+    want a && row "a) cached $S, $WRK_CONNS conns" "proxy CPU, cores" "$(med a.hubcache.cpu)" "$(med a.nginx.cpu)" "" "of $(nproc), shared with wrk"
+    want a && row "a) cached $S, $WRK_CONNS conns" "p99 latency, ms" "$(fmt "$(med a.hubcache.p99)" %.2f)" "$(fmt "$(med a.nginx.p99)" %.2f)" "" "lower is better"
+    want b && row "b) cached $B, 1 stream" "MiB/s" "$(fmt "$(med b1.hubcache.mibs)" %.0f)" "$(fmt "$(med b1.nginx.mibs)" %.0f)" "" "≥ 0.9"
+    want b && row "b) cached $B, 1 stream" "proxy CPU, cores" "$(med b1.hubcache.cpu)" "$(med b1.nginx.cpu)" "" ""
+    want b && row "b) cached $B, $PARALLEL streams" "MiB/s, total" "$(fmt "$(med b4.hubcache.mibs)" %.0f)" "$(fmt "$(med b4.nginx.mibs)" %.0f)" "" "≥ 0.9"
+    want b && row "b) cached $B, $PARALLEL streams" "proxy CPU, cores" "$(med b4.hubcache.cpu)" "$(med b4.nginx.cpu)" "" ""
+    want c && row "c) cold $B, 1 stream" "MiB/s" "$(fmt "$(med c.hubcache.mibs)" %.0f)" "$(fmt "$(med c.nginx.mibs)" %.0f)" "" "origin direct: $(fmt "$ORIGIN_C" %.0f) MiB/s"
+    want c && row "c) cold $B, 1 stream" "proxy CPU, cores" "$(med c.hubcache.cpu)" "$(med c.nginx.cpu)" "" "origin direct: $(med c.origin.cpu) (origin nginx)"
+    want c && row "c) cold $B, 1 stream" "÷ origin direct" "$(ratio "$(med c.hubcache.mibs)" "$ORIGIN_C")" "$(ratio "$(med c.nginx.mibs)" "$ORIGIN_C")" "-" "≥ 0.9 (hubcache)"
+    want d && row "d) $CONCURRENT concurrent cold $M" "origin body fetches, worst round" "$(worst d.hubcache.fetches)" "$(worst d.nginx.fetches)" "-" "exactly 1"
+    want d && row "d) $CONCURRENT concurrent cold $M" "origin bytes ÷ file size, worst round" "$(worst d.hubcache.bytes)" "$(worst d.nginx.bytes)" "-" ""
+    want e && row "e) $PARALLEL × $B cached" "peak RSS (VmHWM), MiB" "$(med e.hubcache.mib)" "$(med e.nginx.mib)" "" "< 64 MiB + buffers; nginx: sum over master + workers"
+    want e && row "e) $PARALLEL × $B cached" "peak PSS (sampled), MiB" "$(med e.hubcache.pss)" "$(med e.nginx.pss)" "" "every 50 ms; shared pages counted once"
+    want e && row "e) before the transfer" "RSS, MiB" "$(med e0.hubcache.mib)" "$(med e0.nginx.mib)" "" "idle, after (re)start / reload"
+    echo
+    echo "samples per round (in run order):"
+    local k
+    for k in $(printf '%s\n' "${!R[@]}" | sort); do echo "  $k: ${R[$k]}"; done
+    if [ ${#NOTES[@]} -gt 0 ]; then echo; echo "notes:"; printf '  - %s\n' "${NOTES[@]}"; fi
+    echo
+    echo "all bodies checked (status, length; sha256 at least once per case); run took $((SECONDS - START)) s"
+}
+report | tee ${OUT:+"$OUT"}
