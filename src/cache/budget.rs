@@ -33,6 +33,8 @@ pub struct CacheStats {
 struct Entry {
     size: u64,
     tick: u64,
+    /// When the access time was last written to disk by this process.
+    persisted: Option<std::time::Instant>,
 }
 
 /// LRU index and reservations. Not synchronised: `DiskCache` keeps it under a mutex.
@@ -80,6 +82,19 @@ impl Budget {
         true
     }
 
+    /// Whether `name`'s access time on disk is due for an update (never written by this
+    /// process, or longer ago than `every`); if so, records that it is being written now.
+    pub(crate) fn access_due(&mut self, name: &str, every: std::time::Duration) -> bool {
+        let now = std::time::Instant::now();
+        match self.entries.get_mut(name) {
+            Some(e) if e.persisted.is_none_or(|t| now.duration_since(t) >= every) => {
+                e.persisted = Some(now);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Indexes a committed object as most recently used (replacing an older entry of the same
     /// name) and returns the victims needed to get back within budget — never `name` itself
     /// unless it alone exceeds the budget.
@@ -91,6 +106,7 @@ impl Budget {
             Entry {
                 size,
                 tick: self.tick,
+                persisted: None,
             },
         );
         self.order.insert(self.tick, name.to_owned());

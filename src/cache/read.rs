@@ -37,6 +37,13 @@ use super::{blocking, DiskCache, Error};
 
 /// Bytes per `read_body` chunk.
 const CHUNK: u64 = 512 * 1024;
+/// Committed bodies up to this size are read in the same blocking call that opens them, and
+/// served from memory: for small files the hand-offs to the blocking pool cost more than the
+/// read (config.json, tokenizer files — most requests of a model download).
+const INLINE: u64 = 64 * 1024;
+/// The access time on disk (LRU order across restarts) is written at most this often per
+/// object: one `utimensat` per hit would be most of a small hit's syscalls.
+pub(crate) const PERSIST_ACCESS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A reader of one object's body, committed or still filling.
 pub(crate) struct Reader {
@@ -49,6 +56,8 @@ pub(crate) struct Reader {
     end: u64,
     /// `None` for a committed object; the fill's progress otherwise.
     progress: Option<watch::Receiver<Progress>>,
+    /// The whole body of a small committed object, read when it was opened.
+    inline: Option<Bytes>,
 }
 
 impl Reader {
@@ -61,6 +70,16 @@ impl Reader {
             pos: 0,
             end: size,
             progress: None,
+            inline: None,
+        }
+    }
+
+    /// A reader of a small committed object already in memory.
+    pub(crate) fn in_memory(name: String, file: File, body: Bytes) -> Self {
+        let size = body.len() as u64;
+        Self {
+            inline: Some(body),
+            ..Self::complete(name, file, size)
         }
     }
 
@@ -78,6 +97,7 @@ impl Reader {
             pos: 0,
             end: size,
             progress: Some(progress),
+            inline: None,
         }
     }
 
@@ -101,6 +121,11 @@ impl Reader {
         loop {
             if self.pos >= self.end {
                 return Ok(None);
+            }
+            if let Some(body) = &self.inline {
+                let chunk = body.slice(self.pos as usize..self.end as usize);
+                self.pos = self.end;
+                return Ok(Some(chunk));
             }
             let available = self.readable()?.min(self.end);
             if available > self.pos {
@@ -206,15 +231,22 @@ impl DiskCache {
     ) -> Result<Option<(CacheMeta, HitHandler)>, Error> {
         let opened = name.clone();
         let found = blocking("opening an object", move || self.open_committed(&opened)).await?;
-        let Some((meta, body)) = found else {
+        let Some((meta, body, inline)) = found else {
             return Ok(None);
         };
-        let reader = Reader::complete(name, body, meta.size);
+        let reader = match inline {
+            Some(bytes) => Reader::in_memory(name, body, bytes),
+            None => Reader::complete(name, body, meta.size),
+        };
         Ok(Some((meta.to_cache_meta()?, Box::new(reader))))
     }
 
     /// Opens a committed object's meta and body; an invalid one is removed and is a miss.
-    fn open_committed(&self, name: &str) -> Result<Option<(StoredMeta, File)>, Error> {
+    #[allow(clippy::type_complexity)]
+    fn open_committed(
+        &self,
+        name: &str,
+    ) -> Result<Option<(StoredMeta, File, Option<Bytes>)>, Error> {
         let dir = self.layout.object_dir(name);
         let body_path = dir.join(BODY);
         let opened = StoredMeta::read(&dir).and_then(|meta| {
@@ -244,26 +276,39 @@ impl DiskCache {
                 return Ok(None);
             }
         };
-        let trash = {
+        let (trash, persist) = {
             let mut budget = self.budget.lock();
             if budget.touch(name) {
-                Vec::new()
+                (Vec::new(), budget.access_due(name, PERSIST_ACCESS_EVERY))
             } else {
                 // Published by another process sharing the directory (graceful upgrade).
                 let victims = budget.insert(name, meta.size);
-                self.discard(&mut budget, victims)
+                (self.discard(&mut budget, victims), true)
             }
         };
         trash.iter().for_each(|t| remove_any(t));
-        // The LRU position survives restarts as the meta file's mtime (scan.rs).
-        let meta_path = dir.join(META);
-        let touched = File::options()
-            .write(true)
-            .open(&meta_path)
-            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-        if let Err(e) = touched {
-            tracing::debug!(object = name, error = %e, "could not record the access time");
+        if persist {
+            // The LRU position survives restarts as the meta file's mtime (scan.rs).
+            let meta_path = dir.join(META);
+            let touched = File::options()
+                .write(true)
+                .open(&meta_path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            if let Err(e) = touched {
+                tracing::debug!(object = name, error = %e, "could not record the access time");
+            }
         }
-        Ok(Some((meta, body)))
+        let inline = if meta.size <= INLINE {
+            let mut buf = vec![0; meta.size as usize];
+            body.read_exact_at(&mut buf, 0)
+                .map_err(|source| Error::Read {
+                    key: name.to_string(),
+                    source,
+                })?;
+            Some(Bytes::from(buf))
+        } else {
+            None
+        };
+        Ok(Some((meta, body, inline)))
     }
 }
