@@ -312,18 +312,12 @@ impl Storage for DiskCache {
             progress,
         });
         self.fills.insert(entry.clone());
-        Ok(Box::new(Fill {
-            cache: self,
+        Ok(Box::new(Fill::new(
+            self,
             entry,
-            tag: id.to_be_bytes(),
             dir,
-            verifier: Verifier::new(&etag, size),
-            pending: Vec::new(),
-            pending_len: 0,
-            written: 0,
-            flushing: false,
-            settled: false,
-        }))
+            Verifier::new(&etag, size),
+        )))
     }
 
     /// Deletes the committed object; fills in flight are left to finish.

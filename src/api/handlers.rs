@@ -44,7 +44,7 @@ async fn write<T: Send + 'static>(
     .map_err(|e| ApiError::Internal(format!("state writer task: {e}")))?
 }
 
-/// [`write`]s `change`, which returns the object it stored, and answers `status` with that
+/// [`write()`]s `change`, which returns the object it stored, and answers `status` with that
 /// object as seen from `origin`.
 async fn store<K: Kind>(
     deps: &Arc<ApiDeps>,

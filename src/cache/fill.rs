@@ -6,18 +6,27 @@
 //! `objects/<aa>/<bb>/<hex>/`. A directory rename is atomic, so a reader finds either no
 //! object or a body with its valid meta; a crash leaves only a `tmp/` entry, removed at the
 //! next start.
+//!
+//! Writing: `write_body` is awaited between pingora's upstream reads, so it only buffers. Full
+//! ~1 MiB buffers go through a bounded channel to the fill's writer thread (a `spawn_blocking`
+//! loop), which writes each, then publishes the new on-disk length to readers, then hashes it
+//! (hashing overlaps the network). A full channel makes `write_body` wait (bounded memory).
+//! `finish` joins the writer before the length and digest check. A failed fill's directory is
+//! removed only when both the `Fill` and its writer have let go of it (`FillDir`).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use pingora::cache::storage::{HandleMiss, MissFinishType};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::layout::{io_err, sync_dir, BODY};
 use super::meta::StoredMeta;
@@ -26,8 +35,12 @@ use super::{blocking, DiskCache, Error};
 use crate::hub::digest::Verifier;
 
 /// Bytes buffered before a write to disk. `write_body` is awaited inline on pingora's upstream
-/// read path ("TODO: do this async" in `proxy_cache.rs`), so writes go to a blocking thread.
+/// read path ("TODO: do this async" in `proxy_cache.rs`), so it must not wait for the disk:
+/// full buffers go to the fill's writer thread.
 const FLUSH_AT: usize = 1 << 20;
+/// Buffers queued for the writer before `write_body` waits (memory per fill stays bounded:
+/// about `(IN_FLIGHT + 2) * FLUSH_AT`).
+const IN_FLIGHT: usize = 8;
 
 /// Where a fill stands; readers wait on a `watch` of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,77 +114,199 @@ impl Registry {
     }
 }
 
+/// The fill directory in `tmp/`, removed when the last holder (the `Fill` or its writer
+/// thread) lets go of it unless the fill was published: a failed fill's directory is never
+/// removed while its writer may still write into it.
+pub(crate) struct FillDir {
+    path: PathBuf,
+    published: AtomicBool,
+}
+
+impl Drop for FillDir {
+    fn drop(&mut self) {
+        if self.published.load(Ordering::Acquire) {
+            return;
+        }
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %self.path.display(), error = %e, "could not remove a failed fill")
+            }
+        }
+    }
+}
+
+/// What the writer thread hands back when its channel closes.
+struct Written {
+    verifier: Verifier,
+}
+
+/// The per-fill writer: a blocking thread fed full buffers through a bounded channel.
+struct Writer {
+    /// `None` once closed (the writer then drains the queue and returns).
+    tx: Option<mpsc::Sender<Vec<Bytes>>>,
+    handle: JoinHandle<Result<Written, Error>>,
+}
+
 /// The `MissHandler` of one fill.
+///
+/// `write_body` only buffers: every `FLUSH_AT` bytes the buffer goes to the fill's writer
+/// thread, which writes it, publishes the new length on disk to the readers, then hashes it
+/// (so hashing overlaps the upstream reads). At most `IN_FLIGHT` buffers wait for it; a
+/// full channel makes `write_body` wait (backpressure). `finish` flushes, closes the channel,
+/// joins the writer, then checks length and digest and publishes.
 pub(crate) struct Fill {
-    pub(crate) cache: &'static DiskCache,
-    pub(crate) entry: Arc<Inflight>,
+    cache: &'static DiskCache,
+    entry: Arc<Inflight>,
     /// `entry.id` as the streaming write tag pingora hands back to `lookup_streaming_write`.
-    pub(crate) tag: [u8; 8],
-    pub(crate) dir: PathBuf,
-    pub(crate) verifier: Verifier,
-    pub(crate) pending: Vec<Bytes>,
-    pub(crate) pending_len: usize,
-    /// Bytes on disk.
-    pub(crate) written: u64,
-    /// Set while a disk write is awaited; still set on entry means that write's future was
-    /// dropped, and the file no longer matches what was hashed.
-    pub(crate) flushing: bool,
+    tag: [u8; 8],
+    /// `None` once the fill has let go of it (failed, or published).
+    dir: Option<Arc<FillDir>>,
+    /// Until the writer starts; then the writer owns it and returns it when joined.
+    verifier: Option<Verifier>,
+    /// Started with the first full buffer; `None` again once joined.
+    writer: Option<Writer>,
+    pending: Vec<Bytes>,
+    pending_len: usize,
+    /// Bytes accepted by `write_body` (buffered or sent to the writer).
+    received: u64,
     /// Published or failed; `Drop` has nothing left to do.
-    pub(crate) settled: bool,
+    settled: bool,
 }
 
 impl Fill {
+    pub(crate) fn new(
+        cache: &'static DiskCache,
+        entry: Arc<Inflight>,
+        dir: PathBuf,
+        verifier: Verifier,
+    ) -> Self {
+        Self {
+            cache,
+            tag: entry.id.to_be_bytes(),
+            entry,
+            dir: Some(Arc::new(FillDir {
+                path: dir,
+                published: AtomicBool::new(false),
+            })),
+            verifier: Some(verifier),
+            writer: None,
+            pending: Vec::new(),
+            pending_len: 0,
+            received: 0,
+            settled: false,
+        }
+    }
+
+    fn dir_path(&self) -> PathBuf {
+        self.dir
+            .as_ref()
+            .map(|d| d.path.clone())
+            .unwrap_or_default()
+    }
+
+    fn interrupted(&self) -> Error {
+        Error::Interrupted {
+            key: self.entry.name.clone(),
+        }
+    }
+
+    /// Starts the writer thread (on the first buffer to write).
+    fn start_writer(&mut self) -> Result<mpsc::Sender<Vec<Bytes>>, Error> {
+        if self.writer.is_none() {
+            let (Some(verifier), Some(dir)) = (self.verifier.take(), self.dir.clone()) else {
+                return Err(self.interrupted());
+            };
+            let (tx, rx) = mpsc::channel(IN_FLIGHT);
+            let entry = self.entry.clone();
+            let handle = tokio::task::spawn_blocking(move || write_loop(rx, entry, dir, verifier));
+            self.writer = Some(Writer {
+                tx: Some(tx),
+                handle,
+            });
+        }
+        self.writer
+            .as_ref()
+            .and_then(|w| w.tx.clone())
+            .ok_or_else(|| self.interrupted())
+    }
+
+    /// A slot in the writer's channel, waiting while it is full (backpressure). Cancel-safe:
+    /// nothing is taken before the slot is there.
+    async fn reserve(&mut self) -> Result<mpsc::OwnedPermit<Vec<Bytes>>, Error> {
+        let tx = self.start_writer()?;
+        match tx.reserve_owned().await {
+            Ok(permit) => Ok(permit),
+            // The writer stopped: it failed; its error says why.
+            Err(_) => Err(self
+                .join_writer()
+                .await
+                .err()
+                .unwrap_or_else(|| self.interrupted())),
+        }
+    }
+
+    /// Hands the pending buffer, if any, to the writer.
     async fn flush(&mut self) -> Result<(), Error> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let chunks = std::mem::take(&mut self.pending);
-        let len = std::mem::take(&mut self.pending_len) as u64;
-        let (file, offset, path) = (self.entry.file.clone(), self.written, self.dir.clone());
-        self.flushing = true;
-        blocking("writing a fill", move || {
-            let mut at = offset;
-            for chunk in &chunks {
-                file.write_all_at(chunk, at).map_err(|source| Error::Io {
-                    op: "writing",
-                    path: path.clone(),
-                    source,
-                })?;
-                at += chunk.len() as u64;
-            }
-            Ok(())
-        })
-        .await?;
-        self.flushing = false;
-        self.written += len;
-        // Published only now that the bytes are on disk (readers pread them).
-        self.entry
-            .progress
-            .send_modify(|p| p.written = self.written);
+        let permit = self.reserve().await?;
+        self.pending_len = 0;
+        permit.send(std::mem::take(&mut self.pending));
         Ok(())
     }
 
+    /// Closes the writer's channel and waits for it to write what it holds; its verifier.
+    /// Cancel-safe: the handle stays in `self` until the writer has exited.
+    async fn join_writer(&mut self) -> Result<Verifier, Error> {
+        let Some(writer) = self.writer.as_mut() else {
+            return self.verifier.take().ok_or_else(|| self.interrupted());
+        };
+        // Closed: the writer's `recv` returns `None` once the queue is drained.
+        writer.tx = None;
+        let joined = (&mut writer.handle).await;
+        self.writer = None;
+        match joined {
+            Ok(Ok(Written { verifier })) => Ok(verifier),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Join {
+                what: "writing a fill",
+            }),
+        }
+    }
+
+    /// Whether the writer has stopped before being asked to (it failed).
+    fn writer_stopped(&self) -> bool {
+        self.writer
+            .as_ref()
+            .and_then(|w| w.tx.as_ref())
+            .is_some_and(|tx| tx.is_closed())
+    }
+
     /// Marks the fill failed, wakes its readers (they get `Err`: pingora #932), forgets it,
-    /// returns its reservation and deletes its directory.
+    /// returns its reservation and deletes its directory once its writer has exited.
     fn fail(&mut self) {
         if std::mem::replace(&mut self.settled, true) {
             return;
         }
+        // Failed first: a writer still running sees it and stops before its next write.
         self.entry
             .progress
             .send_modify(|p| p.state = FillState::Failed);
         self.cache.fills.remove(&self.entry.name, self.entry.id);
         self.cache.budget.lock().release(self.entry.size);
-        let dir = self.dir.clone();
-        let remove = move || {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a failed fill");
+        // Closing the channel ends the writer; it holds the directory until it exits.
+        self.writer = None;
+        self.pending.clear();
+        if let Some(dir) = self.dir.take() {
+            // The directory goes when its last holder drops it, off the runtime when possible
+            // (Drop may run outside a runtime at shutdown; then inline).
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn_blocking(move || drop(dir))),
+                Err(_) => drop(dir),
             }
-        };
-        // Drop may run outside a runtime (shutdown); then delete inline.
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(remove)),
-            Err(_) => remove(),
         }
     }
 
@@ -183,18 +318,64 @@ impl Fill {
     }
 }
 
+/// The writer thread of one fill: writes each buffer at the next offset, publishes the bytes
+/// on disk, then hashes them. Ends when the channel closes (returning the verifier), on a
+/// write error, or when the fill has failed. Holds `dir` until it returns, so a failed
+/// fill's directory is removed only after the last write.
+fn write_loop(
+    mut rx: mpsc::Receiver<Vec<Bytes>>,
+    entry: Arc<Inflight>,
+    dir: Arc<FillDir>,
+    mut verifier: Verifier,
+) -> Result<Written, Error> {
+    let mut written = 0u64;
+    while let Some(chunks) = rx.blocking_recv() {
+        if entry.progress.borrow().state == FillState::Failed {
+            return Err(Error::Interrupted {
+                key: entry.name.clone(),
+            });
+        }
+        let mut at = written;
+        for chunk in &chunks {
+            entry
+                .file
+                .write_all_at(chunk, at)
+                .map_err(|source| Error::Io {
+                    op: "writing",
+                    path: dir.path.join(BODY),
+                    source,
+                })?;
+            at += chunk.len() as u64;
+        }
+        written = at;
+        // Published only now that the bytes are on disk (readers pread them).
+        entry.progress.send_modify(|p| p.written = written);
+        for chunk in &chunks {
+            verifier.update(chunk);
+        }
+    }
+    drop(dir);
+    Ok(Written { verifier })
+}
+
 #[async_trait]
 impl HandleMiss for Fill {
     async fn write_body(&mut self, data: Bytes, eof: bool) -> pingora::Result<()> {
-        if self.settled || self.flushing {
-            let err = Error::Interrupted {
-                key: self.entry.name.clone(),
-            };
+        if self.settled {
+            let err = self.interrupted();
             self.fail();
             return Err(err.into());
         }
-        self.verifier.update(&data);
-        if self.verifier.is_overrun() {
+        if self.writer_stopped() {
+            let err = self
+                .join_writer()
+                .await
+                .err()
+                .unwrap_or_else(|| self.interrupted());
+            self.fail();
+            return Err(err.into());
+        }
+        if self.received + data.len() as u64 > self.entry.size {
             // Stop at once instead of buffering a body that can never be published.
             let err = Error::Overrun {
                 key: self.entry.name.clone(),
@@ -203,34 +384,50 @@ impl HandleMiss for Fill {
             self.fail();
             return Err(err.into());
         }
-        self.pending_len += data.len();
+        let len = self.pending_len + data.len();
+        // A slot for the buffer first (the only wait): a `write_body` cancelled while waiting
+        // has taken nothing, so the buffer and the file stay consistent.
+        let permit = if len > 0 && (eof || len >= FLUSH_AT) {
+            let permit = self.reserve().await;
+            Some(self.check(permit)?)
+        } else {
+            None
+        };
+        self.received += data.len() as u64;
+        self.pending_len = len;
         if !data.is_empty() {
             self.pending.push(data);
         }
-        if eof || self.pending_len >= FLUSH_AT {
-            let result = self.flush().await;
-            self.check(result)?;
+        if let Some(permit) = permit {
+            self.pending_len = 0;
+            permit.send(std::mem::take(&mut self.pending));
         }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> pingora::Result<MissFinishType> {
-        if self.settled || self.flushing {
-            let err = Error::Interrupted {
-                key: self.entry.name.clone(),
-            };
+        if self.settled {
+            let err = self.interrupted();
             self.fail();
             return Err(err.into());
         }
         let result = self.flush().await;
         self.check(result)?;
-        let verdict = std::mem::replace(&mut self.verifier, Verifier::new("", 0)).finish();
+        let verifier = self.join_writer().await;
+        let verifier = self.check(verifier)?;
         let key = self.entry.name.clone();
-        self.check(verdict.map_err(|source| Error::Verify { key, source }))?;
-        let (cache, entry, dir) = (self.cache, self.entry.clone(), self.dir.clone());
+        self.check(
+            verifier
+                .finish()
+                .map_err(|source| Error::Verify { key, source }),
+        )?;
+        let (cache, entry, dir) = (self.cache, self.entry.clone(), self.dir_path());
         let result = blocking("publishing a fill", move || cache.publish(&entry, &dir)).await;
         self.check(result)?;
         self.settled = true;
+        if let Some(dir) = self.dir.take() {
+            dir.published.store(true, Ordering::Release);
+        }
         // Done after the rename and before leaving the registry: a lookup in between joins a
         // finished fill rather than missing and starting a second download.
         self.entry
