@@ -13,6 +13,9 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 
+echo "== docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
+
 echo "== build"
 cargo build --locked --all-targets
 
