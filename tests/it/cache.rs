@@ -22,6 +22,15 @@ async fn hub_with(files: &[(&str, Content, bool)]) -> FakeHub {
     hub
 }
 
+/// hubcache with one `on_demand` remote `hf` on `hub`, served at `/pulp/content/hf/`.
+async fn serve(hub: &FakeHub) -> TestServer {
+    TestServer::builder()
+        .remote("hf", hub)
+        .distribution("hf", "hf")
+        .start()
+        .await
+}
+
 fn resolve(path: &str) -> String {
     format!("/pulp/content/hf/org/model/resolve/main/{path}")
 }
@@ -73,11 +82,7 @@ async fn a_second_download_is_served_from_disk() {
         ("model.bin", big.clone(), true),
     ])
     .await;
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
     for round in 0..3 {
         for (path, want) in [("config.json", b"{}".to_vec()), ("model.bin", big.to_vec())] {
             let resp = server.get(&resolve(path)).await;
@@ -95,11 +100,7 @@ async fn a_second_snapshot_download_by_a_real_client_makes_no_upstream_body_fetc
         return;
     };
     let (hub, want, _) = crate::clients::hub_with_repos().await;
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
     let calls = json!([{"fn": "snapshot_download", "repo_id": "org/bert"}]);
     for run in 0..2 {
         let home = tempfile::tempdir().unwrap();
@@ -133,11 +134,7 @@ async fn a_second_snapshot_download_by_a_real_client_makes_no_upstream_body_fetc
 async fn concurrent_cold_requests_share_one_upstream_fetch() {
     let big = Content::pattern(8 * MIB, 6);
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
     let url = server.url(&resolve("model.bin"));
     let want = crate::clients::sha256_hex(&big.to_vec());
     let mut tasks = Vec::new();
@@ -170,11 +167,7 @@ async fn an_upstream_reset_mid_body_stores_nothing_and_the_next_request_is_whole
     let big = Content::pattern(3 * MIB, 7);
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
     hub.fault_times("org/model", "model.bin", Fault::DropAfter(MIB), 1);
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
 
     let first = server
         .client()
@@ -215,11 +208,7 @@ async fn an_upstream_reset_mid_body_stores_nothing_and_the_next_request_is_whole
 async fn a_corrupted_blob_on_disk_is_fetched_again() {
     let big = Content::pattern(2 * MIB, 8);
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    let mut server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let mut server = serve(&hub).await;
     assert_eq!(server.get(&resolve("model.bin")).await.status(), 200);
     let bodies = body_files(&server.cache_dir());
     assert_eq!(bodies.len(), 1);
@@ -399,11 +388,7 @@ async fn kill_9_during_a_fill_leaves_no_partial_object_after_restart() {
             duration: Duration::from_secs(60),
         },
     );
-    let mut server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let mut server = serve(&hub).await;
     let mut resp = server
         .client()
         .get(server.url(&resolve("model.bin")))
@@ -438,11 +423,7 @@ async fn a_restart_serves_everything_stored_without_upstream_body_fetches() {
         ("config.json", Content::from(&b"{}"[..]), false),
     ])
     .await;
-    let mut server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let mut server = serve(&hub).await;
     server.get(&resolve("model.bin")).await;
     server.get(&resolve("config.json")).await;
     server.restart().await;
@@ -460,11 +441,7 @@ async fn ranges_on_a_stored_object_come_from_disk() {
     let big = Content::pattern(2 * MIB, 12);
     let all = big.to_vec();
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
     assert_eq!(server.get(&resolve("model.bin")).await.status(), 200);
     let cdn_before = hub.cdn().requests().len();
 
@@ -497,11 +474,7 @@ async fn ranges_on_a_stored_object_come_from_disk() {
 async fn a_range_far_ahead_on_a_cold_object_goes_straight_upstream() {
     let big = Content::pattern(40 * MIB, 13);
     let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
     let resp = server
         .get_with(&resolve("model.bin"), &[("range", "bytes=39000000-")])
         .await;
@@ -517,11 +490,7 @@ async fn a_range_far_ahead_on_a_cold_object_goes_straight_upstream() {
 #[tokio::test]
 async fn known_commit_pinned_heads_and_misses_are_answered_without_the_hub() {
     let hub = hub_with(&[("config.json", Content::from(&b"{}"[..]), false)]).await;
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
     let commit = hub.commit("org/model", "main");
     let pinned = format!("/pulp/content/hf/org/model/resolve/{commit}/config.json");
     let missing = format!("/pulp/content/hf/org/model/resolve/{commit}/nope.json");
@@ -573,11 +542,7 @@ async fn a_range_on_a_file_still_filling_is_served_as_the_bytes_arrive() {
             duration: Duration::from_secs(8),
         },
     );
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
 
     // A first client starts the fill and gets its first bytes; the fill then stalls upstream.
     let mut first = server
@@ -624,11 +589,7 @@ async fn a_blob_shared_by_two_repos_is_stored_once_and_answered_with_each_repos_
     let hub = FakeHub::start().await;
     hub.add_lfs_file("org/a", "main", "weights.bin", shared.clone());
     hub.add_lfs_file("org/b", "main", "weights.bin", shared.clone());
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
     let a = server
         .get("/pulp/content/hf/org/a/resolve/main/weights.bin")
         .await;
@@ -658,11 +619,7 @@ async fn a_blob_shared_by_two_repos_is_stored_once_and_answered_with_each_repos_
 async fn a_suffix_range_on_a_cold_object_does_not_wait_for_the_whole_file() {
     let big = Content::pattern(40 * MIB, 17);
     let hub = hub_with(&[("data.parquet", big.clone(), true)]).await;
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
     let resp = server
         .get_with(&resolve("data.parquet"), &[("range", "bytes=-65536")])
         .await;
@@ -708,11 +665,7 @@ async fn a_real_client_snapshot_of_a_repo_seen_before_works_with_the_hub_down() 
         return;
     };
     let (hub, want, _) = crate::clients::hub_with_repos().await;
-    let server = TestServer::builder()
-        .remote("hf", &hub)
-        .distribution("hf", "hf")
-        .start()
-        .await;
+    let server = serve(&hub).await;
     let calls = json!([{"fn": "snapshot_download", "repo_id": "org/bert"}]);
     let warm = tempfile::tempdir().unwrap();
     let (_, results) = crate::clients::run_client(
