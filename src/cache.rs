@@ -72,6 +72,8 @@ pub struct DiskCache {
     fills: Registry,
     next_write_id: AtomicU64,
     scan: ScanReport,
+    /// Small committed objects already read once (see `read::Hot`).
+    hot: read::HotObjects,
 }
 
 impl DiskCache {
@@ -95,6 +97,7 @@ impl DiskCache {
             fills: Registry::default(),
             next_write_id: AtomicU64::new(1),
             scan,
+            hot: read::HotObjects::default(),
         })))
     }
 

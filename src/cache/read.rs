@@ -45,10 +45,60 @@ const INLINE: u64 = 64 * 1024;
 /// object: one `utimensat` per hit would be most of a small hit's syscalls.
 pub(crate) const PERSIST_ACCESS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Small committed objects (≤ `INLINE`) kept in memory after their first hit, so later hits
+/// never leave the runtime thread (no blocking-pool hand-off, no syscall). Bounded by bytes;
+/// when full it is simply emptied. The budget index stays the source of truth: an entry is
+/// used only while its object is indexed (so an evicted or removed object is never served
+/// from here), and bodies were verified when stored.
+#[derive(Default)]
+pub(crate) struct HotObjects {
+    map: parking_lot::Mutex<(std::collections::HashMap<String, Arc<Hot>>, u64)>,
+}
+
+/// One hot object: its meta and its whole body.
+pub(crate) struct Hot {
+    meta: StoredMeta,
+    body: Bytes,
+}
+
+/// Bytes of bodies the hot tier may hold.
+const HOT_BYTES: u64 = 64 * 1024 * 1024;
+
+impl HotObjects {
+    fn get(&self, name: &str) -> Option<Arc<Hot>> {
+        self.map.lock().0.get(name).cloned()
+    }
+
+    fn put(&self, name: &str, meta: &StoredMeta, body: &Bytes) {
+        let mut guard = self.map.lock();
+        let (map, bytes) = &mut *guard;
+        if *bytes + body.len() as u64 > HOT_BYTES {
+            map.clear();
+            *bytes = 0;
+        }
+        *bytes += body.len() as u64;
+        map.insert(
+            name.to_string(),
+            Arc::new(Hot {
+                meta: meta.clone(),
+                body: body.clone(),
+            }),
+        );
+    }
+
+    fn forget(&self, name: &str) {
+        let mut guard = self.map.lock();
+        if let Some(old) = guard.0.remove(name) {
+            guard.1 = guard.1.saturating_sub(old.body.len() as u64);
+        }
+    }
+}
+
 /// A reader of one object's body, committed or still filling.
 pub(crate) struct Reader {
     name: String,
-    file: Arc<File>,
+    /// `None` only for a body held in memory (`inline`).
+    file: Option<Arc<File>>,
     size: u64,
     /// Next byte to return.
     pos: u64,
@@ -65,7 +115,7 @@ impl Reader {
     pub(crate) fn complete(name: String, file: File, size: u64) -> Self {
         Self {
             name,
-            file: Arc::new(file),
+            file: Some(Arc::new(file)),
             size,
             pos: 0,
             end: size,
@@ -75,11 +125,16 @@ impl Reader {
     }
 
     /// A reader of a small committed object already in memory.
-    pub(crate) fn in_memory(name: String, file: File, body: Bytes) -> Self {
+    pub(crate) fn in_memory(name: String, body: Bytes) -> Self {
         let size = body.len() as u64;
         Self {
+            name,
+            file: None,
+            size,
+            pos: 0,
+            end: size,
+            progress: None,
             inline: Some(body),
-            ..Self::complete(name, file, size)
         }
     }
 
@@ -92,7 +147,7 @@ impl Reader {
     ) -> Self {
         Self {
             name,
-            file,
+            file: Some(file),
             size,
             pos: 0,
             end: size,
@@ -130,7 +185,12 @@ impl Reader {
             let available = self.readable()?.min(self.end);
             if available > self.pos {
                 let len = (available - self.pos).min(CHUNK);
-                let (file, pos, name) = (self.file.clone(), self.pos, self.name.clone());
+                let Some(file) = self.file.clone() else {
+                    return Err(Error::FillFailed {
+                        key: self.name.clone(),
+                    });
+                };
+                let (pos, name) = (self.pos, self.name.clone());
                 let chunk = blocking("reading a body", move || {
                     let mut buf = vec![0; len as usize];
                     file.read_exact_at(&mut buf, pos)
@@ -229,13 +289,42 @@ impl DiskCache {
         &'static self,
         name: String,
     ) -> Result<Option<(CacheMeta, HitHandler)>, Error> {
+        if let Some(hot) = self.hot.get(&name) {
+            let (indexed, persist) = {
+                let mut budget = self.budget.lock();
+                let indexed = budget.touch(&name);
+                (
+                    indexed,
+                    indexed && budget.access_due(&name, PERSIST_ACCESS_EVERY),
+                )
+            };
+            if indexed {
+                if persist {
+                    let meta_path = self.layout.object_dir(&name).join(META);
+                    // Fire and forget: only the LRU order across restarts depends on it.
+                    drop(tokio::task::spawn_blocking(move || {
+                        let _ = File::options()
+                            .write(true)
+                            .open(&meta_path)
+                            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    }));
+                }
+                let reader = Reader::in_memory(name, hot.body.clone());
+                return Ok(Some((hot.meta.to_cache_meta()?, Box::new(reader))));
+            }
+            // Evicted or removed since: never served from memory.
+            self.hot.forget(&name);
+        }
         let opened = name.clone();
         let found = blocking("opening an object", move || self.open_committed(&opened)).await?;
         let Some((meta, body, inline)) = found else {
             return Ok(None);
         };
         let reader = match inline {
-            Some(bytes) => Reader::in_memory(name, body, bytes),
+            Some(bytes) => {
+                self.hot.put(&name, &meta, &bytes);
+                Reader::in_memory(name, bytes)
+            }
             None => Reader::complete(name, body, meta.size),
         };
         Ok(Some((meta.to_cache_meta()?, Box::new(reader))))

@@ -478,3 +478,31 @@ async fn refuses_responses_without_length_or_with_another_etag() {
 }
 
 mod restart;
+
+/// Small objects are served from memory after their first hit, but only while indexed: an
+/// evicted one is a miss, never a memory hit.
+#[tokio::test]
+async fn a_small_object_in_memory_is_dropped_with_its_eviction() {
+    let (_dir, cache) = open(3000);
+    let a = body(1000, 1);
+    let key_a = store(cache, &a).await;
+    for _ in 0..2 {
+        let (_, mut hit) = cache
+            .lookup(&key_a, &span())
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(
+            hit.read_body().await.unwrap().unwrap(),
+            Bytes::from(a.clone())
+        );
+    }
+    // Two more objects of 1000 bytes push `a`, the least recently used, out of the budget.
+    store(cache, &body(1000, 2)).await;
+    store(cache, &body(1000, 3)).await;
+    store(cache, &body(1000, 4)).await;
+    assert!(
+        cache.lookup(&key_a, &span()).await.unwrap().is_none(),
+        "an evicted object was served from memory"
+    );
+}
