@@ -24,7 +24,12 @@ echo "== shipped configuration"
 
 echo "== tests"
 export HUBCACHE_PYTHONS="$root/.venv-hf-latest/bin/python:$root/.venv-hf-0x/bin/python"
-cargo test --locked -- --test-threads 4
+results=$(mktemp)
+cargo test --locked -- --test-threads 4 2>&1 | tee "$results"
+read -r passed failed < <(awk '/^test result:/ {
+    for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
+} END { print p + 0, f + 0 }' "$results")
+rm -f "$results"
 
 echo "== observability files"
 bash .ci/check-observability.sh
@@ -32,3 +37,5 @@ bash .ci/check-observability.sh
 echo "== benches compile; load script smoke run (checks every body, not the figures)"
 cargo bench --locked --no-run
 bash benches/load.sh --smoke --bin target/debug/hubcache
+
+echo "hubcache: $passed passed, $failed failed"
