@@ -689,3 +689,26 @@ async fn a_remotes_extra_headers_go_to_the_hub_only() {
         "extra headers must not reach the CDN"
     );
 }
+
+#[tokio::test]
+async fn a_default_password_on_a_non_loopback_listener_is_warned_about_without_printing_it() {
+    let hub = hub_with_model().await;
+    let port = crate::support::free_port();
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .yaml(&format!(
+            "api: {{listen: \"0.0.0.0:{port}\"}}\nusers: [{{username: ops, password: \"${{HUBCACHE_IT_UNSET_PASSWORD:-ops-default-pw}}\"}}]"
+        ))
+        .start()
+        .await;
+    let logs = server.logs();
+    assert!(
+        logs.contains("default password on a non-loopback listener"),
+        "no start-up warning:\n{logs}"
+    );
+    assert!(
+        !logs.contains("ops-default-pw"),
+        "the password reached the log"
+    );
+}
