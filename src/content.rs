@@ -23,7 +23,7 @@ use pingora::{Error, Result};
 
 pub use caching::lock_age_timeout;
 pub use ctx::RequestCtx;
-pub use dispatch::MAX_BODY;
+pub use dispatch::{api_request, MAX_BODY};
 
 use crate::cache::DiskCache;
 use crate::metadata::Metadata;

@@ -334,7 +334,7 @@ impl Metadata {
                     target,
                     source: Source::Stale,
                 })),
-                None => Err(Arc::try_unwrap(err).unwrap_or_else(|e| clone_error(&e))),
+                None => Err(Arc::unwrap_or_clone(err)),
             },
         }
     }
@@ -478,15 +478,5 @@ impl Metadata {
                 None => Err(err),
             },
         }
-    }
-}
-
-fn clone_error(e: &UpstreamError) -> UpstreamError {
-    match e {
-        UpstreamError::Connect => UpstreamError::Connect,
-        UpstreamError::Timeout => UpstreamError::Timeout,
-        UpstreamError::Status(s) => UpstreamError::Status(*s),
-        UpstreamError::Protocol(p) => UpstreamError::Protocol(p),
-        UpstreamError::Client => UpstreamError::Client,
     }
 }

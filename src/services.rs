@@ -252,14 +252,8 @@ impl ServeHttp for ApiService {
                 }
             }
         }
-        let head = session.req_header();
-        let mut builder = http::Request::builder()
-            .method(head.method.clone())
-            .uri(head.uri.clone());
-        for (name, value) in head.headers.iter() {
-            builder = builder.header(name, value);
-        }
-        let Ok(request) = builder.body(Bytes::from(body)) else {
+        let Ok(request) = crate::content::api_request(session.req_header(), Bytes::from(body))
+        else {
             return http::Response::builder()
                 .status(400)
                 .body(Vec::new())

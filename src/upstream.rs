@@ -13,7 +13,7 @@ use http::{HeaderMap, Method, StatusCode};
 use parking_lot::Mutex;
 use uuid::Uuid;
 
-use crate::hub::headers::{normalize_etag, resolve_relative};
+use crate::hub::headers::{file_meta_from_first_hop, resolve_relative, FileMeta};
 use crate::model::Remote;
 use crate::rules::origin_of;
 
@@ -25,7 +25,7 @@ const MAX_HOPS: usize = 10;
 pub const USER_AGENT: &str = concat!("hubcache/", env!("CARGO_PKG_VERSION"));
 
 /// Why an upstream exchange produced no HTTP answer worth relaying.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     /// TCP/TLS connect failed (refused, unreachable, DNS).
     #[error("the Hub could not be reached")]
@@ -267,7 +267,9 @@ impl HubClient {
         path_and_query: &str,
     ) -> Result<Resolution, UpstreamError> {
         let mut url = format!("{}/{}", remote.url, path_and_query.trim_start_matches('/'));
-        let mut first: Option<HeaderMap> = None;
+        // The metadata hop: the first one that names the commit (a rename 307 before it may
+        // carry none); later hops only fill what it lacks.
+        let mut first: Option<FileMeta> = None;
         for _ in 0..MAX_HOPS {
             let fetched = self.send_once(remote, &Method::HEAD, &url, None).await?;
             let status = fetched.status;
@@ -277,12 +279,9 @@ impl HubClient {
             if status.is_client_error() {
                 return Ok(Resolution::Refused(fetched));
             }
-            // The metadata hop: the first one that names the commit (a rename 307 before it
-            // may carry none).
             if first.is_none() && fetched.headers.contains_key("x-repo-commit") {
-                first = Some(fetched.headers.clone());
+                first = Some(file_meta_from_first_hop(status, &fetched.headers));
             }
-            let first_headers = first.clone().unwrap_or_else(|| fetched.headers.clone());
             if status.is_redirection() {
                 let next = redirect_target(&url, &fetched)
                     .ok_or(UpstreamError::Protocol("redirect without Location"))?;
@@ -290,12 +289,15 @@ impl HubClient {
                     url = next;
                     continue;
                 }
-                // A CDN: its own headers describe a Xet object, not the file; the first hop does.
-                let target = target_from(&first_headers, None, next, false)?;
+                // A CDN: its own headers describe a Xet object, not the file; the Hub's hop does.
+                let hop = file_meta_from_first_hop(status, &fetched.headers);
+                let target = target_from(first.unwrap_or(hop), None, next, false)?;
                 return Ok(Resolution::Found(target));
             }
             if status.is_success() {
-                let target = target_from(&first_headers, Some(&fetched.headers), url, true)?;
+                let last = file_meta_from_first_hop(status, &fetched.headers);
+                let target =
+                    target_from(first.unwrap_or_else(|| last.clone()), Some(last), url, true)?;
                 return Ok(Resolution::Found(target));
             }
             return Err(UpstreamError::Protocol("unexpected status"));
@@ -313,53 +315,40 @@ fn redirect_target(url: &str, fetched: &Fetched) -> Option<String> {
     Some(resolve_relative(url, location))
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
-/// Builds the file target from the first hop's headers, completed by the final 200's.
+/// Builds the file target from the metadata hop, completed by the final 200 (`last`) when
+/// the bytes are on the Hub itself. The type comes from the 200 only: a redirect's
+/// `Content-Type` describes its own body.
 fn target_from(
-    first: &HeaderMap,
-    last: Option<&HeaderMap>,
+    first: FileMeta,
+    last: Option<FileMeta>,
     url: String,
     same_origin: bool,
 ) -> Result<FileTarget, UpstreamError> {
-    let pick = |name: &str| header(first, name).or_else(|| last.and_then(|l| header(l, name)));
-    let commit = pick("x-repo-commit")
-        .ok_or(UpstreamError::Protocol("no X-Repo-Commit"))?
-        .to_string();
+    let last = last.unwrap_or_default();
+    let commit = first
+        .commit
+        .or(last.commit)
+        .ok_or(UpstreamError::Protocol("no X-Repo-Commit"))?;
     if !crate::hub::is_commit(&commit) {
         return Err(UpstreamError::Protocol(
             "X-Repo-Commit is not a 40-hex commit",
         ));
     }
-    let etag = header(first, "x-linked-etag")
-        .or_else(|| last.and_then(|l| header(l, "x-linked-etag")))
-        .or_else(|| last.and_then(|l| header(l, "etag")))
-        .map(normalize_etag)
-        .ok_or(UpstreamError::Protocol("no etag"))?;
-    let size = pick("x-linked-size")
-        .or_else(|| last.and_then(|l| header(l, "content-length")))
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(UpstreamError::Protocol("no size"))?;
-    let content_type = last
-        .and_then(|l| header(l, "content-type"))
-        .unwrap_or("application/octet-stream")
-        .to_string();
-    let content_disposition = pick("content-disposition").map(str::to_string);
     Ok(FileTarget {
         commit,
-        etag,
-        size,
-        content_type,
-        content_disposition,
+        etag: first
+            .etag
+            .or(last.etag)
+            .ok_or(UpstreamError::Protocol("no etag"))?,
+        size: first
+            .size
+            .or(last.size)
+            .ok_or(UpstreamError::Protocol("no size"))?,
+        content_type: last
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".to_string()),
+        content_disposition: first.content_disposition.or(last.content_disposition),
         url,
         same_origin,
     })
 }
-
-/// The remote's clients, shared by every request.
-pub type SharedHubClient = Arc<HubClient>;

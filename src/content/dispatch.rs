@@ -75,13 +75,7 @@ pub async fn dispatch(
     ctx.distribution = Some(matched.distribution.clone());
     ctx.hub_path = tail.to_string();
     if method != Method::GET && method != Method::HEAD && method != Method::POST {
-        Reply::plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Only GET and HEAD are allowed here.",
-        )
-        .with("allow", "GET, HEAD")
-        .send(session)
-        .await?;
+        method_not_allowed().send(session).await?;
         return Ok(Outcome::Answered);
     }
     if let Some(guard) = &matched.guard {
@@ -129,13 +123,7 @@ pub async fn dispatch(
         }
         HubRoute::Resolve { .. } => {
             if method == Method::POST {
-                Reply::plain(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "Only GET and HEAD are allowed here.",
-                )
-                .with("allow", "GET, HEAD")
-                .send(session)
-                .await?;
+                method_not_allowed().send(session).await?;
                 return Ok(Outcome::Answered);
             }
             let remember = remote.policy == Policy::OnDemand;
@@ -187,13 +175,7 @@ pub async fn dispatch(
         route => {
             let is_paths_info = matches!(route, HubRoute::PathsInfo { .. });
             if method == Method::POST && !is_paths_info {
-                Reply::plain(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "Only GET and HEAD are allowed here.",
-                )
-                .with("allow", "GET, HEAD")
-                .send(session)
-                .await?;
+                method_not_allowed().send(session).await?;
                 return Ok(Outcome::Answered);
             }
             let body = if method == Method::POST {
@@ -235,6 +217,15 @@ fn header_str(session: &Session, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// 405 for anything but GET and HEAD (POST only reaches `paths-info`).
+fn method_not_allowed() -> Reply {
+    Reply::plain(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Only GET and HEAD are allowed here.",
+    )
+    .with("allow", "GET, HEAD")
 }
 
 /// Reads the whole request body, or `None` when it exceeds [`MAX_BODY`].
@@ -388,13 +379,7 @@ async fn relay_api(
 /// `GET /pulp/content/`: a small HTML index of the non-hidden distributions.
 async fn listing(proxy: &ContentProxy, session: &mut Session, method: &Method) -> Result<()> {
     if method != Method::GET && method != Method::HEAD {
-        return Reply::plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Only GET and HEAD are allowed here.",
-        )
-        .with("allow", "GET, HEAD")
-        .send(session)
-        .await;
+        return method_not_allowed().send(session).await;
     }
     let snapshot = proxy.registry.snapshot();
     let mut paths: Vec<&str> = snapshot
@@ -445,14 +430,7 @@ async fn serve_api(proxy: &ContentProxy, session: &mut Session) -> Result<()> {
             .await;
         }
     };
-    let head = session.req_header();
-    let mut builder = http::Request::builder()
-        .method(head.method.clone())
-        .uri(head.uri.clone());
-    for (name, value) in head.headers.iter() {
-        builder = builder.header(name, value);
-    }
-    let Ok(request) = builder.body(body) else {
+    let Ok(request) = api_request(session.req_header(), body) else {
         return Reply::plain(StatusCode::BAD_REQUEST, "Malformed request.")
             .send(session)
             .await;
@@ -475,4 +453,19 @@ async fn serve_api(proxy: &ContentProxy, session: &mut Session) -> Result<()> {
     }
     .send(session)
     .await
+}
+
+/// The admin API's view of a request: plain `http` types (shared by the content listener and
+/// the `api.listen` service).
+pub fn api_request(
+    head: &pingora::http::RequestHeader,
+    body: Bytes,
+) -> Result<http::Request<Bytes>, http::Error> {
+    let mut builder = http::Request::builder()
+        .method(head.method.clone())
+        .uri(head.uri.clone());
+    for (name, value) in head.headers.iter() {
+        builder = builder.header(name, value);
+    }
+    builder.body(body)
 }

@@ -54,7 +54,7 @@ fn internal(msg: &'static str) -> Box<Error> {
 }
 
 /// Resolves the target's address (before any cache lookup, so a miss can go straight on).
-pub async fn prepare(_proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<()> {
+async fn prepare(ctx: &mut RequestCtx) -> Result<()> {
     let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
     if target.url.is_empty() {
         // Remembered metadata, bytes on disk: no upstream unless the cache misses after all.
@@ -111,7 +111,7 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
         }
     }
     if ctx.peer_addr.is_none() {
-        prepare(proxy, ctx).await?;
+        prepare(ctx).await?;
     }
     let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
     let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;
