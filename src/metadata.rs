@@ -79,7 +79,13 @@ pub struct Metadata {
     generation: std::sync::atomic::AtomicU64,
     /// Per namespace: until when the Hub is known to be failing (answer stale at once).
     failing_until: Mutex<HashMap<String, std::time::Instant>>,
+    /// Per remote id: the remote snapshot a namespace was computed for, and the namespace
+    /// (every request needs it; a changed remote is a new `Arc`, so it is computed again).
+    namespaces: Mutex<HashMap<uuid::Uuid, Namespaced>>,
 }
+
+/// A remote snapshot and its [`namespace`].
+type Namespaced = (Arc<Remote>, Arc<str>);
 
 /// With a remembered answer to fall back on, how long to wait for the Hub before serving it
 /// (clients give up a HEAD after 10 s).
@@ -204,7 +210,21 @@ impl Metadata {
             in_flight: Arc::new(Mutex::new(HashMap::new())),
             generation: std::sync::atomic::AtomicU64::new(0),
             failing_until: Mutex::new(HashMap::new()),
+            namespaces: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// [`namespace`] of `remote`, computed once per remote snapshot.
+    fn namespace_of(&self, remote: &Arc<Remote>) -> Arc<str> {
+        let mut known = self.namespaces.lock();
+        if let Some((seen, ns)) = known.get(&remote.meta.id) {
+            if Arc::ptr_eq(seen, remote) {
+                return ns.clone();
+            }
+        }
+        let ns: Arc<str> = namespace(remote).into();
+        known.insert(remote.meta.id, (remote.clone(), ns.clone()));
+        ns
     }
 
     /// The Hub client behind it.
@@ -232,7 +252,7 @@ impl Metadata {
         else {
             return Err(UpstreamError::Protocol("not a resolve route"));
         };
-        let id = namespace(remote);
+        let id = self.namespace_of(remote);
         let t = repo_type.api_segment();
         let rev_key = format!("{id}:rev:{t}:{repo_id}:{revision}");
         // Clients send no query on resolve; ignoring it keeps arbitrary queries out of the store.
@@ -360,7 +380,7 @@ impl Metadata {
         remote: &Arc<Remote>,
         upstream_path: &str,
     ) -> Result<Resolution, Arc<UpstreamError>> {
-        let key = format!("{}:{upstream_path}", namespace(remote));
+        let key = format!("{}:{upstream_path}", self.namespace_of(remote));
         let fut = {
             let mut map = self.in_flight.lock();
             if let Some((_, f)) = map.get(&key) {
@@ -414,7 +434,7 @@ impl Metadata {
             return Ok((fetched, Source::Bypass));
         }
         let pinned = route.revision().is_some_and(is_commit);
-        let ns = namespace(remote);
+        let ns = self.namespace_of(remote);
         let key = format!("{ns}:api:{upstream_path}");
         let neg_key = format!("{ns}:neg:{upstream_path}");
         if let Some(e) = self.store.get(&neg_key) {

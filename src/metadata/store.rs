@@ -2,7 +2,7 @@
 //! in memory and on disk under `<cache.dir>/v1/meta/`, one small JSON file per key written
 //! atomically (temp, fsync, rename), so a restart with the Hub down still knows them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -75,6 +75,10 @@ impl Entry {
 pub struct MetaStore {
     dir: Option<PathBuf>,
     mem: Mutex<HashMap<String, Entry>>,
+    /// File stems (hashes of keys) present on disk, listed once at start and kept up to date,
+    /// so a key that was never stored costs no file system call (every `resolve` asks for a
+    /// refusal first).
+    on_disk: Mutex<HashSet<String>>,
 }
 
 impl MetaStore {
@@ -85,17 +89,20 @@ impl MetaStore {
                 tracing::warn!(error = %err, "metadata directory unusable; keeping metadata in memory only");
             }
         }
+        let on_disk = dir.as_deref().map(list_stored).unwrap_or_default();
         MetaStore {
             dir,
             mem: Mutex::new(HashMap::new()),
+            on_disk: Mutex::new(on_disk),
         }
     }
 
-    fn file_for(&self, key: &str) -> Option<PathBuf> {
+    /// The file of `key` (`None` without a directory) and its stem.
+    fn file_for(&self, key: &str) -> Option<(PathBuf, String)> {
+        let dir = self.dir.as_ref()?;
         let hash = hex::encode(Sha256::digest(key.as_bytes()));
-        self.dir
-            .as_ref()
-            .map(|d| d.join(&hash[..2]).join(format!("{hash}.json")))
+        let path = dir.join(&hash[..2]).join(format!("{hash}.json"));
+        Some((path, hash))
     }
 
     /// The entry for `key`, from memory or disk. A corrupt file is removed and is a miss.
@@ -103,7 +110,10 @@ impl MetaStore {
         if let Some(e) = self.mem.lock().get(key) {
             return Some(e.clone());
         }
-        let path = self.file_for(key)?;
+        let (path, hash) = self.file_for(key)?;
+        if !self.on_disk.lock().contains(&hash) {
+            return None;
+        }
         let bytes = std::fs::read(&path).ok()?;
         match serde_json::from_slice::<(String, Entry)>(&bytes) {
             Ok((stored_key, entry)) if stored_key == key => {
@@ -112,6 +122,7 @@ impl MetaStore {
             }
             _ => {
                 let _ = std::fs::remove_file(&path);
+                self.on_disk.lock().remove(&hash);
                 None
             }
         }
@@ -125,9 +136,12 @@ impl MetaStore {
             .as_secs();
         let entry = Entry { value, stored_at };
         self.mem.lock().insert(key.to_string(), entry.clone());
-        if let Some(path) = self.file_for(key) {
-            if let Err(err) = write_atomically(&path, &(key, &entry)) {
-                tracing::warn!(error = %err, "could not persist Hub metadata");
+        if let Some((path, hash)) = self.file_for(key) {
+            match write_atomically(&path, &(key, &entry)) {
+                Ok(()) => {
+                    self.on_disk.lock().insert(hash);
+                }
+                Err(err) => tracing::warn!(error = %err, "could not persist Hub metadata"),
             }
         }
     }
@@ -135,10 +149,31 @@ impl MetaStore {
     /// Forgets `key`.
     pub fn remove(&self, key: &str) {
         self.mem.lock().remove(key);
-        if let Some(path) = self.file_for(key) {
+        if let Some((path, hash)) = self.file_for(key) {
             let _ = std::fs::remove_file(path);
+            self.on_disk.lock().remove(&hash);
         }
     }
+}
+
+/// The stems of the `<aa>/<hash>.json` files under `dir` (temp files and strays ignored).
+fn list_stored(dir: &std::path::Path) -> HashSet<String> {
+    let mut stems = HashSet::new();
+    let Ok(shards) = std::fs::read_dir(dir) else {
+        return stems;
+    };
+    for shard in shards.flatten() {
+        let Ok(files) = std::fs::read_dir(shard.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let name = file.file_name();
+            if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
+                stems.insert(stem.to_string());
+            }
+        }
+    }
+    stems
 }
 
 fn write_atomically(path: &std::path::Path, value: &impl Serialize) -> std::io::Result<()> {
@@ -170,10 +205,26 @@ mod tests {
         );
         assert!(reopened.get("rev:b").is_none());
 
-        let path = reopened.file_for("rev:a").unwrap();
+        let (path, _) = reopened.file_for("rev:a").unwrap();
         std::fs::write(&path, b"{not json").unwrap();
         let third = MetaStore::new(Some(dir.path().to_path_buf()));
         assert!(third.get("rev:a").is_none());
         assert!(!path.exists(), "a corrupt entry is removed");
+    }
+
+    #[test]
+    fn only_files_listed_at_start_or_written_since_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = MetaStore::new(Some(dir.path().to_path_buf()));
+        let second = MetaStore::new(Some(dir.path().to_path_buf()));
+        first.put("rev:a", Value::Commit("a".repeat(40)));
+        // `second` listed the directory before the file existed: a key it never saw costs it
+        // no file system call (every resolve asks for a refusal that is almost never there).
+        assert!(second.get("rev:a").is_none());
+        second.put("rev:b", Value::Commit("b".repeat(40)));
+        second.remove("rev:b");
+        assert!(second.get("rev:b").is_none());
+        let third = MetaStore::new(Some(dir.path().to_path_buf()));
+        assert!(third.get("rev:a").is_some() && third.get("rev:b").is_none());
     }
 }
