@@ -65,6 +65,15 @@ pub struct FillProgress {
     pub size: u64,
 }
 
+/// A small stored body answered from memory (see [`DiskCache::memory_hit`]).
+#[derive(Debug, Clone)]
+pub struct MemoryHit {
+    /// The whole verified body.
+    pub body: bytes::Bytes,
+    /// When it was fetched (the reference for the `Age` header, as on pingora-cache hits).
+    pub stored: std::time::SystemTime,
+}
+
 /// Hubcache's disk storage for pingora-cache. See the module docs.
 pub struct DiskCache {
     layout: Layout,
@@ -117,6 +126,17 @@ impl DiskCache {
     /// Whether the body with this etag is stored complete (per this process's index).
     pub fn contains(&self, etag: &str) -> bool {
         self.budget.lock().contains(&key_for_etag(etag).combined())
+    }
+
+    /// The whole body of this etag if it is a small object held in memory and still indexed
+    /// (a hit, as for [`Storage::lookup`]). Lets the content service answer the commonest hit
+    /// (a whole small file) without pingora-cache's lookup; `None`: ask pingora-cache.
+    pub fn memory_hit(&self, etag: &str) -> Option<MemoryHit> {
+        self.hot_hit(&key_for_etag(etag).combined())
+            .map(|hot| MemoryHit {
+                body: hot.body.clone(),
+                stored: hot.meta.created_at(),
+            })
     }
 
     /// Progress of a fill in flight of this etag, if any: lets the caller bypass the cache

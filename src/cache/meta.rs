@@ -79,6 +79,11 @@ impl StoredMeta {
         self
     }
 
+    /// When the body was fetched.
+    pub(crate) fn created_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.created)
+    }
+
     /// Rebuilds the `CacheMeta` pingora serves from: fresh far ahead, no stale windows.
     pub(crate) fn to_cache_meta(&self) -> Result<CacheMeta, Error> {
         let bad = |reason: String| Error::BadHeader { reason };
@@ -94,10 +99,9 @@ impl StoredMeta {
                 .append_header(name.clone(), value)
                 .map_err(|e| bad(e.to_string()))?;
         }
-        let created = UNIX_EPOCH + Duration::from_secs(self.created);
         Ok(CacheMeta::new(
             SystemTime::now() + FRESH_FOR,
-            created,
+            self.created_at(),
             0,
             0,
             header,

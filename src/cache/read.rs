@@ -57,8 +57,8 @@ pub(crate) struct HotObjects {
 
 /// One hot object: its meta and its whole body.
 pub(crate) struct Hot {
-    meta: StoredMeta,
-    body: Bytes,
+    pub(crate) meta: StoredMeta,
+    pub(crate) body: Bytes,
 }
 
 /// Bytes of bodies the hot tier may hold.
@@ -285,35 +285,43 @@ impl DiskCache {
         Ok((fill.meta.to_cache_meta()?, Box::new(reader)))
     }
 
+    /// The hot copy of `name` if it is still indexed (a hit: the LRU is touched, and the
+    /// access time persisted now and then); an object evicted or removed since is forgotten
+    /// here and never served from memory.
+    pub(crate) fn hot_hit(&self, name: &str) -> Option<Arc<Hot>> {
+        let hot = self.hot.get(name)?;
+        let (indexed, persist) = {
+            let mut budget = self.budget.lock();
+            let indexed = budget.touch(name);
+            (
+                indexed,
+                indexed && budget.access_due(name, PERSIST_ACCESS_EVERY),
+            )
+        };
+        if !indexed {
+            self.hot.forget(name);
+            return None;
+        }
+        if persist {
+            let meta_path = self.layout.object_dir(name).join(META);
+            // Fire and forget: only the LRU order across restarts depends on it.
+            drop(tokio::task::spawn_blocking(move || {
+                let _ = File::options()
+                    .write(true)
+                    .open(&meta_path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            }));
+        }
+        Some(hot)
+    }
+
     pub(crate) async fn lookup_committed(
         &'static self,
         name: String,
     ) -> Result<Option<(CacheMeta, HitHandler)>, Error> {
-        if let Some(hot) = self.hot.get(&name) {
-            let (indexed, persist) = {
-                let mut budget = self.budget.lock();
-                let indexed = budget.touch(&name);
-                (
-                    indexed,
-                    indexed && budget.access_due(&name, PERSIST_ACCESS_EVERY),
-                )
-            };
-            if indexed {
-                if persist {
-                    let meta_path = self.layout.object_dir(&name).join(META);
-                    // Fire and forget: only the LRU order across restarts depends on it.
-                    drop(tokio::task::spawn_blocking(move || {
-                        let _ = File::options()
-                            .write(true)
-                            .open(&meta_path)
-                            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-                    }));
-                }
-                let reader = Reader::in_memory(name, hot.body.clone());
-                return Ok(Some((hot.meta.to_cache_meta()?, Box::new(reader))));
-            }
-            // Evicted or removed since: never served from memory.
-            self.hot.forget(&name);
+        if let Some(hot) = self.hot_hit(&name) {
+            let reader = Reader::in_memory(name, hot.body.clone());
+            return Ok(Some((hot.meta.to_cache_meta()?, Box::new(reader))));
         }
         let opened = name.clone();
         let found = blocking("opening an object", move || self.open_committed(&opened)).await?;

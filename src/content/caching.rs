@@ -11,8 +11,9 @@ use pingora::Result;
 
 use super::reply::file_headers;
 use super::{ContentProxy, RequestCtx};
-use crate::cache::key_for_etag;
-use crate::model::Policy;
+use crate::cache::{key_for_etag, MemoryHit};
+use crate::model::{Policy, Remote};
+use crate::upstream::FileTarget;
 
 /// A range starting this far past what a fill in flight has written goes straight upstream
 /// as a ranged request instead of waiting for the fill to get there (clients time out after
@@ -76,6 +77,39 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
         .cache
         .enable(disk, None, None, Some(proxy.cache_lock), Some(overrides));
     ctx.cache_enabled = true;
+}
+
+/// Request headers that make a hit more than "send the whole body" (a range, a conditional):
+/// pingora-cache answers those.
+const PARTIAL_OR_CONDITIONAL: [http::header::HeaderName; 6] = [
+    http::header::RANGE,
+    http::header::IF_RANGE,
+    http::header::IF_NONE_MATCH,
+    http::header::IF_MATCH,
+    http::header::IF_MODIFIED_SINCE,
+    http::header::IF_UNMODIFIED_SINCE,
+];
+
+/// The whole body of `target` when the disk cache holds it in memory and this plain GET may
+/// be answered with it at once (as pingora-cache would answer the hit, without its lookup).
+pub fn memory_hit(
+    proxy: &ContentProxy,
+    session: &Session,
+    remote: &Remote,
+    target: &FileTarget,
+) -> Option<MemoryHit> {
+    let disk = proxy.disk?;
+    let headers = &session.req_header().headers;
+    if remote.policy != Policy::OnDemand
+        || !is_digest(&target.etag)
+        || PARTIAL_OR_CONDITIONAL
+            .iter()
+            .any(|h| headers.contains_key(h))
+    {
+        return None;
+    }
+    disk.memory_hit(&target.etag)
+        .filter(|hit| hit.body.len() as u64 == target.size)
 }
 
 fn is_digest(etag: &str) -> bool {

@@ -36,6 +36,8 @@ pub struct RequestCtx {
     pub connect_retries: u32,
     /// Whether the disk cache was enabled for this request.
     pub cache_enabled: bool,
+    /// Whether the body was a disk-cache hit answered from memory in `request_filter`.
+    pub memory_hit: bool,
     /// Time to the first response byte (set when the response header goes out).
     pub ttfb: Option<std::time::Duration>,
     /// When Pingora started fetching the file body upstream.
@@ -65,6 +67,7 @@ impl RequestCtx {
             lookup: None,
             connect_retries: 0,
             cache_enabled: false,
+            memory_hit: false,
             ttfb: None,
             body_upstream_started: None,
             body_upstream_headers: None,

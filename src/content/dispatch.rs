@@ -8,7 +8,7 @@ use pingora::proxy::Session;
 use pingora::Result;
 use subtle::ConstantTimeEq;
 
-use super::reply::{send_file_head, Reply};
+use super::reply::{send_file, send_file_head, Reply};
 use super::{ContentProxy, RequestCtx};
 use crate::hub::route::{parse_hub_path, HubRoute};
 use crate::metadata::FileAnswer;
@@ -132,6 +132,19 @@ pub async fn dispatch(
                 .metadata
                 .resolve(&remote, &route, &upstream_path, remember, false)
                 .await;
+            if method == Method::GET {
+                if let Ok(FileAnswer::Found(known)) = &answer {
+                    let hit = super::caching::memory_hit(proxy, session, &remote, &known.target);
+                    if let Some(hit) = hit {
+                        ctx.upstream_time = Some(started.elapsed());
+                        ctx.lookup = Some(known.source);
+                        ctx.memory_hit = true;
+                        ctx.target = Some(known.target.clone());
+                        send_file(session, &known.target, hit).await?;
+                        return Ok(Outcome::Answered);
+                    }
+                }
+            }
             // A remembered answer has no download URL: fine for HEAD, or when the bytes are
             // stored; otherwise ask the Hub for a fresh (signed) URL.
             if method == Method::GET {

@@ -16,8 +16,11 @@ use crate::metrics::Source;
 /// disk cache phase (a hit on bytes whose metadata was stale counts as stale), otherwise how
 /// the metadata was obtained. `None`: no lookup happened (errors, listings, the API).
 fn lookup_result(session: &Session, ctx: &RequestCtx) -> Option<&'static str> {
+    let stale_meta = ctx.lookup == Some(Lookup::Stale);
+    if ctx.memory_hit {
+        return Some(if stale_meta { "stale" } else { "hit" });
+    }
     if ctx.cache_enabled {
-        let stale_meta = ctx.lookup == Some(Lookup::Stale);
         return Some(match session.cache.phase() {
             CachePhase::Hit if stale_meta => "stale",
             CachePhase::Hit => "hit",

@@ -6,6 +6,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 
+use crate::cache::MemoryHit;
 use crate::upstream::FileTarget;
 
 /// A response hubcache writes itself, in full.
@@ -75,13 +76,33 @@ pub fn file_headers(target: &FileTarget) -> Vec<(String, String)> {
     h
 }
 
-/// Writes the `HEAD /resolve` answer: 200, every metadata header, exact `Content-Length`,
-/// no `Location`, no body.
-pub async fn send_file_head(session: &mut Session, target: &FileTarget) -> Result<()> {
+/// The header of a whole-file `resolve` answer: 200, every metadata header, exact
+/// `Content-Length`, no `Location` (what a disk-cache hit carries too).
+fn file_response(target: &FileTarget) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(StatusCode::OK, Some(8))?;
     for (name, value) in file_headers(target) {
         resp.insert_header(name, value)?;
     }
     resp.insert_header("content-length", target.size.to_string())?;
+    Ok(resp)
+}
+
+/// Writes the `HEAD /resolve` answer: the file's header, no body.
+pub async fn send_file_head(session: &mut Session, target: &FileTarget) -> Result<()> {
+    let resp = file_response(target)?;
     session.write_response_header(Box::new(resp), true).await
+}
+
+/// Writes a stored file held in memory (`hit.body` is exactly `target.size` bytes), with the
+/// `Age` a pingora-cache hit carries (RFC 9111 §4).
+pub async fn send_file(session: &mut Session, target: &FileTarget, hit: MemoryHit) -> Result<()> {
+    let mut resp = file_response(target)?;
+    let age = hit.stored.elapsed().unwrap_or_default().as_secs();
+    resp.insert_header(http::header::AGE, age)?;
+    let empty = hit.body.is_empty();
+    session.write_response_header(Box::new(resp), empty).await?;
+    if !empty {
+        session.write_response_body(Some(hit.body), true).await?;
+    }
+    Ok(())
 }

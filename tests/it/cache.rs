@@ -10,7 +10,7 @@ use crate::support::{Content, FakeHub, Fault, RemoteCfg, TestServer};
 
 const MIB: u64 = 1 << 20;
 
-async fn hub_with(files: &[(&str, Content, bool)]) -> FakeHub {
+pub(crate) async fn hub_with(files: &[(&str, Content, bool)]) -> FakeHub {
     let hub = FakeHub::start().await;
     for (path, content, lfs) in files {
         if *lfs {
@@ -23,7 +23,7 @@ async fn hub_with(files: &[(&str, Content, bool)]) -> FakeHub {
 }
 
 /// hubcache with one `on_demand` remote `hf` on `hub`, served at `/pulp/content/hf/`.
-async fn serve(hub: &FakeHub) -> TestServer {
+pub(crate) async fn serve(hub: &FakeHub) -> TestServer {
     TestServer::builder()
         .remote("hf", hub)
         .distribution("hf", "hf")
@@ -31,7 +31,7 @@ async fn serve(hub: &FakeHub) -> TestServer {
         .await
 }
 
-fn resolve(path: &str) -> String {
+pub(crate) fn resolve(path: &str) -> String {
     format!("/pulp/content/hf/org/model/resolve/main/{path}")
 }
 

@@ -6,5 +6,6 @@ mod cache;
 mod clients;
 mod content;
 mod fake_hub;
+mod memory;
 mod metrics;
 mod support;
