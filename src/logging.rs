@@ -1,7 +1,12 @@
 //! Log setup: `tracing` to stdout, JSON by default or text; level from `RUST_LOG` (default
-//! `info`). Secrets are typed `Secret` and print as `***`, so no field can leak one.
+//! `info`). Secrets are typed `Secret` and print as `***`, so no field can leak one. Access
+//! lines are written in batches (`lines`); call [`flush`] before exiting.
+
+mod lines;
 
 use tracing_subscriber::EnvFilter;
+
+pub use lines::flush;
 
 use crate::cli::LogFormat;
 
@@ -33,7 +38,7 @@ pub fn init(format: LogFormat) {
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(lines::stdout());
     let result = match format {
         LogFormat::Json => builder
             .json()

@@ -25,7 +25,11 @@ fn main() -> ExitCode {
     }
     hubcache::logging::init(cli.log_format);
     match hubcache::services::build_server(config, cli.pingora_opt()) {
-        Ok(server) => server.run_forever(),
+        Ok(server) => {
+            server.run(pingora::server::RunArgs::default());
+            hubcache::logging::flush();
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("hubcache: {err}");
             ExitCode::FAILURE

@@ -17,7 +17,7 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-async fn scrape(server: &TestServer) -> (String, BTreeMap<String, f64>) {
+pub(crate) async fn scrape(server: &TestServer) -> (String, BTreeMap<String, f64>) {
     let resp =
         crate::support::TestResponse::send(server.client().get(server.metrics_url("/metrics")))
             .await;
@@ -27,7 +27,32 @@ async fn scrape(server: &TestServer) -> (String, BTreeMap<String, f64>) {
     (text, parsed)
 }
 
-fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: &str) -> f64 {
+/// Scrapes until `ready` holds (a request is counted in its logging phase, just after the
+/// client has its answer); after 10 s, the last scrape.
+pub(crate) async fn scrape_when(
+    server: &TestServer,
+    ready: impl Fn(&BTreeMap<String, f64>) -> bool,
+) -> (String, BTreeMap<String, f64>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (text, parsed) = scrape(server).await;
+        if ready(&parsed) || std::time::Instant::now() > deadline {
+            return (text, parsed);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Requests of distribution `hf` counted so far.
+pub(crate) fn hf_requests(m: &BTreeMap<String, f64>) -> f64 {
+    sum_matching(m, "hubcache_requests_total{", "distribution=\"hf\"")
+}
+
+pub(crate) fn delta(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    series: &str,
+) -> f64 {
     after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
 }
 
@@ -73,7 +98,8 @@ async fn counters_move_by_exactly_what_was_served() {
         502
     );
 
-    let (text, after) = scrape(&server).await;
+    let (text, after) =
+        scrape_when(&server, |m| hf_requests(m) - hf_requests(&before) >= 6.0).await;
     let req = |method: &str, status: &str| {
         format!("hubcache_requests_total{{distribution=\"hf\",method=\"{method}\",status=\"{status}\"}}")
     };
@@ -143,7 +169,14 @@ async fn counters_move_by_exactly_what_was_served() {
         assert_eq!(resp.status(), 200, "{probe}");
     }
 
-    let logs = server.logs();
+    let access_lines = |logs: &str| {
+        logs.lines()
+            .filter(|l| {
+                l.contains("\"target\":\"access\"") && l.contains("\"distribution\":\"hf\"")
+            })
+            .count()
+    };
+    let logs = server.logs_when(|logs| access_lines(logs) >= 6).await;
     let access: Vec<serde_json::Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

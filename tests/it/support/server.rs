@@ -208,6 +208,19 @@ impl TestServer {
         )
     }
 
+    /// The logs once `ready` holds for them (access lines are written in batches, within
+    /// 100 ms); after 10 s, whatever is there.
+    pub async fn logs_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if ready(&logs) || std::time::Instant::now() > deadline {
+                return logs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILL, as in a crash: no graceful shutdown.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
