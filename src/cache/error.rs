@@ -58,7 +58,7 @@ pub enum Error {
     #[error("fill of {key} failed; its readers are aborted")]
     FillFailed { key: String },
     /// Reading a body failed (a truncated file included).
-    #[error("reading the body of {key}")]
+    #[error("reading the body of {key}: {source}")]
     Read {
         key: String,
         #[source]

@@ -191,8 +191,12 @@ impl Reader {
                     });
                 };
                 let (pos, name) = (self.pos, self.name.clone());
+                // Allocated here, on a runtime thread, where pingora frees it once sent: with a
+                // per-thread allocator, buffers made on short-lived blocking threads and freed
+                // elsewhere stayed committed (2.5× the peak RSS serving 4 large files). The
+                // read is positional: a cancelled `read_body` may leave its read running.
+                let mut buf = vec![0; len as usize];
                 let chunk = blocking("reading a body", move || {
-                    let mut buf = vec![0; len as usize];
                     file.read_exact_at(&mut buf, pos)
                         .map_err(|source| Error::Read { key: name, source })?;
                     Ok(Bytes::from(buf))
