@@ -8,6 +8,19 @@ use tracing_subscriber::EnvFilter;
 
 pub use lines::flush;
 
+/// The format chosen at `init` (`None`: logging is not set up, e.g. in unit tests).
+static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// The log format in force, once [`init`] has run.
+pub fn format() -> Option<LogFormat> {
+    FORMAT.get().copied()
+}
+
+/// Queues one rendered access line (with its newline) for stdout.
+pub fn queue(line: &[u8]) {
+    lines::stdout().queue(line);
+}
+
 use crate::cli::LogFormat;
 
 /// Crates whose debug or trace output can contain request headers.
@@ -47,7 +60,10 @@ pub fn init(format: LogFormat) {
             .try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
-    if let Err(err) = result {
-        eprintln!("hubcache: logging already initialised: {err}");
+    match result {
+        Ok(()) => {
+            let _ = FORMAT.set(format);
+        }
+        Err(err) => eprintln!("hubcache: logging already initialised: {err}"),
     }
 }

@@ -32,6 +32,12 @@ impl<W: Write> Lines<W> {
         }
     }
 
+    /// Queues one line; writes the batch once [`FLUSH_AT`] bytes are pending. A failed write
+    /// is dropped: the access log must never fail a request.
+    pub fn queue(&self, line: &[u8]) {
+        let _ = self.push(line);
+    }
+
     /// Queues one formatted event; writes the batch once [`FLUSH_AT`] bytes are pending.
     fn push(&self, line: &[u8]) -> io::Result<()> {
         let full = {

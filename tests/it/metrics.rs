@@ -236,3 +236,54 @@ async fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--log-format text` writes the access line readably; `RUST_LOG=…,access=off` silences it
+/// and nothing else.
+#[tokio::test]
+async fn access_lines_follow_the_log_format_and_the_filter() {
+    let hub = FakeHub::start().await;
+    hub.add_file("org/model", "main", "config.json", &b"{}"[..]);
+    let path = "/pulp/content/hf/org/model/resolve/main/config.json?token=s3cr3t";
+    let mut text = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .arg("--log-format")
+        .arg("text")
+        .start()
+        .await;
+    assert_eq!(text.get(path).await.status(), 200);
+    assert!(text.terminate(), "exits 0 on SIGTERM");
+    let logs = text.logs();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(" access: ") && l.contains("distribution=\"hf\""))
+        .collect();
+    assert_eq!(lines.len(), 1, "{logs}");
+    for part in [
+        "INFO access: method=\"GET\"",
+        "distribution=\"hf\"",
+        "path=\"org/model/resolve/main/config.json\"",
+        "status=200",
+        "cache=\"miss\"",
+        "bytes=2",
+    ] {
+        assert!(lines[0].contains(part), "{part} not in {}", lines[0]);
+    }
+    assert!(!logs.contains("s3cr3t"));
+
+    let quiet = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .env("RUST_LOG", "info,access=off")
+        .start()
+        .await;
+    assert_eq!(quiet.get(path).await.status(), 200);
+    let (_, counted) = scrape_when(&quiet, |m| hf_requests(m) >= 1.0).await;
+    assert_eq!(hf_requests(&counted), 1.0);
+    let logs = quiet.logs();
+    assert!(!logs.contains("\"target\":\"access\""), "{logs}");
+    assert!(
+        logs.contains("\"level\":\"INFO\""),
+        "other events still logged: {logs}"
+    );
+}

@@ -75,6 +75,12 @@ impl TestServerBuilder {
         self
     }
 
+    /// An extra command-line argument.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.config.args.push(arg.to_string());
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.config.env.push((key.to_string(), value.to_string()));
         self
@@ -274,6 +280,7 @@ impl TestServer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubcache"));
         cmd.arg("--config")
             .arg(&self.config_path)
+            .args(&self.config.args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log("stdout.log")?)

@@ -139,6 +139,8 @@ pub struct ServerConfig {
     /// Raw YAML documents merged over the generated config (mappings merge, lists append).
     pub extra_yaml: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Extra command-line arguments after `--config <file>`.
+    pub args: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -152,6 +154,7 @@ impl Default for ServerConfig {
             separate_api_listener: false,
             extra_yaml: Vec::new(),
             env: Vec::new(),
+            args: Vec::new(),
         }
     }
 }
