@@ -132,11 +132,16 @@ impl DiskCache {
     /// (a hit, as for [`Storage::lookup`]). Lets the content service answer the commonest hit
     /// (a whole small file) without pingora-cache's lookup; `None`: ask pingora-cache.
     pub fn memory_hit(&self, etag: &str) -> Option<MemoryHit> {
-        self.hot_hit(&key_for_etag(etag).combined())
-            .map(|hot| MemoryHit {
-                body: hot.body.clone(),
-                stored: hot.meta.created_at(),
-            })
+        let plain = etag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let hot = if plain {
+            self.hot_hit_by_etag(etag)
+        } else {
+            self.hot_hit(&key_for_etag(etag).combined())
+        };
+        hot.map(|hot| MemoryHit {
+            body: hot.body.clone(),
+            stored: hot.meta.created_at(),
+        })
     }
 
     /// Progress of a fill in flight of this etag, if any: lets the caller bypass the cache

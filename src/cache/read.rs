@@ -52,11 +52,21 @@ pub(crate) const PERSIST_ACCESS_EVERY: std::time::Duration = std::time::Duration
 /// from here), and bodies were verified when stored.
 #[derive(Default)]
 pub(crate) struct HotObjects {
-    map: parking_lot::Mutex<(std::collections::HashMap<String, Arc<Hot>>, u64)>,
+    map: parking_lot::Mutex<HotMap>,
 }
 
-/// One hot object: its meta and its whole body.
+/// Hot objects by object name and by etag (the content service asks by etag, which spares
+/// it the key hashing), and the bytes they hold.
+#[derive(Default)]
+struct HotMap {
+    by_name: std::collections::HashMap<String, Arc<Hot>>,
+    by_etag: std::collections::HashMap<String, Arc<Hot>>,
+    bytes: u64,
+}
+
+/// One hot object: its name, meta and whole body.
 pub(crate) struct Hot {
+    pub(crate) name: String,
     pub(crate) meta: StoredMeta,
     pub(crate) body: Bytes,
 }
@@ -66,30 +76,36 @@ const HOT_BYTES: u64 = 64 * 1024 * 1024;
 
 impl HotObjects {
     fn get(&self, name: &str) -> Option<Arc<Hot>> {
-        self.map.lock().0.get(name).cloned()
+        self.map.lock().by_name.get(name).cloned()
+    }
+
+    /// By normalised etag (lowercase hex, as `StoredMeta::etag`).
+    pub(crate) fn get_by_etag(&self, etag: &str) -> Option<Arc<Hot>> {
+        self.map.lock().by_etag.get(etag).cloned()
     }
 
     fn put(&self, name: &str, meta: &StoredMeta, body: &Bytes) {
-        let mut guard = self.map.lock();
-        let (map, bytes) = &mut *guard;
-        if *bytes + body.len() as u64 > HOT_BYTES {
-            map.clear();
-            *bytes = 0;
+        let mut map = self.map.lock();
+        if map.bytes + body.len() as u64 > HOT_BYTES {
+            *map = HotMap::default();
         }
-        *bytes += body.len() as u64;
-        map.insert(
-            name.to_string(),
-            Arc::new(Hot {
-                meta: meta.clone(),
-                body: body.clone(),
-            }),
-        );
+        map.bytes += body.len() as u64;
+        let hot = Arc::new(Hot {
+            name: name.to_string(),
+            meta: meta.clone(),
+            body: body.clone(),
+        });
+        map.by_etag.insert(meta.etag.clone(), hot.clone());
+        if let Some(old) = map.by_name.insert(name.to_string(), hot) {
+            map.bytes = map.bytes.saturating_sub(old.body.len() as u64);
+        }
     }
 
     fn forget(&self, name: &str) {
-        let mut guard = self.map.lock();
-        if let Some(old) = guard.0.remove(name) {
-            guard.1 = guard.1.saturating_sub(old.body.len() as u64);
+        let mut map = self.map.lock();
+        if let Some(old) = map.by_name.remove(name) {
+            map.by_etag.remove(&old.meta.etag);
+            map.bytes = map.bytes.saturating_sub(old.body.len() as u64);
         }
     }
 }
@@ -294,6 +310,17 @@ impl DiskCache {
     /// here and never served from memory.
     pub(crate) fn hot_hit(&self, name: &str) -> Option<Arc<Hot>> {
         let hot = self.hot.get(name)?;
+        self.hot_touch(hot)
+    }
+
+    /// [`Self::hot_hit`] by normalised etag.
+    pub(crate) fn hot_hit_by_etag(&self, etag: &str) -> Option<Arc<Hot>> {
+        let hot = self.hot.get_by_etag(etag)?;
+        self.hot_touch(hot)
+    }
+
+    fn hot_touch(&self, hot: Arc<Hot>) -> Option<Arc<Hot>> {
+        let name = hot.name.as_str();
         let (indexed, persist) = {
             let mut budget = self.budget.lock();
             let indexed = budget.touch(name);

@@ -486,6 +486,10 @@ async fn a_small_object_in_memory_is_dropped_with_its_eviction() {
     let (_dir, cache) = open(3000);
     let a = body(1000, 1);
     let key_a = store(cache, &a).await;
+    assert!(
+        cache.memory_hit(&sha256(&a)).is_none(),
+        "in memory only after a first hit"
+    );
     for _ in 0..2 {
         let (_, mut hit) = cache
             .lookup(&key_a, &span())
@@ -497,10 +501,16 @@ async fn a_small_object_in_memory_is_dropped_with_its_eviction() {
             Bytes::from(a.clone())
         );
     }
+    let hit = cache.memory_hit(&sha256(&a)).expect("held in memory");
+    assert_eq!(hit.body, Bytes::from(a.clone()));
     // Two more objects of 1000 bytes push `a`, the least recently used, out of the budget.
     store(cache, &body(1000, 2)).await;
     store(cache, &body(1000, 3)).await;
     store(cache, &body(1000, 4)).await;
+    assert!(
+        cache.memory_hit(&sha256(&a)).is_none(),
+        "an evicted object was answered from memory"
+    );
     assert!(
         cache.lookup(&key_a, &span()).await.unwrap().is_none(),
         "an evicted object was served from memory"

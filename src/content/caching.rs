@@ -9,7 +9,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 
-use super::reply::file_headers;
+use super::reply::insert_file_headers;
 use super::{ContentProxy, RequestCtx};
 use crate::cache::{key_for_etag, MemoryHit};
 use crate::model::{Policy, Remote};
@@ -173,11 +173,5 @@ pub fn restore_headers(resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("multipart/byteranges"));
-    for (name, value) in file_headers(target) {
-        if multipart && name == "content-type" {
-            continue;
-        }
-        resp.insert_header(name, value)?;
-    }
-    Ok(())
+    insert_file_headers(resp, target, !multipart)
 }

@@ -10,7 +10,7 @@ use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
-use super::reply::file_headers;
+use super::reply::insert_file_headers;
 use super::{ContentProxy, RequestCtx};
 use crate::upstream::{FileTarget, Resolution};
 
@@ -244,19 +244,12 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
                     ));
                 }
             }
-            for (name, value) in file_headers(target) {
-                resp.insert_header(name, value)?;
-            }
+            insert_file_headers(&mut resp, target, true)?;
             resp.insert_header("content-length", target.size.to_string())?;
         }
         StatusCode::PARTIAL_CONTENT => {
             let multipart = !upstream.headers.contains_key(http::header::CONTENT_RANGE);
-            for (name, value) in file_headers(target) {
-                if multipart && name == "content-type" {
-                    continue;
-                }
-                resp.insert_header(name, value)?;
-            }
+            insert_file_headers(&mut resp, target, !multipart)?;
             if multipart {
                 if let Some(v) = upstream.headers.get(http::header::CONTENT_TYPE) {
                     resp.insert_header(http::header::CONTENT_TYPE, v.clone())?;

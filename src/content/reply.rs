@@ -1,7 +1,7 @@
 //! Writing whole responses from `request_filter`: plain errors, JSON, HEAD metadata.
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{HeaderName, HeaderValue, StatusCode};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
@@ -58,32 +58,52 @@ impl Reply {
     }
 }
 
-/// The metadata headers of a `resolve` answer (HEAD or GET), from the first Hub hop:
-/// `X-Repo-Commit`, `ETag` = `X-Linked-Etag`, `X-Linked-Size`, `Accept-Ranges`, type.
-pub fn file_headers(target: &FileTarget) -> Vec<(String, String)> {
-    let quoted = format!("\"{}\"", target.etag);
-    let mut h = vec![
-        ("x-repo-commit".to_string(), target.commit.clone()),
-        ("x-linked-etag".to_string(), quoted.clone()),
-        ("etag".to_string(), quoted),
-        ("x-linked-size".to_string(), target.size.to_string()),
-        ("accept-ranges".to_string(), "bytes".to_string()),
-        ("content-type".to_string(), target.content_type.clone()),
-    ];
-    if let Some(cd) = &target.content_disposition {
-        h.push(("content-disposition".to_string(), cd.clone()));
+/// Puts the metadata headers of a `resolve` answer (HEAD or GET, hits included) on `resp`,
+/// from the first Hub hop: `X-Repo-Commit`, `ETag` = `X-Linked-Etag`, `X-Linked-Size`,
+/// `Accept-Ranges`, `Content-Disposition` and, unless the body is multipart, the type.
+pub fn insert_file_headers(
+    resp: &mut ResponseHeader,
+    target: &FileTarget,
+    with_content_type: bool,
+) -> Result<()> {
+    use http::header::{ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_TYPE, ETAG};
+    let quoted = HeaderValue::try_from(format!("\"{}\"", target.etag)).map_err(bad_value)?;
+    resp.insert_header(X_REPO_COMMIT, text_value(&target.commit)?)?;
+    resp.insert_header(X_LINKED_ETAG, quoted.clone())?;
+    resp.insert_header(ETAG, quoted)?;
+    resp.insert_header(X_LINKED_SIZE, HeaderValue::from(target.size))?;
+    resp.insert_header(ACCEPT_RANGES, HeaderValue::from_static("bytes"))?;
+    if with_content_type {
+        resp.insert_header(CONTENT_TYPE, text_value(&target.content_type)?)?;
     }
-    h
+    if let Some(cd) = &target.content_disposition {
+        resp.insert_header(CONTENT_DISPOSITION, text_value(cd)?)?;
+    }
+    Ok(())
+}
+
+const X_REPO_COMMIT: HeaderName = HeaderName::from_static("x-repo-commit");
+const X_LINKED_ETAG: HeaderName = HeaderName::from_static("x-linked-etag");
+const X_LINKED_SIZE: HeaderName = HeaderName::from_static("x-linked-size");
+
+fn text_value(text: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(text).map_err(bad_value)
+}
+
+fn bad_value(e: http::header::InvalidHeaderValue) -> Box<pingora::Error> {
+    pingora::Error::because(
+        pingora::ErrorType::InternalError,
+        "a Hub header value cannot be sent",
+        e,
+    )
 }
 
 /// The header of a whole-file `resolve` answer: 200, every metadata header, exact
 /// `Content-Length`, no `Location` (what a disk-cache hit carries too).
 fn file_response(target: &FileTarget) -> Result<ResponseHeader> {
-    let mut resp = ResponseHeader::build(StatusCode::OK, Some(8))?;
-    for (name, value) in file_headers(target) {
-        resp.insert_header(name, value)?;
-    }
-    resp.insert_header("content-length", target.size.to_string())?;
+    let mut resp = ResponseHeader::build_no_case(StatusCode::OK, Some(9))?;
+    insert_file_headers(&mut resp, target, true)?;
+    resp.insert_header(http::header::CONTENT_LENGTH, HeaderValue::from(target.size))?;
     Ok(resp)
 }
 
