@@ -106,7 +106,6 @@ pub async fn dispatch(
         Some(q) => format!("{tail}?{q}"),
         None => tail.to_string(),
     };
-    let prefix = proxy.public_prefix(session, &matched.distribution.base_path);
     ctx.upstream_path = upstream_path.clone();
 
     match route {
@@ -214,6 +213,7 @@ pub async fn dispatch(
             match fetched {
                 Ok((fetched, source)) => {
                     ctx.lookup = Some(source);
+                    let prefix = proxy.public_prefix(session, &matched.distribution.base_path);
                     relay_api(session, fetched, &remote.url, &prefix).await?
                 }
                 Err(err) => upstream_failure(session, &err).await?,

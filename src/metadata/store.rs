@@ -79,7 +79,14 @@ pub struct MetaStore {
     /// so a key that was never stored costs no file system call (every `resolve` asks for a
     /// refusal first).
     on_disk: Mutex<HashSet<String>>,
+    /// Keys looked up and known not to be on disk, so the next lookup skips hashing them
+    /// (every resolve asks for a refusal that is almost never there). Emptied when it reaches
+    /// [`ABSENT_MAX`] keys: clients choose the paths.
+    absent: Mutex<HashSet<String>>,
 }
+
+/// Most keys remembered as absent from disk.
+const ABSENT_MAX: usize = 65_536;
 
 impl MetaStore {
     /// A store persisting under `dir` (`None`: memory only).
@@ -94,6 +101,7 @@ impl MetaStore {
             dir,
             mem: Mutex::new(HashMap::new()),
             on_disk: Mutex::new(on_disk),
+            absent: Mutex::new(HashSet::new()),
         }
     }
 
@@ -110,8 +118,16 @@ impl MetaStore {
         if let Some(e) = self.mem.lock().get(key) {
             return Some(e.clone());
         }
+        if self.absent.lock().contains(key) {
+            return None;
+        }
         let (path, hash) = self.file_for(key)?;
         if !self.on_disk.lock().contains(&hash) {
+            let mut absent = self.absent.lock();
+            if absent.len() >= ABSENT_MAX {
+                absent.clear();
+            }
+            absent.insert(key.to_string());
             return None;
         }
         let bytes = std::fs::read(&path).ok()?;
@@ -136,6 +152,7 @@ impl MetaStore {
             .as_secs();
         let entry = Entry { value, stored_at };
         self.mem.lock().insert(key.to_string(), entry.clone());
+        self.absent.lock().remove(key);
         if let Some((path, hash)) = self.file_for(key) {
             match write_atomically(&path, &(key, &entry)) {
                 Ok(()) => {
