@@ -334,7 +334,8 @@ fn write_loop(
 ) -> Result<Written, Error> {
     let mut written = 0u64;
     let mut synced_at = 0u64;
-    let syncing = Arc::new(AtomicBool::new(false));
+    let mut sync: Option<BackgroundSync> = None;
+    let body = dir.path.join(BODY);
     while let Some(chunks) = rx.blocking_recv() {
         if entry.progress.borrow().state == FillState::Failed {
             return Err(Error::Interrupted {
@@ -348,7 +349,7 @@ fn write_loop(
                 .write_all_at(chunk, at)
                 .map_err(|source| Error::Io {
                     op: "writing",
-                    path: dir.path.join(BODY),
+                    path: body.clone(),
                     source,
                 })?;
             at += chunk.len() as u64;
@@ -356,30 +357,64 @@ fn write_loop(
         written = at;
         // Published only now that the bytes are on disk (readers pread them).
         entry.progress.send_modify(|p| p.written = written);
-        if written - synced_at >= SYNC_EVERY && !syncing.swap(true, Ordering::AcqRel) {
+        if written - synced_at >= SYNC_EVERY && sync.as_ref().is_none_or(BackgroundSync::is_done) {
+            // The previous sync's outcome first: a writeback error is reported only once.
+            BackgroundSync::check(sync.take(), &body)?;
             synced_at = written;
-            start_sync(&entry.file, &syncing);
+            sync = Some(BackgroundSync::start(&entry.file));
         }
         for chunk in &chunks {
             verifier.update(chunk);
         }
     }
+    BackgroundSync::check(sync, &body)?;
     drop(dir);
     Ok(Written { verifier })
 }
 
-/// Starts an `fdatasync` of `file` on its own thread (the writer keeps writing meanwhile);
-/// `syncing` is cleared when it is done. Errors surface at the fsync before publishing.
-fn start_sync(file: &Arc<File>, syncing: &Arc<AtomicBool>) {
-    let (file, done) = (file.clone(), syncing.clone());
-    let spawned = std::thread::Builder::new()
-        .name("fill-sync".into())
-        .spawn(move || {
-            let _ = file.sync_data();
-            done.store(false, Ordering::Release);
-        });
-    if spawned.is_err() {
-        syncing.store(false, Ordering::Release);
+/// A background `fdatasync` of a fill's body, started by the writer every [`SYNC_EVERY`]
+/// bytes so the disk writes while the body arrives. Its result is checked before the next one
+/// starts and when the writer ends: Linux reports a writeback error to one `fsync` only, so
+/// an error seen here would otherwise be lost to the fsync before publishing.
+enum BackgroundSync {
+    Running(std::thread::JoinHandle<std::io::Result<()>>),
+    /// No thread could be started: synced inline.
+    Done(std::io::Result<()>),
+}
+
+impl BackgroundSync {
+    fn start(file: &Arc<File>) -> Self {
+        let shared = file.clone();
+        match std::thread::Builder::new()
+            .name("fill-sync".into())
+            .spawn(move || shared.sync_data())
+        {
+            Ok(handle) => BackgroundSync::Running(handle),
+            Err(_) => BackgroundSync::Done(file.sync_data()),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            BackgroundSync::Running(handle) => handle.is_finished(),
+            BackgroundSync::Done(_) => true,
+        }
+    }
+
+    /// Waits for `sync` (if any) and turns its failure into the fill's.
+    fn check(sync: Option<BackgroundSync>, body: &Path) -> Result<(), Error> {
+        let result = match sync {
+            None => return Ok(()),
+            Some(BackgroundSync::Done(result)) => result,
+            Some(BackgroundSync::Running(handle)) => handle.join().map_err(|_| Error::Join {
+                what: "syncing a fill",
+            })?,
+        };
+        result.map_err(|source| Error::Io {
+            op: "syncing",
+            path: body.to_path_buf(),
+            source,
+        })
     }
 }
 

@@ -139,6 +139,7 @@ pub async fn dispatch(
                         ctx.lookup = Some(known.source);
                         ctx.memory_hit = true;
                         ctx.target = Some(known.target.clone());
+                        ctx.ttfb = Some(ctx.started.elapsed());
                         send_file(session, &known.target, hit).await?;
                         return Ok(Outcome::Answered);
                     }

@@ -75,18 +75,27 @@ impl Entry {
 pub struct MetaStore {
     dir: Option<PathBuf>,
     mem: Mutex<HashMap<String, Entry>>,
-    /// File stems (hashes of keys) present on disk, listed once at start and kept up to date,
+    /// Files present on disk (the first 128 bits of their stem, the key's sha256; a collision
+    /// costs one read, since `get` checks the key stored in the file), listed once at start and
+    /// kept up to date,
     /// so a key that was never stored costs no file system call (every `resolve` asks for a
     /// refusal first).
-    on_disk: Mutex<HashSet<String>>,
+    on_disk: Mutex<HashSet<u128>>,
     /// Keys looked up and known not to be on disk, so the next lookup skips hashing them
     /// (every resolve asks for a refusal that is almost never there). Emptied when it reaches
-    /// [`ABSENT_MAX`] keys: clients choose the paths.
-    absent: Mutex<HashSet<String>>,
+    /// [`ABSENT_MAX_BYTES`] of keys: clients choose the paths.
+    absent: Mutex<Absent>,
 }
 
-/// Most keys remembered as absent from disk.
-const ABSENT_MAX: usize = 65_536;
+/// Keys known not to be on disk, and their total length.
+#[derive(Debug, Default)]
+struct Absent {
+    keys: HashSet<String>,
+    bytes: usize,
+}
+
+/// Most bytes of keys remembered as absent from disk.
+const ABSENT_MAX_BYTES: usize = 8 << 20;
 
 impl MetaStore {
     /// A store persisting under `dir` (`None`: memory only).
@@ -101,7 +110,7 @@ impl MetaStore {
             dir,
             mem: Mutex::new(HashMap::new()),
             on_disk: Mutex::new(on_disk),
-            absent: Mutex::new(HashSet::new()),
+            absent: Mutex::new(Absent::default()),
         }
     }
 
@@ -118,16 +127,18 @@ impl MetaStore {
         if let Some(e) = self.mem.lock().get(key) {
             return Some(e.clone());
         }
-        if self.absent.lock().contains(key) {
+        if self.absent.lock().keys.contains(key) {
             return None;
         }
         let (path, hash) = self.file_for(key)?;
-        if !self.on_disk.lock().contains(&hash) {
+        if !self.on_disk.lock().contains(&stem_id(&hash)) {
             let mut absent = self.absent.lock();
-            if absent.len() >= ABSENT_MAX {
-                absent.clear();
+            if absent.bytes + key.len() > ABSENT_MAX_BYTES {
+                *absent = Absent::default();
             }
-            absent.insert(key.to_string());
+            if absent.keys.insert(key.to_string()) {
+                absent.bytes += key.len();
+            }
             return None;
         }
         let bytes = std::fs::read(&path).ok()?;
@@ -138,7 +149,7 @@ impl MetaStore {
             }
             _ => {
                 let _ = std::fs::remove_file(&path);
-                self.on_disk.lock().remove(&hash);
+                self.on_disk.lock().remove(&stem_id(&hash));
                 None
             }
         }
@@ -152,11 +163,16 @@ impl MetaStore {
             .as_secs();
         let entry = Entry { value, stored_at };
         self.mem.lock().insert(key.to_string(), entry.clone());
-        self.absent.lock().remove(key);
+        {
+            let mut absent = self.absent.lock();
+            if absent.keys.remove(key) {
+                absent.bytes -= key.len();
+            }
+        }
         if let Some((path, hash)) = self.file_for(key) {
             match write_atomically(&path, &(key, &entry)) {
                 Ok(()) => {
-                    self.on_disk.lock().insert(hash);
+                    self.on_disk.lock().insert(stem_id(&hash));
                 }
                 Err(err) => tracing::warn!(error = %err, "could not persist Hub metadata"),
             }
@@ -168,13 +184,20 @@ impl MetaStore {
         self.mem.lock().remove(key);
         if let Some((path, hash)) = self.file_for(key) {
             let _ = std::fs::remove_file(path);
-            self.on_disk.lock().remove(&hash);
+            self.on_disk.lock().remove(&stem_id(&hash));
         }
     }
 }
 
+/// The set member for a file stem (64 hex digits): its first 128 bits; `0` for a stray name.
+fn stem_id(stem: &str) -> u128 {
+    stem.get(..32)
+        .and_then(|prefix| u128::from_str_radix(prefix, 16).ok())
+        .unwrap_or(0)
+}
+
 /// The stems of the `<aa>/<hash>.json` files under `dir` (temp files and strays ignored).
-fn list_stored(dir: &std::path::Path) -> HashSet<String> {
+fn list_stored(dir: &std::path::Path) -> HashSet<u128> {
     let mut stems = HashSet::new();
     let Ok(shards) = std::fs::read_dir(dir) else {
         return stems;
@@ -186,7 +209,7 @@ fn list_stored(dir: &std::path::Path) -> HashSet<String> {
         for file in files.flatten() {
             let name = file.file_name();
             if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
-                stems.insert(stem.to_string());
+                stems.insert(stem_id(stem));
             }
         }
     }
@@ -227,6 +250,23 @@ mod tests {
         let third = MetaStore::new(Some(dir.path().to_path_buf()));
         assert!(third.get("rev:a").is_none());
         assert!(!path.exists(), "a corrupt entry is removed");
+    }
+
+    #[test]
+    fn keys_remembered_as_absent_stay_within_their_byte_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetaStore::new(Some(dir.path().to_path_buf()));
+        for i in 0..40 {
+            let key = format!("{i}:{}", "p".repeat(1 << 20));
+            assert!(store.get(&key).is_none());
+            let absent = store.absent.lock();
+            assert!(absent.keys.contains(&key), "just looked up");
+            assert!(absent.bytes <= ABSENT_MAX_BYTES, "{} bytes", absent.bytes);
+        }
+        assert!(store.get("rev:x").is_none());
+        store.put("rev:x", Value::Commit("x".repeat(40)));
+        let reopened = MetaStore::new(Some(dir.path().to_path_buf()));
+        assert!(store.get("rev:x").is_some() && reopened.get("rev:x").is_some());
     }
 
     #[test]
