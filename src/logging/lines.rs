@@ -57,8 +57,7 @@ impl<W: Write> Lines<W> {
         let mut out = self.out.lock();
         let (writer, spare) = &mut *out;
         std::mem::swap(&mut *self.pending.lock(), spare);
-        let written = writer
-            .write_all(spare)
+        let written = write_lines(writer, spare)
             .and_then(|()| writer.write_all(line))
             .and_then(|()| writer.flush());
         spare.clear();
@@ -69,6 +68,34 @@ impl<W: Write> Lines<W> {
     pub fn flush(&self) -> io::Result<()> {
         self.write_out(&[])
     }
+}
+
+/// Largest write that a pipe takes whole (`PIPE_BUF` on Linux): two processes sharing stdout
+/// (the old and the new one during an upgrade) never interleave inside such a write.
+const ATOMIC_WRITE: usize = 4096;
+
+/// Writes whole lines of `data`, in writes of at most [`ATOMIC_WRITE`] bytes unless a single
+/// line is longer.
+fn write_lines<W: Write>(writer: &mut W, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let window = &data[..data.len().min(ATOMIC_WRITE)];
+        let end = if window.len() == data.len() {
+            data.len()
+        } else {
+            match window.iter().rposition(|&b| b == b'\n') {
+                Some(last) => last + 1,
+                // One line longer than the window: up to its end.
+                None => data
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(data.len(), |nl| nl + 1),
+            }
+        };
+        writer.write_all(&data[..end])?;
+        writer.flush()?;
+        data = &data[end..];
+    }
+    Ok(())
 }
 
 /// One event's writer: queues access lines, writes the rest through.
@@ -190,6 +217,39 @@ mod tests {
         assert_eq!(order, ["n=1", "n=2", "something else"], "{before_flush}");
         lines.flush().unwrap();
         assert!(text(&out).ends_with("n=3\n"), "{}", text(&out));
+    }
+
+    /// Records the size of each write.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl Write for Writes {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            self.0.push(data.to_vec());
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn batches_go_out_in_whole_lines_a_pipe_takes_atomically() {
+        let short = format!("{}\n", "s".repeat(300));
+        let long = format!("{}\n", "l".repeat(ATOMIC_WRITE + 500));
+        let data = [short.repeat(20), long.clone(), short.repeat(3)].concat();
+        let mut out = Writes::default();
+        write_lines(&mut out, data.as_bytes()).unwrap();
+        assert_eq!(out.0.concat(), data.as_bytes(), "everything, in order");
+        for write in &out.0 {
+            assert!(write.ends_with(b"\n"), "whole lines only");
+            assert!(
+                write.len() <= ATOMIC_WRITE || write == long.as_bytes(),
+                "a {}-byte write",
+                write.len()
+            );
+        }
+        assert!(out.0.len() < 20, "{} writes: still batched", out.0.len());
     }
 
     #[test]
