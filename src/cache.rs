@@ -132,13 +132,9 @@ impl DiskCache {
     /// (a hit, as for [`Storage::lookup`]). Lets the content service answer the commonest hit
     /// (a whole small file) without pingora-cache's lookup; `None`: ask pingora-cache.
     pub fn memory_hit(&self, etag: &str) -> Option<MemoryHit> {
-        let plain = etag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        let hot = if plain {
-            self.hot_hit_by_etag(etag)
-        } else {
-            self.hot_hit(&key_for_etag(etag).combined())
-        };
-        hot.map(|hot| MemoryHit {
+        // Normalised as the etag a fill stores in its meta (see `get_miss_handler`).
+        let etag = normalize_etag(etag).to_ascii_lowercase();
+        self.hot_hit_by_etag(&etag).map(|hot| MemoryHit {
             body: hot.body.clone(),
             stored: hot.meta.created_at(),
         })

@@ -6,6 +6,8 @@ mod lines;
 
 use tracing_subscriber::EnvFilter;
 
+use crate::cli::LogFormat;
+
 pub use lines::flush;
 
 /// The format chosen at `init` (`None`: logging is not set up, e.g. in unit tests).
@@ -20,8 +22,6 @@ pub fn format() -> Option<LogFormat> {
 pub fn queue(line: &[u8]) {
     lines::stdout().queue(line);
 }
-
-use crate::cli::LogFormat;
 
 /// Crates whose debug or trace output can contain request headers.
 const SECRET_PRINTING_TARGETS: [&str; 12] = [

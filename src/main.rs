@@ -2,14 +2,14 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
+use hubcache::cli::Cli;
+use hubcache::config::Config;
+
 /// mimalloc instead of glibc's malloc: small hits allocate and free a few dozen blocks each,
 /// often on another thread than the one that allocated them (glibc took arena locks there).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::Parser;
-use hubcache::cli::Cli;
-use hubcache::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

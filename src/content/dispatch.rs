@@ -133,8 +133,9 @@ pub async fn dispatch(
                 .await;
             if method == Method::GET {
                 if let Ok(FileAnswer::Found(known)) = &answer {
-                    let hit = super::caching::memory_hit(proxy, session, &remote, &known.target);
-                    if let Some(hit) = hit {
+                    if let Some(hit) =
+                        super::caching::memory_hit(proxy, session, &remote, &known.target)
+                    {
                         ctx.upstream_time = Some(started.elapsed());
                         ctx.lookup = Some(known.source);
                         ctx.memory_hit = true;
@@ -143,12 +144,8 @@ pub async fn dispatch(
                         send_file(session, &known.target, hit).await?;
                         return Ok(Outcome::Answered);
                     }
-                }
-            }
-            // A remembered answer has no download URL: fine for HEAD, or when the bytes are
-            // stored; otherwise ask the Hub for a fresh (signed) URL.
-            if method == Method::GET {
-                if let Ok(FileAnswer::Found(known)) = &answer {
+                    // A remembered answer has no download URL: fine when the bytes are
+                    // stored; otherwise ask the Hub for a fresh (signed) URL.
                     if known.target.url.is_empty() && !proxy.has_body(&known.target.etag) {
                         answer = proxy
                             .metadata

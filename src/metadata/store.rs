@@ -75,11 +75,10 @@ impl Entry {
 pub struct MetaStore {
     dir: Option<PathBuf>,
     mem: Mutex<HashMap<String, Entry>>,
-    /// Files present on disk (the first 128 bits of their stem, the key's sha256; a collision
-    /// costs one read, since `get` checks the key stored in the file), listed once at start and
-    /// kept up to date,
-    /// so a key that was never stored costs no file system call (every `resolve` asks for a
-    /// refusal first).
+    /// Files present on disk, by the first 128 bits of their key's sha256 (a collision costs
+    /// one read: `get` checks the key stored in the file), listed once at start and kept up to
+    /// date, so a key that was never stored costs no file system call (every `resolve` asks
+    /// for a refusal first).
     on_disk: Mutex<HashSet<u128>>,
     /// Keys looked up and known not to be on disk, so the next lookup skips hashing them
     /// (every resolve asks for a refusal that is almost never there). Emptied when it reaches
@@ -114,12 +113,15 @@ impl MetaStore {
         }
     }
 
-    /// The file of `key` (`None` without a directory) and its stem.
-    fn file_for(&self, key: &str) -> Option<(PathBuf, String)> {
+    /// The file of `key` (`None` without a directory) and its `on_disk` id.
+    fn file_for(&self, key: &str) -> Option<(PathBuf, u128)> {
         let dir = self.dir.as_ref()?;
-        let hash = hex::encode(Sha256::digest(key.as_bytes()));
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let hash = hex::encode(digest);
         let path = dir.join(&hash[..2]).join(format!("{hash}.json"));
-        Some((path, hash))
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        Some((path, u128::from_be_bytes(id)))
     }
 
     /// The entry for `key`, from memory or disk. A corrupt file is removed and is a miss.
@@ -130,8 +132,8 @@ impl MetaStore {
         if self.absent.lock().keys.contains(key) {
             return None;
         }
-        let (path, hash) = self.file_for(key)?;
-        if !self.on_disk.lock().contains(&stem_id(&hash)) {
+        let (path, id) = self.file_for(key)?;
+        if !self.on_disk.lock().contains(&id) {
             let mut absent = self.absent.lock();
             if absent.bytes + key.len() > ABSENT_MAX_BYTES {
                 *absent = Absent::default();
@@ -149,7 +151,7 @@ impl MetaStore {
             }
             _ => {
                 let _ = std::fs::remove_file(&path);
-                self.on_disk.lock().remove(&stem_id(&hash));
+                self.on_disk.lock().remove(&id);
                 None
             }
         }
@@ -169,10 +171,10 @@ impl MetaStore {
                 absent.bytes -= key.len();
             }
         }
-        if let Some((path, hash)) = self.file_for(key) {
+        if let Some((path, id)) = self.file_for(key) {
             match write_atomically(&path, &(key, &entry)) {
                 Ok(()) => {
-                    self.on_disk.lock().insert(stem_id(&hash));
+                    self.on_disk.lock().insert(id);
                 }
                 Err(err) => tracing::warn!(error = %err, "could not persist Hub metadata"),
             }
@@ -182,14 +184,15 @@ impl MetaStore {
     /// Forgets `key`.
     pub fn remove(&self, key: &str) {
         self.mem.lock().remove(key);
-        if let Some((path, hash)) = self.file_for(key) {
+        if let Some((path, id)) = self.file_for(key) {
             let _ = std::fs::remove_file(path);
-            self.on_disk.lock().remove(&stem_id(&hash));
+            self.on_disk.lock().remove(&id);
         }
     }
 }
 
-/// The set member for a file stem (64 hex digits): its first 128 bits; `0` for a stray name.
+/// The `on_disk` id of a file stem (the key's sha256 in hex): its first 128 bits; `0` for a
+/// stray name.
 fn stem_id(stem: &str) -> u128 {
     stem.get(..32)
         .and_then(|prefix| u128::from_str_radix(prefix, 16).ok())
