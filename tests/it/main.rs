@@ -6,6 +6,7 @@ mod cache;
 mod clients;
 mod content;
 mod fake_hub;
+mod hardening;
 mod memory;
 mod metrics;
 mod support;

@@ -1,0 +1,1 @@
+//! Input checks and login costs: control characters, bad URLs, wrong passwords.

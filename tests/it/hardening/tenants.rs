@@ -1,0 +1,1 @@
+//! Tenants and secrets: a remote never reaches bytes or Hub APIs it could not reach itself.
