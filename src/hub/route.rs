@@ -1,5 +1,11 @@
 //! Hub path routing: the raw, still percent-encoded hub path → [`HubRoute`], or a [`RouteError`]
-//! for every malformed path.
+//! for every malformed path and for every `api/…` route hubcache does not forward.
+//!
+//! Only the repository-scoped read routes a download client needs are routes at all: the
+//! remote's token goes upstream with each of them, so an account-wide route (`whoami`,
+//! notifications, settings, organizations, listings by author) would let any client of an
+//! unguarded distribution act as the token's owner. Those are refused
+//! ([`RouteError::NotForwarded`]) before anything reaches the Hub.
 //!
 //! The *hub path* is what follows `/pulp/content/<base_path>/`, without its leading slash. The
 //! caller splits the query off first ([`split_query`]); the query never takes part in routing, so
@@ -69,7 +75,8 @@ impl RepoType {
 #[allow(missing_docs)] // the fields mean the same in every variant, as described above
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubRoute {
-    /// `[datasets/|spaces/|kernels/]{repo}/resolve/{rev}/{path}` (GET, HEAD).
+    /// `[datasets/|spaces/|kernels/]{repo}/resolve/{rev}/{path}` (GET, HEAD), and the Hub's
+    /// own `api/resolve-cache/{type}s/{repo}/{commit}/{path}` for the same file.
     Resolve {
         repo_type: RepoType,
         repo_id: String,
@@ -106,19 +113,17 @@ pub enum HubRoute {
         repo_type: RepoType,
         repo_id: String,
     },
-    /// Any other `api/…` path, proxied as is (GET, HEAD).
-    OtherApi,
 }
 
 impl HubRoute {
-    /// The repository type, for every route but [`HubRoute::OtherApi`].
-    pub fn repo_type(&self) -> Option<RepoType> {
-        self.repo().map(|(t, _)| t)
+    /// The repository type.
+    pub fn repo_type(&self) -> RepoType {
+        self.repo().0
     }
 
-    /// The repository id, for every route but [`HubRoute::OtherApi`].
-    pub fn repo_id(&self) -> Option<&str> {
-        self.repo().map(|(_, id)| id)
+    /// The repository id.
+    pub fn repo_id(&self) -> &str {
+        self.repo().1
     }
 
     /// The decoded revision, when the path names one.
@@ -129,7 +134,7 @@ impl HubRoute {
             | Self::PathsInfo { revision, .. }
             | Self::XetReadToken { revision, .. } => Some(revision),
             Self::RepoInfo { revision, .. } => revision.as_deref(),
-            Self::Refs { .. } | Self::OtherApi => None,
+            Self::Refs { .. } => None,
         }
     }
 
@@ -141,7 +146,7 @@ impl HubRoute {
         }
     }
 
-    fn repo(&self) -> Option<(RepoType, &str)> {
+    fn repo(&self) -> (RepoType, &str) {
         match self {
             Self::Resolve {
                 repo_type, repo_id, ..
@@ -158,8 +163,7 @@ impl HubRoute {
             | Self::XetReadToken {
                 repo_type, repo_id, ..
             }
-            | Self::Refs { repo_type, repo_id } => Some((*repo_type, repo_id)),
-            Self::OtherApi => None,
+            | Self::Refs { repo_type, repo_id } => (*repo_type, repo_id),
         }
     }
 }

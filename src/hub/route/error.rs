@@ -55,6 +55,11 @@ pub enum RouteError {
         "not a Hub path: expected [datasets/|spaces/|kernels/]<repo_id>/resolve/<revision>/<file> or api/…"
     )]
     NotFound,
+    /// An `api/…` route that is not one of the repository read routes hubcache forwards.
+    #[error(
+        "this Hub API route is not forwarded by hubcache: only the repository read routes download clients use are (api/{{models,datasets,spaces,kernels}}/<repo_id>[/revision/<rev>], …/tree/<rev>[/<path>], …/refs, POST …/paths-info/<rev>); any other would run with the remote's token"
+    )]
+    NotForwarded,
     /// The route exists but not for this method.
     #[error("method {method} is not allowed on this path")]
     MethodNotAllowed {
@@ -64,10 +69,11 @@ pub enum RouteError {
 }
 
 impl RouteError {
-    /// 404 for [`RouteError::NotFound`], 405 for [`RouteError::MethodNotAllowed`], else 400.
+    /// 404 for [`RouteError::NotFound`] and [`RouteError::NotForwarded`], 405 for
+    /// [`RouteError::MethodNotAllowed`], else 400.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NotForwarded => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             _ => StatusCode::BAD_REQUEST,
         }

@@ -131,14 +131,43 @@ fn parse_resolve(segs: &[Seg]) -> Result<HubRoute, RouteError> {
 }
 
 fn parse_api(segs: &[Seg]) -> Result<HubRoute, RouteError> {
+    if let Some((first, rest)) = segs.split_first() {
+        if first.text == "resolve-cache" {
+            return resolve_cache(rest);
+        }
+    }
     let typed = segs.split_first().and_then(|(first, rest)| {
         let repo_type = RepoType::from_api_segment(&first.text)?;
         repo_route(repo_type, rest, 2).or_else(|| repo_route(repo_type, rest, 1))
     });
     match typed {
         Some(route) => route,
-        None => joined(segs).map(|_| HubRoute::OtherApi),
+        // Still checked for malformed segments first: a `..` is a 400 wherever it is.
+        None => joined(segs).and(Err(RouteError::NotForwarded)),
     }
+}
+
+/// `{type}s/{repo}/{commit}/{path}` after `api/resolve-cache/`: where the Hub's own redirect
+/// for a regular file points. The repo id is the one or two segments before the first full
+/// commit id (the Hub always names the commit there).
+fn resolve_cache(segs: &[Seg]) -> Result<HubRoute, RouteError> {
+    let (first, rest) = segs.split_first().ok_or(RouteError::NotForwarded)?;
+    let repo_type = RepoType::from_api_segment(&first.text).ok_or(RouteError::NotForwarded)?;
+    let at = rest
+        .iter()
+        .position(|s| super::is_commit(&s.text))
+        .filter(|at| (1..=2).contains(at))
+        .ok_or(RouteError::NotForwarded)?;
+    let (repo, rev, file) = (&rest[..at], &rest[at], &rest[at + 1..]);
+    if file.is_empty() {
+        return Err(RouteError::NotForwarded);
+    }
+    Ok(HubRoute::Resolve {
+        repo_type,
+        repo_id: repo_id(repo)?,
+        revision: rev.text.clone(),
+        path: joined(file)?,
+    })
 }
 
 /// The route if `segs` has the shape `{repo of n segments}[/{keyword}/…]`; `None` if it does not.

@@ -48,7 +48,7 @@ fn refs(t: RepoType, repo: &str) -> Result<HubRoute, RouteError> {
         repo_id: repo.into(),
     })
 }
-const OTHER: Result<HubRoute, RouteError> = Ok(HubRoute::OtherApi);
+const NOT_FORWARDED: Result<HubRoute, RouteError> = Err(RouteError::NotForwarded);
 const NOT_FOUND: Result<HubRoute, RouteError> = Err(RouteError::NotFound);
 fn empty(segment: usize) -> Result<HubRoute, RouteError> {
     Err(RouteError::EmptySegment { segment })
@@ -201,13 +201,32 @@ fn parse_hub_path_table() {
         ("api/models/org/m/refs", refs(Model, "org/m")),
         ("api/spaces/org/app/refs", refs(Space, "org/app")),
         ("api/models/org/refs", info(Model, "org/refs", None)), // two-segment reading preferred
-        ("api/agent-harnesses", OTHER),
-        ("api/whoami-v2", OTHER),
-        ("api/models", OTHER),
-        ("api", OTHER),
-        ("api/models/org/m/commits/main", OTHER),
-        ("api/models/org/m/revision", OTHER),
-        ("api/resolve-cache/models/org/m/0123/config.json", OTHER),
+        // account-wide and other routes: never forwarded (they would carry the remote's token)
+        ("api/agent-harnesses", NOT_FORWARDED),
+        ("api/whoami-v2", NOT_FORWARDED),
+        ("api/notifications", NOT_FORWARDED),
+        ("api/organizations/org/members", NOT_FORWARDED),
+        ("api/settings/billing/usage", NOT_FORWARDED),
+        ("api/models", NOT_FORWARDED),
+        ("api/models?author=me&private=true", NOT_FORWARDED),
+        ("api", NOT_FORWARDED),
+        ("api/models/org/m/commits/main", NOT_FORWARDED),
+        ("api/models/org/m/discussions", NOT_FORWARDED),
+        ("api/models/org/m/revision", NOT_FORWARDED),
+        ("api/resolve-cache/models/org/m/0123/config.json", NOT_FORWARDED),
+        ("api/resolve-cache/models/org/m/x/y/config.json", NOT_FORWARDED),
+        ("api/resolve-cache/models/org/m/0123456789abcdef0123456789abcdef01234567", NOT_FORWARDED),
+        ("api/resolve-cache/org/m/0123456789abcdef0123456789abcdef01234567/a", NOT_FORWARDED),
+        ("api/whoami-v2/..", dot(3)),
+        // the Hub's own resolve-cache URL is the resolve route of the same file
+        (
+            "api/resolve-cache/models/org/m/0123456789abcdef0123456789abcdef01234567/a/config.json?%2Forg=&etag=%22x%22",
+            resolve(Model, "org/m", "0123456789abcdef0123456789abcdef01234567", "a/config.json"),
+        ),
+        (
+            "api/resolve-cache/datasets/gpt2/0123456789abcdef0123456789abcdef01234567/x",
+            resolve(Dataset, "gpt2", "0123456789abcdef0123456789abcdef01234567", "x"),
+        ),
         // not a hub path → 404
         ("", NOT_FOUND),
         ("org/model", NOT_FOUND),
@@ -312,9 +331,13 @@ fn methods_table() {
         (
             "api/models/org/m/preupload/main",
             Method::POST,
-            Some(StatusCode::METHOD_NOT_ALLOWED),
+            Some(StatusCode::NOT_FOUND),
         ),
-        ("api/agent-harnesses", Method::GET, None),
+        (
+            "api/agent-harnesses",
+            Method::GET,
+            Some(StatusCode::NOT_FOUND),
+        ),
         ("org/m/x", Method::GET, Some(StatusCode::NOT_FOUND)),
         (
             "org/m/resolve/main/..",
@@ -333,9 +356,8 @@ fn accessors_and_helpers() {
     let route = parse_hub_path("datasets/org/ds/resolve/refs%2Fpr%2F1/a").unwrap();
     assert_eq!(
         (route.repo_type(), route.repo_id(), route.revision()),
-        (Some(Dataset), Some("org/ds"), Some("refs/pr/1"))
+        (Dataset, "org/ds", Some("refs/pr/1"))
     );
-    assert_eq!(HubRoute::OtherApi.repo_id(), None);
     let rows = [
         ("0123456789abcdef0123456789abcdef01234567", true),
         ("0123456789ABCDEF0123456789abcdef01234567", false),
@@ -356,8 +378,8 @@ fn accessors_and_helpers() {
     );
     for t in [Model, Dataset, Space, Kernel] {
         let raw = format!("{}org/x/resolve/main/f", t.url_prefix());
-        assert_eq!(parse_hub_path(&raw).unwrap().repo_type(), Some(t), "{raw}");
+        assert_eq!(parse_hub_path(&raw).unwrap().repo_type(), t, "{raw}");
         let raw = format!("api/{}/org/x", t.api_segment());
-        assert_eq!(parse_hub_path(&raw).unwrap().repo_type(), Some(t), "{raw}");
+        assert_eq!(parse_hub_path(&raw).unwrap().repo_type(), t, "{raw}");
     }
 }
