@@ -16,6 +16,7 @@ mod error;
 mod fill;
 mod layout;
 mod meta;
+mod proofs;
 mod read;
 mod scan;
 #[cfg(test)]
@@ -41,6 +42,7 @@ use tokio::sync::watch;
 
 pub use budget::CacheStats;
 pub use error::Error;
+pub use proofs::Credentials;
 pub use scan::ScanReport;
 
 use crate::hub::digest::Verifier;
@@ -49,6 +51,10 @@ use budget::{Budget, Victim};
 use fill::{Fill, FillState, Inflight, Progress, Registry};
 use layout::Layout;
 use meta::StoredMeta;
+
+/// Response header through which the content service tells a fill whose credentials fetched
+/// it (32 hex digits, see [`Credentials`]). Read and removed before the header is stored.
+pub const FILLED_BY: &str = "x-hubcache-filled-by";
 
 /// The cache key of a Hub file body: its normalised etag (quotes and `W/` removed, lowercase),
 /// no user tag. One blob seen under several revisions, repos or remotes is stored once.
@@ -83,6 +89,8 @@ pub struct DiskCache {
     scan: ScanReport,
     /// Small committed objects already read once (see `read::Hot`).
     hot: read::HotObjects,
+    /// Which credentials may be served which blob (see `proofs`).
+    proofs: proofs::Proofs,
 }
 
 impl DiskCache {
@@ -107,6 +115,7 @@ impl DiskCache {
             next_write_id: AtomicU64::new(1),
             scan,
             hot: read::HotObjects::default(),
+            proofs: proofs::Proofs::default(),
         })))
     }
 
@@ -289,7 +298,13 @@ impl Storage for DiskCache {
         _trace: &SpanHandle,
     ) -> Result<MissHandler> {
         let name = key.combined();
-        let header = meta.response_header();
+        let mut header = meta.response_header_copy();
+        let filled_by = header_text(&header, FILLED_BY).and_then(|v| {
+            let mut who: Credentials = [0; 16];
+            hex::decode_to_slice(v, &mut who).ok().map(|()| who)
+        });
+        header.remove_header(FILLED_BY);
+        let header = &header;
         let size = header_text(header, "content-length")
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| Error::NoContentLength { key: name.clone() })?;
@@ -334,6 +349,7 @@ impl Storage for DiskCache {
             file: Arc::new(file),
             meta: stored,
             progress,
+            filled_by,
         });
         self.fills.insert(entry.clone());
         Ok(Box::new(Fill::new(

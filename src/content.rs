@@ -8,6 +8,7 @@ mod dispatch;
 mod failure;
 mod observe;
 mod peer;
+mod proof;
 mod reply;
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::cache::lock::CacheKeyLockImpl;
-use pingora::cache::{CacheKey, RespCacheable};
+use pingora::cache::{CacheKey, CacheMeta, ForcedFreshness, HitHandler, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -120,6 +121,19 @@ impl ProxyHttp for ContentProxy {
     /// The key is the file's etag: content-addressed, shared across revisions and repos.
     fn cache_key_callback(&self, _session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
         caching::key(ctx)
+    }
+
+    /// A hit is served only to credentials that proved they can serve the blob; otherwise
+    /// `ForceMiss`: the request fills it from its own upstream.
+    async fn cache_hit_filter(
+        &self,
+        _session: &mut Session,
+        _meta: &CacheMeta,
+        hit_handler: &mut HitHandler,
+        _is_fresh: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<ForcedFreshness>> {
+        Ok(caching::hit_filter(self, hit_handler, ctx).await)
     }
 
     /// Only a whole 200 of the file's exact size is stored.

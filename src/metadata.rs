@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 
 pub use store::{Entry, MetaStore, StoredAnswer, StoredFile, Value};
 
+use crate::cache::Credentials;
 use crate::hub::{is_commit, HubRoute};
 use crate::model::Remote;
 use crate::upstream::{Fetched, FileTarget, HubClient, Resolution, UpstreamError};
@@ -84,8 +85,8 @@ pub struct Metadata {
     namespaces: Mutex<HashMap<uuid::Uuid, Namespaced>>,
 }
 
-/// A remote snapshot and its [`namespace`].
-type Namespaced = (Arc<Remote>, Arc<str>);
+/// A remote snapshot, its [`namespace`] and its credentials fingerprint.
+type Namespaced = (Arc<Remote>, Arc<str>, Credentials);
 
 /// With a remembered answer to fall back on, how long to wait for the Hub before serving it
 /// (clients give up a HEAD after 10 s).
@@ -179,7 +180,9 @@ pub enum FileAnswer {
 /// that decides what the Hub answers it (URL, token, extra headers). Rotating the token or
 /// changing the URL starts a fresh namespace, so nothing learned with the old credentials —
 /// a 404 for a repo the old token could not see, or a private answer — is served for the new.
-fn namespace(remote: &Remote) -> String {
+/// The same fingerprint, longer, names the remote's credentials for stored blobs (see
+/// [`crate::cache::Credentials`]).
+fn namespace(remote: &Remote) -> (String, Credentials) {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(remote.url.as_bytes());
@@ -191,7 +194,13 @@ fn namespace(remote: &Remote) -> String {
         h.update([1]);
         h.update(v.as_bytes());
     }
-    format!("{}.{}", remote.meta.id, &hex::encode(h.finalize())[..16])
+    let digest = h.finalize();
+    let mut credentials: Credentials = [0; 16];
+    credentials.copy_from_slice(&digest[..16]);
+    (
+        format!("{}.{}", remote.meta.id, &hex::encode(digest)[..16]),
+        credentials,
+    )
 }
 
 impl Metadata {
@@ -216,15 +225,26 @@ impl Metadata {
 
     /// [`namespace`] of `remote`, computed once per remote snapshot.
     fn namespace_of(&self, remote: &Arc<Remote>) -> Arc<str> {
+        self.namespaced(remote).0
+    }
+
+    /// The fingerprint of the credentials `remote` presents upstream (URL, token, extra
+    /// headers), computed once per remote snapshot.
+    pub fn credentials_of(&self, remote: &Arc<Remote>) -> Credentials {
+        self.namespaced(remote).1
+    }
+
+    fn namespaced(&self, remote: &Arc<Remote>) -> (Arc<str>, Credentials) {
         let mut known = self.namespaces.lock();
-        if let Some((seen, ns)) = known.get(&remote.meta.id) {
+        if let Some((seen, ns, who)) = known.get(&remote.meta.id) {
             if Arc::ptr_eq(seen, remote) {
-                return ns.clone();
+                return (ns.clone(), *who);
             }
         }
-        let ns: Arc<str> = namespace(remote).into();
-        known.insert(remote.meta.id, (remote.clone(), ns.clone()));
-        ns
+        let (ns, who) = namespace(remote);
+        let ns: Arc<str> = ns.into();
+        known.insert(remote.meta.id, (remote.clone(), ns.clone(), who));
+        (ns, who)
     }
 
     /// The Hub client behind it.

@@ -184,17 +184,10 @@ impl HubClient {
         let attempts = remote.max_retries.unwrap_or(2) + 1;
         let mut last = UpstreamError::Connect;
         for _ in 0..attempts {
-            let mut req = client
+            let req = client
                 .request(method.clone(), url)
                 .header("accept-encoding", "identity");
-            if origin_of(url) == origin_of(&remote.url) {
-                for (name, value) in &remote.headers {
-                    req = req.header(name.as_str(), value.as_str());
-                }
-                if let Some(token) = remote.token() {
-                    req = req.bearer_auth(token);
-                }
-            }
+            let mut req = authorize(req, remote, url);
             if let Some((bytes, content_type)) = &body {
                 req = req.body(bytes.clone());
                 if let Some(ct) = content_type {
@@ -259,6 +252,61 @@ impl HubClient {
         Err(UpstreamError::Protocol("too many redirects"))
     }
 
+    /// `len` bytes of the file at `url` from `offset`, asked as one ranged GET with the
+    /// remote's credentials rule. `Ok(None)` when the answer is not exactly that range (no
+    /// 206, another range, a short body): the caller cannot compare, and must not trust it.
+    /// Never reads more than `len` bytes of the body.
+    pub async fn sample(
+        &self,
+        remote: &Remote,
+        url: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, UpstreamError> {
+        let Some(last) = (offset + len as u64).checked_sub(1) else {
+            return Ok(Some(Vec::new()));
+        };
+        let client = self.client_for(remote)?;
+        self.limits.pace(remote).await;
+        let req = client
+            .get(url)
+            .header("accept-encoding", "identity")
+            .header(http::header::RANGE, format!("bytes={offset}-{last}"));
+        let started = std::time::Instant::now();
+        let mut resp = authorize(req, remote, url).send().await.map_err(|e| {
+            self.observe(remote, 0, started);
+            UpstreamError::from_reqwest(&e)
+        })?;
+        self.observe(remote, resp.status().as_u16(), started);
+        if resp.status().is_server_error() {
+            return Err(UpstreamError::Status(resp.status()));
+        }
+        let announced = resp
+            .headers()
+            .get(http::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("bytes "))
+            .and_then(|v| v.split_once('/'))
+            .map(|(range, _)| range.to_owned());
+        if resp.status() != StatusCode::PARTIAL_CONTENT
+            || announced.as_deref() != Some(format!("{offset}-{last}").as_str())
+        {
+            return Ok(None);
+        }
+        let mut got = Vec::with_capacity(len);
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| UpstreamError::from_reqwest(&e))?
+        {
+            if got.len() + chunk.len() > len {
+                return Ok(None);
+            }
+            got.extend_from_slice(&chunk);
+        }
+        Ok((got.len() == len).then_some(got))
+    }
+
     /// Resolves a `resolve` path with HEAD requests only (never a body download): follows
     /// the Hub's own redirects, stops at the CDN, and keeps the first hop's metadata.
     pub async fn resolve_file(
@@ -304,6 +352,23 @@ impl HubClient {
         }
         Err(UpstreamError::Protocol("too many redirects"))
     }
+}
+
+/// The remote's extra headers and token, only when `url` is on the remote's own origin.
+fn authorize(
+    mut req: reqwest::RequestBuilder,
+    remote: &Remote,
+    url: &str,
+) -> reqwest::RequestBuilder {
+    if origin_of(url) == origin_of(&remote.url) {
+        for (name, value) in &remote.headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        if let Some(token) = remote.token() {
+            req = req.bearer_auth(token);
+        }
+    }
+    req
 }
 
 /// The absolute URL a 3xx points at, if it is a redirect with a `Location`.

@@ -73,6 +73,8 @@ pub(crate) struct Inflight {
     pub(crate) file: Arc<File>,
     pub(crate) meta: StoredMeta,
     pub(crate) progress: watch::Sender<Progress>,
+    /// The credentials whose upstream is sending this body: proven for it once published.
+    pub(crate) filled_by: Option<super::Credentials>,
 }
 
 /// Fills in flight by object name (several per name are possible when pingora's lock times
@@ -484,6 +486,9 @@ impl HandleMiss for Fill {
         let (cache, entry, dir) = (self.cache, self.entry.clone(), self.dir_path());
         let result = blocking("publishing a fill", move || cache.publish(&entry, &dir)).await;
         self.check(result)?;
+        if let Some(who) = self.entry.filled_by {
+            self.cache.learn_proof(&self.entry.meta.etag, who);
+        }
         self.settled = true;
         if let Some(dir) = self.dir.take() {
             dir.published.store(true, Ordering::Release);
@@ -512,6 +517,9 @@ impl DiskCache {
         let body = dir.join(BODY);
         entry.file.sync_all().map_err(io_err("syncing", &body))?;
         entry.meta.write(dir)?;
+        if let Some(who) = &entry.filled_by {
+            super::proofs::append(dir, who)?;
+        }
         let target = self.layout.object_dir(&entry.name);
         let parent = target
             .parent()
@@ -531,6 +539,7 @@ impl DiskCache {
                 }
                 // A concurrent fill of the same etag published first: same verified bytes.
                 // Replace it, so the index entry and the directory are one generation.
+                super::proofs::carry_over(&target, dir);
                 let old = self.layout.trash_dir();
                 std::fs::rename(&target, &old).map_err(io_err("replacing", &target))?;
                 trash.push(old);

@@ -124,6 +124,8 @@ pub(crate) struct Reader {
     progress: Option<watch::Receiver<Progress>>,
     /// The whole body of a small committed object, read when it was opened.
     inline: Option<Bytes>,
+    /// For a reader of a fill: the credentials that fill is fetched with.
+    filled_by: Option<super::Credentials>,
 }
 
 impl Reader {
@@ -137,6 +139,7 @@ impl Reader {
             end: size,
             progress: None,
             inline: None,
+            filled_by: None,
         }
     }
 
@@ -151,6 +154,7 @@ impl Reader {
             end: size,
             progress: None,
             inline: Some(body),
+            filled_by: None,
         }
     }
 
@@ -160,6 +164,7 @@ impl Reader {
         file: Arc<File>,
         size: u64,
         progress: watch::Receiver<Progress>,
+        filled_by: Option<super::Credentials>,
     ) -> Self {
         Self {
             name,
@@ -169,7 +174,13 @@ impl Reader {
             end: size,
             progress: Some(progress),
             inline: None,
+            filled_by,
         }
+    }
+
+    /// Whether this reads a fill in flight fetched with the credentials `who`.
+    pub(crate) fn reads_fill_by(&self, who: &super::Credentials) -> bool {
+        self.progress.is_some() && self.filled_by.as_ref() == Some(who)
     }
 
     /// How far the body may be read now: the whole body when committed or published; while
@@ -301,6 +312,7 @@ impl DiskCache {
             fill.file.clone(),
             fill.size,
             fill.progress.subscribe(),
+            fill.filled_by,
         );
         Ok((fill.meta.to_cache_meta()?, Box::new(reader)))
     }

@@ -4,14 +4,16 @@
 
 use std::time::{Duration, SystemTime};
 
-use pingora::cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
+use pingora::cache::{
+    CacheKey, CacheMeta, ForcedFreshness, HitHandler, NoCacheReason, RespCacheable,
+};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 
 use super::reply::insert_file_headers;
 use super::{ContentProxy, RequestCtx};
-use crate::cache::{key_for_etag, MemoryHit};
+use crate::cache::{key_for_etag, DiskCache, MemoryHit};
 use crate::model::{Policy, Remote};
 use crate::upstream::FileTarget;
 
@@ -142,7 +144,39 @@ pub fn cacheable(resp: &ResponseHeader, ctx: &RequestCtx) -> RespCacheable {
     }
     let now = SystemTime::now();
     let forever = now + Duration::from_secs(100 * 365 * 24 * 3600);
-    RespCacheable::Cacheable(CacheMeta::new(forever, now, 0, 0, resp.clone()))
+    let mut header = resp.clone();
+    if let Some(who) = &ctx.credentials {
+        // Read (and dropped) by the storage: the blob is proven for these credentials once
+        // the fill has verified what their upstream sent.
+        if header
+            .insert_header(crate::cache::FILLED_BY, hex::encode(who))
+            .is_err()
+        {
+            return RespCacheable::Uncacheable(NoCacheReason::InternalError);
+        }
+    }
+    RespCacheable::Cacheable(CacheMeta::new(forever, now, 0, 0, header))
+}
+
+/// A stored or filling blob found for a request whose credentials have not shown they can
+/// serve it is not served: the request fills it from its own upstream instead (verified
+/// against the etag like any fill). A fill by the same credentials may be joined, and a
+/// proof learned since `request_filter` (a fill that has just published) counts.
+pub async fn hit_filter(
+    proxy: &ContentProxy,
+    hit: &HitHandler,
+    ctx: &RequestCtx,
+) -> Option<ForcedFreshness> {
+    if ctx.may_share {
+        return None;
+    }
+    let (Some(disk), Some(who), Some(target)) = (proxy.disk, &ctx.credentials, &ctx.target) else {
+        return Some(ForcedFreshness::ForceMiss);
+    };
+    if DiskCache::hit_reads_fill_by(hit, who) || disk.is_proven(&target.etag, who).await {
+        return None;
+    }
+    Some(ForcedFreshness::ForceMiss)
 }
 
 /// On every answer (hits included): the stored header describes whichever request filled
@@ -154,6 +188,7 @@ pub fn restore_headers(resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()
     // Whatever status Pingora built from the stored header (200, 206, 416, 304), nothing of
     // the filling request's metadata may remain.
     for name in [
+        crate::cache::FILLED_BY,
         "x-repo-commit",
         "x-linked-etag",
         "x-linked-size",

@@ -36,6 +36,11 @@ pub struct RequestCtx {
     pub connect_retries: u32,
     /// Whether the disk cache was enabled for this request.
     pub cache_enabled: bool,
+    /// The remote's credentials fingerprint, told to the fill this request may start.
+    pub credentials: Option<crate::cache::Credentials>,
+    /// Whether a blob stored or filled by others may be served to this request (its
+    /// credentials proved they can serve it); otherwise a hit is turned into its own fill.
+    pub may_share: bool,
     /// Whether the body was a disk-cache hit answered from memory in `request_filter`.
     pub memory_hit: bool,
     /// Time to the first response byte (set when the response header goes out).
@@ -67,6 +72,8 @@ impl RequestCtx {
             lookup: None,
             connect_retries: 0,
             cache_enabled: false,
+            credentials: None,
+            may_share: false,
             memory_hit: false,
             ttfb: None,
             body_upstream_started: None,

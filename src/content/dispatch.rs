@@ -132,10 +132,16 @@ pub async fn dispatch(
                 .resolve(&remote, &route, &upstream_path, remember, false)
                 .await;
             if method == Method::GET {
-                if let Ok(FileAnswer::Found(known)) = &answer {
-                    if let Some(hit) =
-                        super::caching::memory_hit(proxy, session, &remote, &known.target)
-                    {
+                if let Ok(FileAnswer::Found(known)) = &mut answer {
+                    ctx.credentials = Some(proxy.metadata.credentials_of(&remote));
+                    ctx.may_share =
+                        super::proof::may_share(proxy, &remote, known, &route, &upstream_path)
+                            .await;
+                    let hit = ctx
+                        .may_share
+                        .then(|| super::caching::memory_hit(proxy, session, &remote, &known.target))
+                        .flatten();
+                    if let Some(hit) = hit {
                         ctx.upstream_time = Some(started.elapsed());
                         ctx.lookup = Some(known.source);
                         ctx.memory_hit = true;
@@ -145,8 +151,10 @@ pub async fn dispatch(
                         return Ok(Outcome::Answered);
                     }
                     // A remembered answer has no download URL: fine when the bytes are
-                    // stored; otherwise ask the Hub for a fresh (signed) URL.
-                    if known.target.url.is_empty() && !proxy.has_body(&known.target.etag) {
+                    // stored (and may be shared); otherwise ask the Hub for a fresh URL.
+                    if known.target.url.is_empty()
+                        && !(ctx.may_share && proxy.has_body(&known.target.etag))
+                    {
                         answer = proxy
                             .metadata
                             .resolve(&remote, &route, &upstream_path, remember, true)
@@ -171,7 +179,9 @@ pub async fn dispatch(
                     Ok(Outcome::Answered)
                 }
                 Ok(FileAnswer::Found(known)) => {
-                    if known.target.url.is_empty() && !proxy.has_body(&known.target.etag) {
+                    if known.target.url.is_empty()
+                        && !(ctx.may_share && proxy.has_body(&known.target.etag))
+                    {
                         // The Hub is unreachable and the bytes were never stored.
                         upstream_failure(session, &UpstreamError::Connect).await?;
                         return Ok(Outcome::Answered);

@@ -1,1 +1,214 @@
 //! Tenants and secrets: a remote never reaches bytes or Hub APIs it could not reach itself.
+
+use crate::support::{test_client, Content, FakeHub, RemoteCfg, RepoSpec, TestServer};
+
+const TOKEN: &str = "hf_private_remote_token";
+
+/// A private repo on one Hub with an LFS file and a regular file, and hubcache serving it
+/// (`/pulp/content/private/`) beside a second remote (`/pulp/content/other/`) on `other`.
+async fn private_beside(other: &FakeHub) -> (FakeHub, TestServer) {
+    let hub = FakeHub::start().await;
+    hub.add_repo(RepoSpec::model("org/secret").private(TOKEN));
+    hub.add_lfs_file(
+        "org/secret",
+        "main",
+        "weights.bin",
+        Content::pattern(300_000, 41),
+    );
+    hub.add_file(
+        "org/secret",
+        "main",
+        "notes.txt",
+        Content::pattern(3_000, 42),
+    );
+    let server = TestServer::builder()
+        .remote_with(RemoteCfg::hub("private", &hub).token(TOKEN))
+        .remote("other", other)
+        .distribution("private", "private")
+        .distribution("other", "other")
+        .start()
+        .await;
+    (hub, server)
+}
+
+/// Every way a GET can be answered from stored bytes: a stored object, a hot (memory)
+/// object, a range. Each answer: status, the bytes received (even of a body cut short), and
+/// whether the body arrived whole.
+async fn fetch_all_ways(server: &TestServer, base: &str, file: &str) -> Vec<(u16, Vec<u8>, bool)> {
+    let url = server.url(&format!("/pulp/content/{base}/org/{file}"));
+    let client = test_client();
+    let mut out = Vec::new();
+    for range in [None, None, Some("bytes=0-999")] {
+        let mut req = client.get(&url);
+        if let Some(range) = range {
+            req = req.header("range", range);
+        }
+        let mut resp = req.send().await.expect("hubcache answers");
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        let whole = loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        };
+        out.push((status, body, whole));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_remote_that_only_claims_a_private_etag_is_never_served_the_private_bytes() {
+    let liar = FakeHub::start().await;
+    let (hub, server) = private_beside(&liar).await;
+    let secret_lfs = Content::pattern(300_000, 41).to_vec();
+    let secret_txt = Content::pattern(3_000, 42).to_vec();
+
+    // The owner downloads both files (twice: the small one is then held in memory).
+    for (file, want) in [("weights.bin", &secret_lfs), ("notes.txt", &secret_txt)] {
+        for (status, body, whole) in
+            fetch_all_ways(&server, "private", &format!("secret/resolve/main/{file}")).await
+        {
+            assert!(
+                status == 200 || status == 206,
+                "owner: {file} answered {status}"
+            );
+            assert!(whole, "owner: {file} cut short");
+            assert_eq!(&body[..], &want[..body.len()], "owner: {file} bytes");
+        }
+    }
+
+    // A lying upstream names both digests, with bytes of the same length that are not them.
+    liar.add_repo(RepoSpec::model("org/liar"));
+    for (file, seed) in [("weights.bin", 7), ("notes.txt", 8)] {
+        let claimed = hub.file("org/secret", "main", file);
+        let fake = Content::pattern(claimed.size(), seed);
+        liar.add_lying_file("org/liar", "main", file, fake, &claimed);
+    }
+    for (file, secret) in [("weights.bin", &secret_lfs), ("notes.txt", &secret_txt)] {
+        for (status, body, whole) in
+            fetch_all_ways(&server, "other", &format!("liar/resolve/main/{file}")).await
+        {
+            let probe = &body[..body.len().min(1000)];
+            let leaked = !probe.is_empty() && secret.windows(probe.len()).any(|w| w == probe);
+            assert!(
+                !leaked,
+                "{file}: the liar's remote was served private bytes (status {status})"
+            );
+            assert!(
+                !(status == 200 && whole && body.len() == secret.len()),
+                "{file}: a complete 200 of bytes that do not match the etag"
+            );
+        }
+    }
+    // Each answer came from the liar's own upstream, never from the private store alone.
+    assert!(
+        liar.count(|r| r.method == "GET") > 0,
+        "the liar's upstream was never asked"
+    );
+}
+
+#[tokio::test]
+async fn a_remote_whose_upstream_serves_the_same_bytes_shares_the_stored_copy() {
+    let mirror = FakeHub::start().await;
+    let (_hub, server) = private_beside(&mirror).await;
+    let secret_lfs = Content::pattern(300_000, 41);
+    mirror.add_lfs_file("org/copy", "main", "weights.bin", secret_lfs.clone());
+
+    let owner = server
+        .get("/pulp/content/private/org/secret/resolve/main/weights.bin")
+        .await;
+    assert_eq!(owner.body(), &secret_lfs.to_vec()[..]);
+
+    // The second remote proves it can serve the blob with one small ranged GET, then both of
+    // its downloads come from the stored copy.
+    for _ in 0..2 {
+        let resp = server
+            .get("/pulp/content/other/org/copy/resolve/main/weights.bin")
+            .await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.body(), &secret_lfs.to_vec()[..]);
+    }
+    let gets: Vec<_> = mirror
+        .requests()
+        .into_iter()
+        .chain(mirror.cdn().requests())
+        .filter(|r| r.method == "GET" && r.served.is_some())
+        .collect();
+    assert_eq!(
+        gets.len(),
+        1,
+        "one sampled range, no whole download: {gets:?}"
+    );
+    let range = gets[0].header("range").expect("the sample is a ranged GET");
+    let (start, end) = range
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .expect("bytes=a-b");
+    let len = end.parse::<u64>().unwrap() - start.parse::<u64>().unwrap() + 1;
+    assert!(len <= 4096, "sample of {len} bytes");
+}
+
+#[tokio::test]
+async fn account_wide_hub_apis_never_run_with_the_remotes_token() {
+    let hub = FakeHub::start().await;
+    hub.add_repo(RepoSpec::model("org/secret").private(TOKEN));
+    hub.add_file(
+        "org/secret",
+        "main",
+        "config.json",
+        Content::pattern(100, 1),
+    );
+    let server = TestServer::builder()
+        .remote_with(RemoteCfg::hub("private", &hub).token(TOKEN))
+        .distribution("open", "private")
+        .start()
+        .await;
+
+    for route in [
+        "api/whoami-v2",
+        "api/notifications",
+        "api/organizations/org/members",
+        "api/settings/billing/usage",
+        "api/models?author=org&private=true",
+        "api/datasets?search=x",
+        "api/models/org/secret/commits/main",
+        "api/models/org/secret/discussions",
+        "api/spaces/org/app/secrets",
+    ] {
+        let resp = server.get(&format!("/pulp/content/open/{route}")).await;
+        assert_eq!(resp.status(), 404, "{route}");
+        assert!(
+            resp.text().contains("not forwarded"),
+            "{route}: unclear refusal {:?}",
+            resp.text()
+        );
+    }
+    assert_eq!(
+        hub.count(|_| true),
+        0,
+        "refused routes reached the Hub: {:?}",
+        hub.requests()
+    );
+
+    // The repository-scoped read routes a download client needs still work with the token.
+    let commit = hub.commit("org/secret", "main");
+    for route in [
+        "api/models/org/secret".to_string(),
+        "api/models/org/secret/revision/main".to_string(),
+        "api/models/org/secret/tree/main?recursive=true".to_string(),
+        "api/models/org/secret/refs".to_string(),
+        format!("api/resolve-cache/models/org/secret/{commit}/config.json"),
+    ] {
+        let resp = server.get(&format!("/pulp/content/open/{route}")).await;
+        assert_eq!(resp.status(), 200, "{route}: {}", resp.text());
+    }
+    let info = server
+        .post_form(
+            "/pulp/content/open/api/models/org/secret/paths-info/main",
+            "paths=config.json",
+        )
+        .await;
+    assert_eq!(info.status(), 200, "paths-info: {}", info.text());
+}

@@ -183,6 +183,16 @@ impl TestServer {
         TestResponse::send(req).await
     }
 
+    /// A POST of an `application/x-www-form-urlencoded` body (as `HfFileSystem` sends).
+    pub async fn post_form(&self, path: &str, form: &str) -> TestResponse {
+        let req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_string());
+        TestResponse::send(req).await
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
