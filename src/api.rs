@@ -113,7 +113,7 @@ pub struct StatusFigures {
     pub fills_in_flight: u64,
     /// Evictions since start.
     pub evictions: u64,
-    /// `cache.dir` (for filesystem figures).
+    /// `cache.dir`, for the filesystem figures only (the path itself is never shown).
     pub cache_dir: PathBuf,
 }
 
