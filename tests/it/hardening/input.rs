@@ -1,5 +1,8 @@
 //! Input checks and login costs: control characters, bad URLs, wrong passwords.
 
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::api::{
@@ -177,4 +180,194 @@ async fn status_shows_cache_figures_but_no_absolute_path() {
         status["storage"]["total"].as_u64().unwrap_or(0) > 0,
         "{status}"
     );
+}
+
+/// An argon2id PHC string with the crate's default cost (what an operator's `password_hash`
+/// usually is): verifying it takes tens of milliseconds of CPU.
+fn argon2_hash(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"hubcache-it-salt").expect("salt");
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("hash")
+        .to_string()
+}
+
+/// A client whose connections come from `ip` (any 127.0.0.0/8 address is local).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+/// `GET` the remotes list as `user:password` from `client`: (status, Retry-After, time taken).
+async fn login(
+    client: &reqwest::Client,
+    server: &TestServer,
+    user: &str,
+    password: &str,
+) -> (u16, Option<String>, Duration) {
+    let started = Instant::now();
+    let resp = client
+        .get(server.url(REMOTES))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .expect("login request");
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    resp.bytes().await.expect("login body");
+    (status, retry_after, started.elapsed())
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// A server with an argon2 user `ops` and a small file already answered from memory.
+async fn server_with_argon2_user(hub: &FakeHub) -> TestServer {
+    hub.add_file("org/model", "main", "config.json", b"{\"hidden_size\": 8}");
+    let server = TestServer::builder()
+        .remote("hf", hub)
+        .distribution("hf", "hf")
+        .yaml(&format!(
+            "users:\n  - username: ops\n    password_hash: '{}'\n",
+            argon2_hash("ops-right")
+        ))
+        .start()
+        .await;
+    for _ in 0..3 {
+        assert_eq!(server.get(HIT).await.status(), 200);
+    }
+    server
+}
+
+const HIT: &str = "/pulp/content/hf/org/model/resolve/main/config.json";
+
+#[tokio::test]
+async fn wrong_passwords_do_not_slow_downloads() {
+    let hub = FakeHub::start().await;
+    let server = server_with_argon2_user(&hub).await;
+
+    // 200 wrong passwords, 8 at a time, spread over 20 client addresses so that no address
+    // reaches the per-address limit: every one of them is a real password check.
+    let flood = async {
+        let clients: Vec<reqwest::Client> = (10..30)
+            .map(|i| client_from(&format!("127.0.0.{i}")))
+            .collect();
+        let statuses: Vec<u16> = futures::stream::iter(0..200usize)
+            .map(|i| {
+                let client = &clients[i % clients.len()];
+                let server = &server;
+                async move { login(client, server, "ops", "wrong").await.0 }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        statuses
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let hits = async {
+        let mut took = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::Relaxed) && took.len() < 5_000 {
+            let started = Instant::now();
+            let resp = server.get(HIT).await;
+            took.push(started.elapsed());
+            assert_eq!(resp.status(), 200);
+        }
+        took
+    };
+    let flood = async {
+        let statuses = flood.await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        statuses
+    };
+    let (statuses, mut took) = tokio::join!(flood, hits);
+    assert!(
+        statuses.iter().all(|s| [401, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(took.len() >= 20, "only {} hits measured", took.len());
+    took.sort();
+    let (p50, p99) = (percentile(&took, 50), percentile(&took, 99));
+    eprintln!(
+        "content hits during 200 bad logins: n={} p50={p50:?} p99={p99:?} (401: {}, 429: {}, 503: {})",
+        took.len(),
+        statuses.iter().filter(|s| **s == 401).count(),
+        statuses.iter().filter(|s| **s == 429).count(),
+        statuses.iter().filter(|s| **s == 503).count(),
+    );
+    assert!(p50 < Duration::from_millis(20), "p50 {p50:?} p99 {p99:?}");
+    assert!(p99 < Duration::from_millis(500), "p50 {p50:?} p99 {p99:?}");
+}
+
+#[tokio::test]
+async fn bad_logins_are_throttled_per_address_and_good_logins_still_work() {
+    let hub = FakeHub::start().await;
+    let server = server_with_argon2_user(&hub).await;
+    let (admin_user, admin_password) = server.admin_credentials();
+    let attacker = client_from("127.0.0.4");
+    let operator = client_from("127.0.0.3");
+
+    // The first check of a right password pays for argon2; repeats are remembered.
+    let (status, _, first) = login(&operator, &server, "ops", "ops-right").await;
+    assert_eq!(status, 200);
+    let mut repeats = Vec::new();
+    for _ in 0..5 {
+        let (status, _, took) = login(&operator, &server, "ops", "ops-right").await;
+        assert_eq!(status, 200);
+        repeats.push(took);
+    }
+    repeats.sort();
+    eprintln!("good argon2 login: first {first:?}, repeats {repeats:?}");
+    assert!(repeats[2] < Duration::from_millis(10), "{repeats:?}");
+
+    // Wrong passwords from one address: refused, then throttled without checking.
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let (status, retry_after, took) = login(&attacker, &server, "ops", "guess").await;
+        if status == 429 {
+            let secs: u64 = retry_after
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("429 without a Retry-After in seconds"));
+            assert!((1..=600).contains(&secs), "Retry-After {secs}");
+            assert!(took < Duration::from_millis(100), "a 429 took {took:?}");
+        }
+        statuses.push(status);
+    }
+    let first_429 = statuses.iter().position(|s| *s == 429);
+    assert!(
+        first_429.is_some_and(|i| i >= 3 && statuses[..i].iter().all(|s| *s == 401)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[first_429.unwrap_or(0)..].iter().all(|s| *s == 429),
+        "{statuses:?}"
+    );
+    // The right password of a remembered login still works from there; a new check does not.
+    assert_eq!(login(&attacker, &server, "ops", "ops-right").await.0, 200);
+    assert_eq!(
+        login(&attacker, &server, admin_user, admin_password)
+            .await
+            .0,
+        429
+    );
+    // Other addresses are not affected.
+    assert_eq!(
+        login(&operator, &server, admin_user, admin_password)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(login(&operator, &server, "ops", "wrong").await.0, 401);
+    assert_logs_clean(&server, &["ops-right", "guess"]);
 }
