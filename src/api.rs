@@ -15,6 +15,13 @@
 //! Anything else → 404 `{"detail": "Not found."}`; a wrong method → 405 with `Allow`; a body
 //! over [`MAX_BODY_BYTES`] → 413.
 //!
+//! # Logins
+//!
+//! Basic auth. Password checks run off the proxy's worker threads on a small pool (busy for
+//! too long → 503 with `Retry-After`); too many failures from one client address → 429 with
+//! `Retry-After`, without checking; a right password is remembered for a minute (as a keyed
+//! digest, in memory only).
+//!
 //! # Writes
 //!
 //! Synchronous: every write runs under the registry's writer lock, is saved to `state.path`
@@ -100,6 +107,11 @@ impl std::fmt::Debug for ApiUser {
     }
 }
 
+/// The address of the client that sent an API request, put in the request's extensions by
+/// the listener: failed logins are limited per address (see `auth.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// Cache figures for `/pulp/api/v3/status/`, read on every status request.
 #[derive(Debug, Clone, Default)]
 pub struct StatusFigures {
@@ -113,7 +125,7 @@ pub struct StatusFigures {
     pub fills_in_flight: u64,
     /// Evictions since start.
     pub evictions: u64,
-    /// `cache.dir` (for filesystem figures).
+    /// `cache.dir`, for the filesystem figures only (the path itself is never shown).
     pub cache_dir: PathBuf,
 }
 
@@ -156,6 +168,7 @@ impl Api {
     }
 
     /// Answers one request under `/pulp/api/v3/` (any other path is a 404). Never panics on input.
+    /// The listener puts the client's [`ClientAddr`] in the request's extensions when known.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         if req.body().len() > MAX_BODY_BYTES {
             let detail = format!("Request body is larger than {MAX_BODY_BYTES} bytes.");
@@ -208,9 +221,11 @@ fn router(deps: Arc<ApiDeps>) -> Router {
                     .delete(delete::<K>),
             )
     }
+    let logins = Arc::new(auth::Logins::new(&deps.users));
     let router = Router::new().route("/pulp/api/v3/status/", get(status::status));
     let router = kind::<ContentGuard>(kind::<Distribution>(kind::<Remote>(router)));
     router
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::Extension(logins))
         .with_state(deps)
 }

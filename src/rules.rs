@@ -5,9 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// A Hub base URL: `http://` or `https://`, a host, no user info, query or fragment.
-/// Returns it without a trailing `/`.
+/// A Hub base URL: `http://` or `https://`, a host, no user info, query or fragment, and
+/// nothing a real URL parser (the `url` crate, which reqwest also uses) refuses — a hand
+/// split alone let `http://[::1` through. Returns it without a trailing `/`.
 pub fn check_url(url: &str) -> Result<String, String> {
+    // The parser silently drops tabs and newlines inside a URL; what is stored must be what
+    // was checked, so they are refused here first.
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("Enter a valid URL: no whitespace or control characters.".into());
+    }
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
@@ -19,16 +25,21 @@ pub fn check_url(url: &str) -> Result<String, String> {
     if authority.contains('@') {
         return Err("The URL must not contain a username or password.".into());
     }
-    if url.contains('?')
-        || url.contains('#')
-        || url.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    if url.contains('?') || url.contains('#') {
         return Err("Enter a valid URL: no query, fragment or whitespace.".into());
     }
-    if let Some((_, port)) = authority.rsplit_once(':') {
-        if !authority.ends_with(']') && port.parse::<u16>().is_err() {
-            return Err("Enter a valid URL: the port is not a number.".into());
-        }
+    let parsed = url::Url::parse(url).map_err(|e| format!("Enter a valid URL: {e}."))?;
+    let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
+        return Err("Enter a valid URL: the host is missing.".into());
+    };
+    // The proxy connects to the host as written; the parser may read it differently
+    // (percent-escapes, `127.1`, IDNA): insist on the form the parser would write.
+    let written = match authority.rsplit_once(':') {
+        Some((h, _)) if !authority.ends_with(']') => h,
+        _ => authority,
+    };
+    if !written.eq_ignore_ascii_case(host) {
+        return Err(format!("Enter a valid URL: write the host as '{host}'."));
     }
     Ok(url.trim_end_matches('/').to_string())
 }
@@ -72,6 +83,34 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
+/// Does `text` hold a C0 control character (NUL, CR, LF, tab, …) or DEL? Such a value cannot
+/// travel in an HTTP header, so every upstream request carrying it would fail.
+fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_ascii_control())
+}
+
+/// An `hf_token`: sent upstream in `Authorization: Bearer …`, so it must be a valid header
+/// value with no control character. The message never shows the token.
+pub fn check_token(token: &str) -> Result<(), String> {
+    if has_control(token) || http::HeaderValue::from_str(token).is_err() {
+        return Err(
+            "The token may not contain control characters (such as CR, LF, tab or NUL).".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A guard's `header_value`: compared with what clients send in a header, so a value with a
+/// control character could never match. The message never shows the value.
+pub fn check_header_value(value: &str) -> Result<(), String> {
+    if has_control(value) || http::HeaderValue::from_str(value).is_err() {
+        return Err(
+            "The value may not contain control characters (such as CR, LF, tab or NUL).".into(),
+        );
+    }
+    Ok(())
+}
+
 /// Extra upstream headers: valid HTTP names and values; `Authorization` and hop-by-hop or
 /// framing headers are refused (the token belongs in `hf_token`, where it stays hidden).
 pub fn check_headers(headers: &[(String, String)]) -> Result<(), String> {
@@ -94,9 +133,10 @@ pub fn check_headers(headers: &[(String, String)]) -> Result<(), String> {
                 "The header '{name}' cannot be set here (use hf_token for credentials)."
             ));
         }
-        if http::HeaderValue::from_str(value).is_err() {
+        // `HeaderValue` allows a tab; no upstream needs one and it is as invisible as the rest.
+        if has_control(value) || http::HeaderValue::from_str(value).is_err() {
             return Err(format!(
-                "The value of header '{name}' is not a valid header value."
+                "The value of header '{name}' is not a valid header value (no control characters)."
             ));
         }
     }
@@ -176,8 +216,16 @@ mod tests {
 
     #[test]
     fn urls() {
-        let rows: [(&str, Option<&str>); 9] = [
+        let rows: [(&str, Option<&str>); 17] = [
             ("https://huggingface.co", Some("https://huggingface.co")),
+            ("http://[::1]:8000/", Some("http://[::1]:8000")),
+            ("HTTPS://huggingface.co", None),
+            ("http://[::1", None),
+            ("http://", None),
+            ("not a url", None),
+            ("http://h%41st", None),
+            ("http://h\tost", None),
+            ("http://bücher.example", None),
             ("https://huggingface.co/", Some("https://huggingface.co")),
             ("http://127.0.0.1:8000", Some("http://127.0.0.1:8000")),
             ("http://mirror.local/hf", Some("http://mirror.local/hf")),
@@ -210,6 +258,32 @@ mod tests {
         assert!(check_headers(&[("X-Foo".into(), "bar".into())]).is_ok());
         assert!(check_headers(&[("authorization".into(), "Bearer x".into())]).is_err());
         assert!(check_headers(&[("bad header".into(), "x".into())]).is_err());
+        for (name, value) in [
+            ("X-A", "a\tb"),
+            ("X-A", "a\r\nb"),
+            ("X-A", "\0"),
+            ("X-A", "a\x7f"),
+            ("X\n", "a"),
+        ] {
+            assert!(
+                check_headers(&[(name.into(), value.into())]).is_err(),
+                "{name:?}: {value:?}"
+            );
+        }
+        for (token, ok) in [
+            ("hf_abc", true),
+            ("hf_a\r\nX: y", false),
+            ("hf\0", false),
+            ("a\tb", false),
+            ("a\x7f", false),
+            ("a\x1b", false),
+        ] {
+            assert_eq!(check_token(token).is_ok(), ok, "{token:?}");
+            assert_eq!(check_header_value(token).is_ok(), ok, "{token:?}");
+            if !ok {
+                assert!(!check_token(token).unwrap_err().contains(token));
+            }
+        }
         assert!(check_timeout(0.5).is_ok());
         assert!(check_timeout(-1.0).is_err());
         assert!(check_timeout(f64::NAN).is_err());

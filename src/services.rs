@@ -252,7 +252,12 @@ impl ServeHttp for ApiService {
                 }
             }
         }
-        let Ok(request) = crate::content::api_request(session.req_header(), Bytes::from(body))
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let Ok(request) =
+            crate::content::api_request(session.req_header(), Bytes::from(body), client)
         else {
             return http::Response::builder()
                 .status(400)

@@ -2,6 +2,7 @@
 //! internals (paths, I/O errors) or secrets: those go to the log only.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -60,6 +61,16 @@ pub enum ApiError {
     /// 401 with `WWW-Authenticate: Basic realm="api"`.
     #[error("unauthenticated: {0}")]
     Unauthenticated(&'static str),
+    /// 429 or 503 `{"detail": "…"}` with `Retry-After` (whole seconds, at least 1).
+    #[error("{status}: {detail}")]
+    Throttled {
+        /// HTTP status.
+        status: StatusCode,
+        /// When to try again.
+        retry_after: Duration,
+        /// The `detail` text.
+        detail: &'static str,
+    },
     /// 500 `{"detail": "Internal error."}`; the reason is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,6 +93,14 @@ impl ApiError {
     /// 404 `{"detail": "Not found."}`.
     pub fn not_found() -> Self {
         Self::detail(StatusCode::NOT_FOUND, "Not found.")
+    }
+    /// `status` (429 or 503) with `Retry-After: <retry_after>`.
+    pub fn throttled(status: StatusCode, retry_after: Duration, detail: &'static str) -> Self {
+        ApiError::Throttled {
+            status,
+            retry_after,
+            detail,
+        }
     }
     /// 400 `{"detail": …}`.
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -108,6 +127,19 @@ impl ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"api\""),
                 );
+                return resp;
+            }
+            ApiError::Throttled {
+                status,
+                retry_after,
+                detail,
+            } => {
+                // Rounded up: a client waiting the whole seconds is never early.
+                let secs =
+                    (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1);
+                let mut resp = json_response(status, &json!({ "detail": detail }));
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 return resp;
             }
             ApiError::Internal(reason) => {

@@ -66,7 +66,10 @@ impl Kind for ContentGuard {
             Given::Value(v) if v.is_empty() => input
                 .errors
                 .push("header_value", "This field may not be blank."),
-            Given::Value(v) => g.header_value = Secret::new(v),
+            Given::Value(v) => match rules::check_header_value(&v) {
+                Ok(()) => g.header_value = Secret::new(v),
+                Err(msg) => input.errors.push("header_value", msg),
+            },
             _ => {}
         }
         input.only_null(

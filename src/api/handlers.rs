@@ -10,11 +10,12 @@ use http::{HeaderMap, Response, StatusCode, Uri};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::auth::Authenticated;
 use super::error::{json_response, ApiError};
 use super::json::{parse_body, Input, Mode};
 use super::list::{request_origin, ListQuery};
 use super::resource::{render, Kind, COMMON_ORDERING, COMMON_READ_ONLY, NAME_FILTERS};
-use super::{auth, ApiDeps};
+use super::ApiDeps;
 use crate::model::Origin;
 use crate::registry::Snapshot;
 use crate::state;
@@ -103,11 +104,11 @@ fn reply(resp: Response<Bytes>) -> Reply {
 /// `GET` on a collection.
 pub(crate) async fn list<K: Kind>(
     State(deps): State<Arc<ApiDeps>>,
+    _: Authenticated,
     headers: HeaderMap,
     uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
     let query = ListQuery::parse(
         query.as_deref(),
         &[&NAME_FILTERS[..], K::FILTERS].concat(),
@@ -130,11 +131,11 @@ pub(crate) async fn list<K: Kind>(
 /// `POST` on a collection: 201 with the new object.
 pub(crate) async fn create<K: Kind>(
     State(deps): State<Arc<ApiDeps>>,
+    _: Authenticated,
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
 ) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
     let input = input::<K>(&headers, &body)?;
     let origin = content_origin(&deps, &headers, &uri);
     store(&deps, origin, StatusCode::CREATED, move |snap| {
@@ -148,12 +149,12 @@ pub(crate) async fn create<K: Kind>(
 /// `GET` on an object (`fields`/`exclude_fields` apply; other parameters are ignored).
 pub(crate) async fn read<K: Kind>(
     State(deps): State<Arc<ApiDeps>>,
+    _: Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
     uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
     let snap = deps.registry.snapshot();
     let obj = &K::all(&snap)[position::<K>(&snap, &id)?];
     let shape = ListQuery::shaping(query.as_deref());
@@ -168,6 +169,7 @@ pub(crate) async fn read<K: Kind>(
 /// `PUT` on an object.
 pub(crate) async fn put<K: Kind>(
     state: State<Arc<ApiDeps>>,
+    _: Authenticated,
     id: Path<String>,
     headers: HeaderMap,
     uri: Uri,
@@ -179,6 +181,7 @@ pub(crate) async fn put<K: Kind>(
 /// `PATCH` on an object.
 pub(crate) async fn patch<K: Kind>(
     state: State<Arc<ApiDeps>>,
+    _: Authenticated,
     id: Path<String>,
     headers: HeaderMap,
     uri: Uri,
@@ -195,7 +198,6 @@ async fn update<K: Kind>(
     body: Bytes,
     mode: Mode,
 ) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
     let origin = content_origin(&deps, &headers, &uri);
     store(&deps, origin, StatusCode::OK, move |snap| {
         let index = find_writable::<K>(snap, &id)?;
@@ -212,10 +214,9 @@ async fn update<K: Kind>(
 /// `DELETE` on an object: 204.
 pub(crate) async fn delete<K: Kind>(
     State(deps): State<Arc<ApiDeps>>,
+    _: Authenticated,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Reply {
-    auth::authenticate(&headers, &deps.users)?;
     write(&deps, move |snap| {
         let index = find_writable::<K>(snap, &id)?;
         let obj = K::all(snap)[index].clone();

@@ -112,8 +112,13 @@ impl Kind for Remote {
             r.name = name;
         }
         read_url(&mut input, &mut r, mode);
-        if let Some(token) = input.secret("hf_token") {
-            r.hf_token = token;
+        match input.secret("hf_token") {
+            Some(Some(token)) => match rules::check_token(token.expose()) {
+                Ok(()) => r.hf_token = Some(token),
+                Err(msg) => input.errors.push("hf_token", msg),
+            },
+            Some(None) => r.hf_token = None,
+            None => {}
         }
         match input.string("policy", false) {
             Given::Value(p) if p == "on_demand" => r.policy = Policy::OnDemand,

@@ -51,8 +51,9 @@ pub(crate) fn body(
         "storage": storage(&figures.cache_dir),
         "domain_enabled": false,
         "content_settings": { "content_origin": content_origin, "content_path_prefix": "/pulp/content/" },
+        // No `cache.dir`: this document needs no login, and an absolute path tells a
+        // stranger about the machine's layout.
         "cache": {
-            "dir": figures.cache_dir.display().to_string(),
             "max_size": figures.cache_max_size,
             "size": figures.cache_size,
             "objects": figures.cache_objects,
@@ -144,6 +145,7 @@ mod tests {
             assert!(body.get(key).is_some(), "{key}");
         }
         assert_eq!(body["cache"]["size"], 40);
+        assert!(!body.to_string().contains("var/cache"), "{body}");
         let storage = &body["storage"];
         let total = storage["total"].as_u64().unwrap();
         assert!(total > 0, "{storage}");

@@ -217,7 +217,8 @@ fn guard(
     let header_name = p.check(format!("{at}.header_name"), header_name);
     let header_value = match w.header_value.as_deref() {
         None => Err("This field is required.".to_string()),
-        Some(text) => secret(text, env).map(|(value, _)| Secret::new(value)),
+        Some(text) => secret(text, env)
+            .and_then(|(value, _)| rules::check_header_value(&value).map(|()| Secret::new(value))),
     };
     let header_value = p.check(format!("{at}.header_value"), header_value);
     if w.jq_filter.is_some() {

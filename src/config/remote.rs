@@ -64,6 +64,9 @@ pub(super) fn remote(at: &str, w: &wire::Remote, env: Env<'_>, p: &mut Problems)
             .check(format!("{at}.hf_token"), expand::expand(text, env))
             .and_then(|e| Some(Secret::new(e.value)).filter(|s| !s.expose().is_empty())),
     };
+    if let Some(token) = &hf_token {
+        p.check(format!("{at}.hf_token"), rules::check_token(token.expose()));
+    }
     let ca_cert = w.ca_cert.clone().filter(|pem| !pem.trim().is_empty());
     if let Some(pem) = &ca_cert {
         p.check(format!("{at}.ca_cert"), rules::check_ca_cert(pem));
@@ -71,14 +74,20 @@ pub(super) fn remote(at: &str, w: &wire::Remote, env: Env<'_>, p: &mut Problems)
     let mut headers = Vec::new();
     for (j, entry) in w.headers.iter().flatten().enumerate() {
         match entry.iter().next() {
-            Some((name, value)) if entry.len() == 1 => headers.push((name.clone(), value.clone())),
+            Some((name, value)) if entry.len() == 1 => {
+                let header = (name.clone(), value.clone());
+                // Checked one by one so the problem names the entry at fault.
+                let checked = rules::check_headers(std::slice::from_ref(&header));
+                if p.check(format!("{at}.headers[{j}]"), checked).is_some() {
+                    headers.push(header);
+                }
+            }
             _ => p.push(
                 format!("{at}.headers[{j}]"),
                 "each header is a map with one key, e.g. {\"X-Foo\": \"bar\"}",
             ),
         }
     }
-    p.check(format!("{at}.headers"), rules::check_headers(&headers));
     let mut seconds = |field: &str, value: &Option<wire::Scalar>| {
         value
             .as_ref()

@@ -451,7 +451,11 @@ async fn serve_api(proxy: &ContentProxy, session: &mut Session) -> Result<()> {
             .await;
         }
     };
-    let Ok(request) = api_request(session.req_header(), body) else {
+    let client = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip());
+    let Ok(request) = api_request(session.req_header(), body, client) else {
         return Reply::plain(StatusCode::BAD_REQUEST, "Malformed request.")
             .send(session)
             .await;
@@ -477,16 +481,20 @@ async fn serve_api(proxy: &ContentProxy, session: &mut Session) -> Result<()> {
 }
 
 /// The admin API's view of a request: plain `http` types (shared by the content listener and
-/// the `api.listen` service).
+/// the `api.listen` service), with the client's address as a [`crate::api::ClientAddr`].
 pub fn api_request(
     head: &pingora::http::RequestHeader,
     body: Bytes,
+    client: Option<std::net::IpAddr>,
 ) -> Result<http::Request<Bytes>, http::Error> {
     let mut builder = http::Request::builder()
         .method(head.method.clone())
         .uri(head.uri.clone());
     for (name, value) in head.headers.iter() {
         builder = builder.header(name, value);
+    }
+    if let Some(ip) = client {
+        builder = builder.extension(crate::api::ClientAddr(ip));
     }
     builder.body(body)
 }

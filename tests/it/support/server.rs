@@ -86,6 +86,30 @@ impl TestServerBuilder {
         self
     }
 
+    /// Writes the config and runs `hubcache --config <file> --check` on it: no server starts.
+    pub fn check(self) -> std::process::Output {
+        let dir = tempfile::Builder::new()
+            .prefix("hubcache-it-")
+            .tempdir()
+            .expect("temp dir");
+        let path = dir.path().join("hubcache.yaml");
+        let ports = Ports {
+            listen: free_port(),
+            metrics: free_port(),
+            api: self.config.separate_api_listener.then(free_port),
+        };
+        std::fs::write(&path, self.config.render(ports, dir.path())).expect("write config");
+        Command::new(env!("CARGO_BIN_EXE_hubcache"))
+            .arg("--config")
+            .arg(&path)
+            .arg("--check")
+            .current_dir(dir.path())
+            .envs(self.config.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run hubcache --check")
+    }
+
     /// Writes the config, spawns hubcache and waits until `GET /pulp/content/` answers 200.
     pub async fn start(self) -> TestServer {
         let dir = tempfile::Builder::new()
