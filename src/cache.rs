@@ -9,7 +9,8 @@
 //! Pass `None` as the eviction manager to `HttpCache::enable`: the budget is kept here.
 //!
 //! Files: `layout` (paths), `meta` (on-disk meta), `fill` (writes, publish), `read`
-//! (readers), `budget` (LRU + reservations), `scan` (startup).
+//! (readers), `budget` (LRU + reservations), `scan` (startup), `side` (other subsystems'
+//! small files, in the same budget).
 
 mod budget;
 mod error;
@@ -19,6 +20,7 @@ mod meta;
 mod proofs;
 mod read;
 mod scan;
+mod side;
 #[cfg(test)]
 mod tests;
 
@@ -166,6 +168,10 @@ impl DiskCache {
     fn discard(&self, _locked: &mut Budget, victims: Vec<Victim>) -> Vec<PathBuf> {
         let mut trash = Vec::new();
         for (name, _) in victims {
+            if !layout::is_object_name(&name) {
+                side::remove(&self.layout, &name);
+                continue;
+            }
             let to = self.layout.trash_dir();
             match std::fs::rename(self.layout.object_dir(&name), &to) {
                 Ok(()) => trash.push(to),
@@ -207,16 +213,11 @@ impl DiskCache {
         trash.iter().for_each(|t| scan::remove_any(t));
         let dir = self.layout.fill_dir(name);
         let body_path = dir.join(layout::BODY);
-        let created = std::fs::create_dir(&dir)
-            .map_err(layout::io_err("creating", &dir))
-            .and_then(|()| {
-                File::options()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .open(&body_path)
-                    .map_err(layout::io_err("creating", &body_path))
-            });
+        let created = layout::create_private_dir(&dir).and_then(|()| {
+            layout::private_file_options()
+                .open(&body_path)
+                .map_err(layout::io_err("creating", &body_path))
+        });
         match created {
             Ok(file) => Ok((dir, file)),
             Err(e) => {

@@ -5,7 +5,8 @@
 //! * branch/tag → commit: trusted for `cache.revision_ttl`;
 //! * `(commit, path)` → file metadata: immutable;
 //! * `api/…/revision/<rev>` and `api/…/tree/<rev>…` answers: immutable at a commit, TTL otherwise;
-//! * 404 `EntryNotFound` / `RevisionNotFound` / `RepoNotFound`: `cache.negative_ttl`.
+//! * 404 `EntryNotFound` / `RevisionNotFound` / `RepoNotFound`: `cache.negative_ttl`, in
+//!   memory only (bounded).
 //!
 //! Keys always start with the remote's id: a private remote's answers are never used for
 //! another remote's distributions. Concurrent identical questions share one upstream request.
@@ -14,7 +15,6 @@ mod store;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -204,16 +204,16 @@ fn namespace(remote: &Remote) -> (String, Credentials) {
 }
 
 impl Metadata {
-    /// Remembers under `dir` (`None`: memory only).
+    /// Remembers as side files of `disk` (`None`: memory only).
     pub fn new(
         hub: Arc<HubClient>,
-        dir: Option<PathBuf>,
+        disk: Option<&'static crate::cache::DiskCache>,
         revision_ttl: Duration,
         negative_ttl: Duration,
     ) -> Self {
         Metadata {
             hub,
-            store: MetaStore::new(dir),
+            store: MetaStore::new(disk),
             revision_ttl,
             negative_ttl,
             in_flight: Arc::new(Mutex::new(HashMap::new())),

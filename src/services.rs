@@ -48,11 +48,20 @@ pub enum StartError {
     },
 }
 
+/// Creates `path` and its missing parents with mode 0700: the cache and the state file's
+/// directory hold private bytes and secrets. (An existing directory keeps its mode here; the
+/// disk cache makes `cache.dir` private when it opens it.)
 fn ensure_dir(path: &std::path::Path) -> Result<(), StartError> {
-    fs_err::create_dir_all(path).map_err(|source| StartError::Dir {
-        path: path.to_path_buf(),
-        source,
-    })
+    use std::os::unix::fs::DirBuilderExt;
+    // std's builder: fs_err has no synchronous one; the error names the path below.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StartError::Dir {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Pingora's `ServerConf`, built in code from ours.
@@ -121,7 +130,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     )));
     let metadata = Arc::new(Metadata::new(
         hub.clone(),
-        Some(config.cache.dir.join("v1").join("meta")),
+        Some(disk),
         config.cache.revision_ttl,
         config.cache.negative_ttl,
     ));

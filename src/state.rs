@@ -1,6 +1,12 @@
 //! `state.path`: the remotes, distributions and content guards made through the API, saved
 //! atomically after every API write and merged with the configuration's objects at start-up.
 //!
+//! Every save ends the file with a `sha256:` line (the digest of every byte before it) and
+//! first keeps the file it replaces as `<path>.prev`, so a damaged file (truncated, or changed
+//! since hubcache wrote it) is refused at start instead of loading with objects missing, and
+//! the previous generation is there to recover from. Files of version 1 (written before the
+//! checksum existed) still load, unchecked.
+//!
 //! The file holds only API-made objects (config-declared ones live in the config file), secrets
 //! included — it is their only copy — so it is written with mode 0600. Distributions name
 //! their remote and guard by **name**, as the config file does: a declared object's id is
@@ -25,7 +31,12 @@ use crate::model::{self, ContentGuard, Distribution, Meta, Origin, Policy, Remot
 use crate::registry::Snapshot;
 use crate::rules;
 
-const VERSION: u32 = 1;
+/// The format written: version 2 ends with the checksum line.
+const VERSION: u32 = 2;
+/// The format of the previous release: no checksum line; still loaded.
+const UNCHECKED_VERSION: u32 = 1;
+/// The key of the last line of a version 2 file.
+const CHECKSUM_KEY: &str = "sha256: ";
 
 /// Why the state file could not be read or written. Messages never contain a secret.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +57,17 @@ pub enum StateError {
         path: PathBuf,
         /// What is wrong, with its location.
         message: String,
+    },
+    /// The file is damaged (truncated, or changed since hubcache wrote it): starting with it
+    /// could silently drop objects.
+    #[error("{path} is damaged: {reason}. hubcache will not start with part of its objects missing. {advice}")]
+    Damaged {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// How to recover (names the previous generation when there is one).
+        advice: String,
     },
     /// A stored object breaks a field rule (the file was edited by hand?).
     #[error("{path}: {field}: {message}")]
@@ -87,6 +109,9 @@ struct StateFile {
     distributions: Vec<DistributionRecord>,
     #[serde(default)]
     content_guards: Vec<GuardRecord>,
+    /// The checksum line: checked on the text before parsing, appended by [`save`].
+    #[serde(default, skip_serializing, rename = "sha256")]
+    _checksum: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -205,21 +230,88 @@ pub fn load(path: &Path, declared: &Snapshot) -> Result<Loaded, StateError> {
 }
 
 fn parse(path: &Path, text: &str) -> Result<StateFile, StateError> {
-    let file: StateFile = serde_yaml::from_str(text).map_err(|e| StateError::Parse {
-        path: path.into(),
-        message: elide_quoted(&e.to_string()),
-    })?;
-    if file.version != VERSION {
-        let message = format!(
-            "version {} is not supported (expected {VERSION})",
-            file.version
-        );
-        return Err(StateError::Parse {
+    let checked = match checksum_line(text) {
+        Some((body, sum)) if sum == sha256_hex(body) => true,
+        Some(_) => return Err(damaged(path, "its checksum does not match its content")),
+        None => false,
+    };
+    let parsed: Result<StateFile, _> = serde_yaml::from_str(text);
+    let file = match parsed {
+        Ok(file) => file,
+        // A version 2 file without its last line was cut short (its YAML may be cut anywhere).
+        Err(_) if !checked && !text.starts_with(&format!("version: {UNCHECKED_VERSION}\n")) => {
+            return Err(damaged(
+                path,
+                "it ends before its checksum line (truncated?)",
+            ));
+        }
+        Err(e) => {
+            return Err(StateError::Parse {
+                path: path.into(),
+                message: elide_quoted(&e.to_string()),
+            })
+        }
+    };
+    match file.version {
+        VERSION if checked => Ok(file),
+        VERSION => Err(damaged(
+            path,
+            "it ends before its checksum line (truncated?)",
+        )),
+        UNCHECKED_VERSION => Ok(file),
+        other => Err(StateError::Parse {
             path: path.into(),
-            message,
-        });
+            message: format!("version {other} is not supported (expected {VERSION})"),
+        }),
     }
-    Ok(file)
+}
+
+/// The text before the checksum line and the checksum, if the file ends with one (its final
+/// newline may be missing: everything it covers is there).
+fn checksum_line(text: &str) -> Option<(&str, &str)> {
+    let start = if text.starts_with(CHECKSUM_KEY) {
+        0
+    } else {
+        text.rfind(&format!("\n{CHECKSUM_KEY}"))? + 1
+    };
+    let (body, line) = text.split_at(start);
+    let sum = line[CHECKSUM_KEY.len()..]
+        .strip_suffix('\n')
+        .unwrap_or(&line[CHECKSUM_KEY.len()..]);
+    Some((body, sum))
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// `<path>.prev`: the generation a save replaced.
+pub fn previous_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".prev");
+    PathBuf::from(name)
+}
+
+fn damaged(path: &Path, reason: &str) -> StateError {
+    let prev = previous_path(path);
+    let advice = if prev.exists() {
+        format!(
+            "The previous generation is kept at {}: check it and copy it over {} to start with it (API changes made after it was saved are lost)",
+            prev.display(),
+            path.display()
+        )
+    } else {
+        format!(
+            "Restore {} from a backup, or move it away to start without the objects made through the API",
+            path.display()
+        )
+    };
+    StateError::Damaged {
+        path: path.into(),
+        reason: reason.into(),
+        advice,
+    }
 }
 
 /// serde_yaml quotes offending values ("invalid type: string \"hf_…\""); a value in the wrong
@@ -437,15 +529,35 @@ pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
                 header_value: g.header_value.expose().to_string(),
             },
         ),
+        _checksum: None,
     };
-    let text = serde_yaml::to_string(&file).map_err(|e| StateError::Write {
+    let mut text = serde_yaml::to_string(&file).map_err(|e| StateError::Write {
         path: path.into(),
         source: io::Error::other(e),
     })?;
-    write_atomically(path, text.as_bytes()).map_err(|source| StateError::Write {
+    let sum = sha256_hex(&text);
+    text.push_str(&format!("{CHECKSUM_KEY}{sum}\n"));
+    let write_err = |source| StateError::Write {
         path: path.into(),
         source,
-    })
+    };
+    keep_previous(path).map_err(write_err)?;
+    write_atomically(path, text.as_bytes()).map_err(write_err)
+}
+
+/// Copies the file about to be replaced to `<path>.prev` (atomically, mode 0600), if it is a
+/// good one: a damaged file never replaces the last good generation.
+fn keep_previous(path: &Path) -> io::Result<()> {
+    let text = match fs_err::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if parse(path, &text).is_err() {
+        tracing::warn!(state = %path.display(), "not keeping a damaged state file as the previous generation");
+        return Ok(());
+    }
+    write_atomically(&previous_path(path), text.as_bytes())
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -581,6 +693,15 @@ mod tests {
         assert_eq!(names, ["state.yaml"], "no temp file left");
     }
 
+    /// A hand edit of a saved file, signed again as `save` would.
+    fn edit(path: &Path, from: &str, to: &str) {
+        let text = fs_err::read_to_string(path).unwrap();
+        let (body, _) = checksum_line(&text).unwrap();
+        let body = body.replace(from, to);
+        let signed = format!("{body}{CHECKSUM_KEY}{}\n", sha256_hex(&body));
+        fs_err::write(path, signed).unwrap();
+    }
+
     fn api_snapshot_without_declared(snap: &Snapshot) -> Snapshot {
         let mut s = snap.clone();
         s.remotes.retain(|r| r.meta.origin == Origin::Api);
@@ -649,10 +770,7 @@ mod tests {
         };
         snap2.distributions = vec![Arc::new(d)];
         save(&path2, &snap2).unwrap();
-        let text = fs_err::read_to_string(&path2)
-            .unwrap()
-            .replace("remote: null", "remote: vanished");
-        fs_err::write(&path2, text).unwrap();
+        edit(&path2, "remote: null", "remote: vanished");
         let loaded = load(&path2, &Snapshot::default()).unwrap();
         assert_eq!(loaded.snapshot.distributions[0].remote, None);
         assert!(loaded.warnings[0].contains("remote 'vanished' no longer exists"));
@@ -665,10 +783,7 @@ mod tests {
         let mut snap = api_snapshot();
         snap.guards.clear();
         save(&path, &snap).unwrap();
-        let text = fs_err::read_to_string(&path)
-            .unwrap()
-            .replace("content_guard: null", "content_guard: ghost");
-        fs_err::write(&path, text).unwrap();
+        edit(&path, "content_guard: null", "content_guard: ghost");
         let loaded = load(&path, &Snapshot::default()).unwrap();
         assert!(loaded.snapshot.distributions.is_empty());
         assert!(loaded.warnings[0].contains("content guard 'ghost' no longer exists"));
@@ -679,7 +794,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.yaml");
         let rows = [
-            ("version: 2\n", "version 2 is not supported"),
+            ("version: 3\n", "version 3 is not supported"),
+            ("version: 2\n", "ends before its checksum line"),
             ("version: 1\ncolour: red\n", "unknown field"),
             ("version: [\n", ""),
             ("version: 1\nremotes:\n- {id: 0190a4b0-0000-7000-8000-000000000000, created_ns: 0, updated_ns: 0, name: x, url: \"ftp://h\", policy: on_demand, tls_validation: true}\n", "remotes[0].url"),
@@ -725,5 +841,84 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn a_file_cut_anywhere_is_refused_never_loaded_with_fewer_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.yaml");
+        let mut snap = api_snapshot();
+        snap.distributions.push(dist("d2", "two", None, None));
+        save(&path, &snap).unwrap();
+        let text = fs_err::read(&path).unwrap();
+        let cut_at = dir.path().join("cut.yaml");
+        for len in 0..text.len() {
+            fs_err::write(&cut_at, &text[..len]).unwrap();
+            match load(&cut_at, &Snapshot::default()) {
+                // Only the final newline is missing: everything the checksum covers is there.
+                Ok(loaded) => {
+                    assert_eq!(len, text.len() - 1, "cut at {len} loaded");
+                    assert_eq!(loaded.snapshot.distributions.len(), 2);
+                }
+                Err(e) => assert!(e.to_string().contains("cut.yaml"), "cut at {len}: {e}"),
+            }
+        }
+        // A changed byte is caught too.
+        let changed = String::from_utf8(text.clone())
+            .unwrap()
+            .replace("hf/public", "hf/publik");
+        fs_err::write(&cut_at, changed).unwrap();
+        let err = load(&cut_at, &Snapshot::default()).unwrap_err().to_string();
+        assert!(err.contains("checksum does not match"), "{err}");
+        assert!(err.contains("from a backup"), "{err}");
+    }
+
+    #[test]
+    fn each_save_keeps_the_previous_generation_and_the_error_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.yaml");
+        let prev = previous_path(&path);
+        let first = api_snapshot();
+        save(&path, &first).unwrap();
+        assert!(!prev.exists(), "nothing to keep on the first save");
+        let mut second = first.clone();
+        second.distributions.push(dist("d2", "two", None, None));
+        save(&path, &second).unwrap();
+        let kept = load(&prev, &Snapshot::default()).unwrap();
+        assert_eq!(kept.snapshot.distributions.len(), 1, "the first generation");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs_err::metadata(&prev).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // A damaged file never replaces the good previous generation.
+        let text = fs_err::read_to_string(&path).unwrap();
+        fs_err::write(&path, &text[..text.len() / 2]).unwrap();
+        let err = load(&path, &Snapshot::default()).unwrap_err().to_string();
+        assert!(err.contains("state.yaml.prev"), "{err}");
+        save(&path, &second).unwrap();
+        assert_eq!(
+            load(&prev, &Snapshot::default())
+                .unwrap()
+                .snapshot
+                .distributions
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_file_of_the_previous_release_without_a_checksum_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.yaml");
+        save(&path, &api_snapshot()).unwrap();
+        let text = fs_err::read_to_string(&path).unwrap();
+        let (body, _) = checksum_line(&text).unwrap();
+        let old = body.replacen("version: 2", "version: 1", 1);
+        fs_err::write(&path, old).unwrap();
+        let loaded = load(&path, &Snapshot::default()).unwrap();
+        assert_eq!(loaded.snapshot.distributions.len(), 1);
+        assert_eq!(loaded.snapshot.guards.len(), 1);
     }
 }

@@ -8,6 +8,9 @@
 //! committed + reserved never exceeds `max`. The caller passes no eviction manager to
 //! `HttpCache::enable`.
 //!
+//! Side files (the metadata store's, see `side.rs`) are entries too, so they share the
+//! budget and the LRU order with objects; the figures in [`CacheStats`] keep them apart.
+//!
 //! Pure bookkeeping: the caller deletes the victims it gets back, under the same lock.
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +30,10 @@ pub struct CacheStats {
     pub reserved_bytes: u64,
     /// The budget, `cache.max_size`.
     pub max_size: u64,
+    /// Bytes of side files (remembered Hub metadata), counted in the budget besides objects.
+    pub side_bytes: u64,
+    /// Side files.
+    pub side_files: u64,
 }
 
 #[derive(Debug)]
@@ -45,6 +52,9 @@ pub(crate) struct Budget {
     reserved: u64,
     evictions: u64,
     tick: u64,
+    /// Of `used` and `entries`: side files (names that are not object names).
+    side_used: u64,
+    side_count: u64,
     entries: HashMap<String, Entry>,
     /// tick → object name; the first entry is the least recently used.
     order: BTreeMap<u64, String>,
@@ -61,6 +71,8 @@ impl Budget {
             reserved: 0,
             evictions: 0,
             tick: 0,
+            side_used: 0,
+            side_count: 0,
             entries: HashMap::new(),
             order: BTreeMap::new(),
         }
@@ -111,6 +123,10 @@ impl Budget {
         );
         self.order.insert(self.tick, name.to_owned());
         self.used += size;
+        if is_side(name) {
+            self.side_used += size;
+            self.side_count += 1;
+        }
         self.evict_while(|b| b.used + b.reserved > b.max)
     }
 
@@ -118,7 +134,7 @@ impl Budget {
     pub(crate) fn remove(&mut self, name: &str) -> Option<u64> {
         let entry = self.entries.remove(name)?;
         self.order.remove(&entry.tick);
-        self.used -= entry.size;
+        self.forget(name, entry.size);
         Some(entry.size)
     }
 
@@ -146,12 +162,32 @@ impl Budget {
 
     pub(crate) fn stats(&self) -> CacheStats {
         CacheStats {
-            size_bytes: self.used,
-            objects: self.entries.len() as u64,
+            size_bytes: self.used - self.side_used,
+            objects: self.entries.len() as u64 - self.side_count,
             evictions: self.evictions,
             fills_in_flight: 0,
             reserved_bytes: self.reserved,
             max_size: self.max,
+            side_bytes: self.side_used,
+            side_files: self.side_count,
+        }
+    }
+
+    /// The indexed side files' names.
+    pub(crate) fn side_names(&self) -> Vec<String> {
+        self.entries
+            .keys()
+            .filter(|n| is_side(n))
+            .cloned()
+            .collect()
+    }
+
+    /// Takes an entry that left the index out of the totals.
+    fn forget(&mut self, name: &str, size: u64) {
+        self.used -= size;
+        if is_side(name) {
+            self.side_used -= size;
+            self.side_count -= 1;
         }
     }
 
@@ -162,8 +198,10 @@ impl Budget {
                 break;
             };
             if let Some(entry) = self.entries.remove(&name) {
-                self.used -= entry.size;
-                self.evictions += 1;
+                self.forget(&name, entry.size);
+                if !is_side(&name) {
+                    self.evictions += 1;
+                }
                 victims.push((name, entry.size));
             }
         }
@@ -171,25 +209,36 @@ impl Budget {
     }
 }
 
+/// Whether a name is a side file's (anything but an object name).
+fn is_side(name: &str) -> bool {
+    !super::layout::is_object_name(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The object name made of `c` (a hex digit) repeated.
+    fn o(c: char) -> String {
+        c.to_string().repeat(32)
+    }
+
+    /// Victims by the digit their object name repeats.
     fn names(victims: &[Victim]) -> Vec<&str> {
-        victims.iter().map(|(n, _)| n.as_str()).collect()
+        victims.iter().map(|(n, _)| &n[..1]).collect()
     }
 
     #[test]
     fn reservation_evicts_least_recently_used_first() {
         let mut b = Budget::new(100);
-        assert!(b.insert("a", 30).is_empty());
-        assert!(b.insert("b", 30).is_empty());
-        assert!(b.insert("c", 30).is_empty());
-        assert!(b.touch("a"));
+        assert!(b.insert(&o('a'), 30).is_empty());
+        assert!(b.insert(&o('b'), 30).is_empty());
+        assert!(b.insert(&o('c'), 30).is_empty());
+        assert!(b.touch(&o('a')));
         // 90 used; 40 more needs 30 freed: "b" is now the oldest.
         assert_eq!(names(&b.reserve(40).unwrap()), ["b"]);
         assert_eq!((b.used, b.reserved), (60, 40));
-        assert_eq!(names(&b.commit("d", 40, 40)), Vec::<&str>::new());
+        assert_eq!(names(&b.commit(&o('d'), 40, 40)), Vec::<&str>::new());
         assert_eq!(b.stats().size_bytes, 100);
         assert_eq!(b.stats().evictions, 1);
     }
@@ -197,25 +246,25 @@ mod tests {
     #[test]
     fn refuses_what_cannot_fit_without_evicting() {
         let mut b = Budget::new(100);
-        b.insert("a", 50);
+        b.insert(&o('a'), 50);
         assert!(b.reserve(101).is_none());
         assert!(b.reserve(u64::MAX).is_none());
-        assert!(b.contains("a"), "a refusal evicts nothing");
+        assert!(b.contains(&o('a')), "a refusal evicts nothing");
         assert_eq!(names(&b.reserve(80).unwrap()), ["a"]);
         assert!(b.reserve(30).is_none(), "80 reserved by another fill");
         b.release(80);
         assert_eq!(b.stats().reserved_bytes, 0);
-        assert!(!b.touch("missing"));
+        assert!(!b.touch(&o('f')));
     }
 
     #[test]
     fn insert_replaces_and_trims() {
         let mut b = Budget::new(10);
-        b.insert("a", 4);
-        b.insert("a", 6);
+        b.insert(&o('a'), 4);
+        b.insert(&o('a'), 6);
         assert_eq!(b.stats().size_bytes, 6);
-        assert_eq!(names(&b.insert("b", 6)), ["a"]);
-        assert_eq!(b.remove("b"), Some(6));
+        assert_eq!(names(&b.insert(&o('b'), 6)), ["a"]);
+        assert_eq!(b.remove(&o('b')), Some(6));
         assert_eq!(
             b.stats(),
             CacheStats {
@@ -223,6 +272,27 @@ mod tests {
                 evictions: 1,
                 ..CacheStats::default()
             }
+        );
+    }
+
+    #[test]
+    fn side_files_share_the_budget_but_not_the_object_figures() {
+        let mut b = Budget::new(100);
+        b.insert(&o('a'), 60);
+        b.insert("meta/ab/x.json", 30);
+        let s = b.stats();
+        assert_eq!(
+            (s.size_bytes, s.objects, s.side_bytes, s.side_files),
+            (60, 1, 30, 1)
+        );
+        assert_eq!(b.side_names(), ["meta/ab/x.json"]);
+        // The object is the least recently used: it goes first, and is the only eviction counted.
+        assert_eq!(names(&b.insert("meta/cd/y.json", 20)), ["a"]);
+        assert_eq!(names(&b.reserve(60).unwrap()), ["m"]);
+        let s = b.stats();
+        assert_eq!(
+            (s.size_bytes, s.side_bytes, s.side_files, s.evictions),
+            (0, 20, 1, 1)
         );
     }
 }

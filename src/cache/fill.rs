@@ -28,7 +28,7 @@ use pingora::cache::storage::{HandleMiss, MissFinishType};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::layout::{io_err, sync_dir, BODY};
+use super::layout::{create_private_dir_all, io_err, sync_dir, BODY};
 use super::meta::StoredMeta;
 use super::scan::remove_any;
 use super::{blocking, DiskCache, Error};
@@ -525,7 +525,7 @@ impl DiskCache {
             .parent()
             .unwrap_or(self.layout.objects())
             .to_path_buf();
-        std::fs::create_dir_all(&parent).map_err(io_err("creating", &parent))?;
+        create_private_dir_all(&parent)?;
         let trash = {
             let mut budget = self.budget.lock();
             let mut trash = Vec::new();

@@ -1,5 +1,11 @@
 //! Where things live under `cache.dir`: `v1/objects/<aa>/<bb>/<hex>/{meta,body}` for
-//! committed objects and `v1/tmp/` for fills in progress and objects being deleted.
+//! committed objects, `v1/meta/<aa>/<file>` for side files (the metadata store's, see
+//! `side.rs`) and `v1/tmp/` for fills in progress, side files being written and objects being
+//! deleted.
+//!
+//! Everything is private to the owner (directories 0700, files 0600): the cache holds the
+//! bytes of private repositories. Modes are given explicitly at creation, so the process
+//! umask cannot widen them.
 //!
 //! The format version is part of the path (`v1`), so a future format lives beside this one
 //! instead of being misread by it. Every name in `tmp/` carries the pid of the process that
@@ -19,6 +25,13 @@ pub(crate) const FORMAT_DIR: &str = "v1";
 pub(crate) const META: &str = "meta";
 /// File name of an object's body.
 pub(crate) const BODY: &str = "body";
+/// Directory of side files, under the format directory; also the first component of their
+/// budget names (`meta/<aa>/<file>`).
+pub(crate) const SIDE_DIR: &str = "meta";
+/// Mode of every directory the cache creates.
+pub(crate) const DIR_MODE: u32 = 0o700;
+/// Mode of every file the cache creates.
+pub(crate) const FILE_MODE: u32 = 0o600;
 /// Prefix of directories that are being deleted.
 const TRASH: &str = "trash";
 
@@ -29,8 +42,11 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 /// The paths of one cache directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
+    dir: PathBuf,
+    root: PathBuf,
     objects: PathBuf,
     tmp: PathBuf,
+    side: PathBuf,
 }
 
 impl Layout {
@@ -38,17 +54,37 @@ impl Layout {
     pub(crate) fn new(dir: &Path) -> Self {
         let root = dir.join(FORMAT_DIR);
         Self {
+            dir: dir.to_path_buf(),
             objects: root.join("objects"),
             tmp: root.join("tmp"),
+            side: root.join(SIDE_DIR),
+            root,
         }
     }
 
-    /// Creates `objects/` and `tmp/`.
+    /// Creates `objects/`, `tmp/` and `meta/` (mode 0700), and makes `cache.dir` and those
+    /// directories private if an earlier release or the operator left them open (the walk
+    /// at start fixes what is below them).
     pub(crate) fn create(&self) -> Result<(), Error> {
-        for dir in [&self.objects, &self.tmp] {
-            std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        for dir in [&self.objects, &self.tmp, &self.side] {
+            create_private_dir_all(dir)?;
+        }
+        for dir in [&self.dir, &self.root, &self.objects, &self.tmp, &self.side] {
+            if let Ok(meta) = std::fs::metadata(dir) {
+                make_private(dir, &meta);
+            }
         }
         Ok(())
+    }
+
+    /// `v1/`: side files' budget names are relative to it.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `v1/meta/`.
+    pub(crate) fn side(&self) -> &Path {
+        &self.side
     }
 
     pub(crate) fn objects(&self) -> &Path {
@@ -111,6 +147,56 @@ pub(crate) fn tmp_owner(name: &str) -> Option<u32> {
 /// leftover alive until the next start; that costs disk space, never correctness.
 pub(crate) fn pid_is_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// `create_dir_all` with mode 0700 for every directory it creates.
+pub(crate) fn create_private_dir_all(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(io_err("creating", dir))
+}
+
+/// Creates one directory, mode 0700.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(io_err("creating", dir))
+}
+
+/// Options that create a new file of mode 0600 for reading and writing.
+pub(crate) fn private_file_options() -> std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE);
+    options
+}
+
+/// Removes group and other permissions from `path` (described by `meta`, from a walk that
+/// stat'ed it anyway) if it has any; a failure is logged (the cache still works, but its
+/// bytes may be readable by other users). Whether the mode was changed.
+pub(crate) fn make_private(path: &Path, meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 == 0 || meta.file_type().is_symlink() {
+        return false;
+    }
+    let private = if meta.is_dir() { DIR_MODE } else { FILE_MODE };
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(private)) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), error = %e, "cache path readable by other users and its mode cannot be fixed");
+            false
+        }
+    }
 }
 
 /// Fsyncs a directory, so a rename or create inside it survives a crash.

@@ -147,7 +147,9 @@ impl StoredMeta {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let mut file = std::fs::File::create(&tmp).map_err(io_err("creating", &tmp))?;
+        let mut file = super::layout::private_file_options()
+            .open(&tmp)
+            .map_err(io_err("creating", &tmp))?;
         file.write_all(&bytes)
             .and_then(|()| file.sync_all())
             .map_err(io_err("writing", &tmp))?;

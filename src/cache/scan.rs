@@ -1,5 +1,7 @@
 //! Startup: remove leftovers of unfinished fills and deletions from `tmp/`, then rebuild the
-//! LRU index from one walk of `objects/`, dropping invalid objects and evicting down to budget.
+//! LRU index from one walk of `objects/` and `meta/` (side files), dropping invalid objects
+//! and evicting down to budget. The same walk makes what it visits private (0700 / 0600):
+//! earlier releases created everything readable by other users.
 //!
 //! The disk is the truth (pingora's eviction `save()`/`load()` would be a second copy that
 //! can disagree after a crash). Cost per object: one `readdir` entry, one small `meta` read
@@ -11,7 +13,9 @@ use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use super::budget::Budget;
-use super::layout::{io_err, is_object_name, pid_is_alive, tmp_owner, Layout, BODY, META};
+use super::layout::{
+    io_err, is_object_name, make_private, pid_is_alive, tmp_owner, Layout, BODY, META,
+};
 use super::meta::StoredMeta;
 use super::Error;
 
@@ -75,7 +79,7 @@ pub(crate) fn rebuild(layout: &Layout, budget: &mut Budget) -> Result<ScanReport
             .map(|h| h.join().unwrap_or_else(|_| Ok((Vec::new(), 0))))
             .collect()
     });
-    let mut found = Vec::new();
+    let mut found = super::side::scan(layout)?;
     for result in results {
         let (objects, invalid) = result?;
         found.extend(objects);
@@ -124,14 +128,18 @@ fn check(layout: &Layout, dir: &Path) -> Option<(String, u64, u128)> {
     }
     let meta_path = dir.join(META);
     let mut file = std::fs::File::open(&meta_path).ok()?;
-    let mtime = file.metadata().ok()?.modified().ok()?;
+    let stat = file.metadata().ok()?;
+    make_private(&meta_path, &stat);
+    let mtime = stat.modified().ok()?;
     let mut bytes = Vec::with_capacity(4096);
     file.read_to_end(&mut bytes).ok()?;
     let meta = StoredMeta::decode_summary(&bytes)?;
-    let body = std::fs::metadata(dir.join(BODY)).ok()?;
+    let body_path = dir.join(BODY);
+    let body = std::fs::metadata(&body_path).ok()?;
     if !body.is_file() || body.len() != meta.size {
         return None;
     }
+    make_private(&body_path, &body);
     let accessed = mtime
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -140,13 +148,16 @@ fn check(layout: &Layout, dir: &Path) -> Option<(String, u64, u128)> {
     Some((name.to_owned(), meta.size, accessed.max(floor)))
 }
 
-/// Subdirectories of `dir` (files at these levels are not ours: ignored).
+/// Subdirectories of `dir`, made private (files at these levels are not ours: ignored).
 fn list(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let mut dirs = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_err("listing", dir))? {
         let entry = entry.map_err(io_err("listing", dir))?;
-        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            dirs.push(entry.path());
+        // One `statx` per directory (the walk already opens and stats each object's files).
+        if let Some(meta) = entry.metadata().ok().filter(|m| m.is_dir()) {
+            let path = entry.path();
+            make_private(&path, &meta);
+            dirs.push(path);
         }
     }
     Ok(dirs)

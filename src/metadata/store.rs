@@ -1,15 +1,20 @@
-//! `MetaStore`: remembered Hub answers (rev → commit, file metadata, API JSON, refusals),
-//! in memory and on disk under `<cache.dir>/v1/meta/`, one small JSON file per key written
-//! atomically (temp, fsync, rename), so a restart with the Hub down still knows them.
+//! `MetaStore`: remembered Hub answers (rev → commit, file metadata, API JSON, refusals).
+//!
+//! What a stored file needs to be served while the Hub is down (its commit and metadata, API
+//! answers) is kept in memory and as side files of the disk cache (`v1/meta/<aa>/<hash>.json`,
+//! one small JSON file per key, written atomically), so a restart with the Hub down still
+//! knows it. Side files are in the cache's byte budget and LRU order: under pressure they are
+//! evicted like objects. Refusals (404s) stay in memory only, in a bounded LRU: clients choose
+//! the paths, and a flood of junk URLs must cost neither disk nor unbounded memory.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::cache::DiskCache;
 
 /// A remembered upstream answer (the body is small JSON: never a file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,10 +76,12 @@ impl Entry {
 }
 
 /// Memory in front of disk; the disk is the truth across restarts.
-#[derive(Debug)]
 pub struct MetaStore {
-    dir: Option<PathBuf>,
-    mem: Mutex<HashMap<String, Entry>>,
+    disk: Option<&'static DiskCache>,
+    /// Remembered entries (not refusals), and when their side file was last marked used.
+    mem: Mutex<HashMap<String, (Entry, Instant)>>,
+    /// Refusals: memory only, least recently used dropped first.
+    refusals: Mutex<Refusals>,
     /// Files present on disk, by the first 128 bits of their key's sha256 (a collision costs
     /// one read: `get` checks the key stored in the file), listed once at start and kept up to
     /// date, so a key that was never stored costs no file system call (every `resolve` asks
@@ -84,6 +91,16 @@ pub struct MetaStore {
     /// (every resolve asks for a refusal that is almost never there). Emptied when it reaches
     /// [`ABSENT_MAX_BYTES`] of keys: clients choose the paths.
     absent: Mutex<Absent>,
+}
+
+impl std::fmt::Debug for MetaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaStore")
+            .field("on_disk", &self.disk.is_some())
+            .field("entries", &self.mem.lock().len())
+            .field("refusals", &self.refusals.lock().lru.len())
+            .finish()
+    }
 }
 
 /// Keys known not to be on disk, and their total length.
@@ -96,43 +113,118 @@ struct Absent {
 /// Most bytes of keys remembered as absent from disk.
 const ABSENT_MAX_BYTES: usize = 8 << 20;
 
-impl MetaStore {
-    /// A store persisting under `dir` (`None`: memory only).
-    pub fn new(dir: Option<PathBuf>) -> Self {
-        if let Some(d) = &dir {
-            if let Err(err) = fs_err::create_dir_all(d) {
-                tracing::warn!(error = %err, "metadata directory unusable; keeping metadata in memory only");
-            }
+/// Remembered refusals and their approximate size.
+struct Refusals {
+    lru: lru::LruCache<String, Entry>,
+    bytes: usize,
+}
+
+/// Most refusals remembered.
+const REFUSALS_MAX: usize = 20_000;
+/// Most bytes of refusals (keys, headers and bodies) remembered.
+const REFUSALS_MAX_BYTES: usize = 16 << 20;
+
+/// A side file in use is marked used in the cache's LRU at most this often (memory hits
+/// would otherwise take the budget lock on every resolve).
+const TOUCH_EVERY: Duration = Duration::from_secs(30);
+
+/// The bytes a refusal holds in memory, roughly.
+fn refusal_bytes(key: &str, entry: &Entry) -> usize {
+    let answer = match &entry.value {
+        Value::Refusal(a) | Value::Answer(a) => a,
+        _ => return key.len() + 64,
+    };
+    let headers: usize = answer
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 48)
+        .sum();
+    key.len() + answer.body.len() + headers + 128
+}
+
+impl Refusals {
+    fn insert(&mut self, key: &str, entry: Entry) {
+        self.remove(key);
+        self.bytes += refusal_bytes(key, &entry);
+        self.lru.put(key.to_string(), entry);
+        while self.lru.len() > REFUSALS_MAX || self.bytes > REFUSALS_MAX_BYTES {
+            let Some((k, e)) = self.lru.pop_lru() else {
+                break;
+            };
+            self.bytes -= refusal_bytes(&k, &e);
         }
-        let on_disk = dir.as_deref().map(list_stored).unwrap_or_default();
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.lru.pop(key) {
+            self.bytes -= refusal_bytes(key, &old);
+        }
+    }
+}
+
+impl MetaStore {
+    /// A store persisting as side files of `disk` (`None`: memory only).
+    pub fn new(disk: Option<&'static DiskCache>) -> Self {
+        let on_disk = disk
+            .map(|d| {
+                d.side_files()
+                    .iter()
+                    .filter_map(|rel| rel.split('/').nth(1)?.strip_suffix(".json"))
+                    .map(stem_id)
+                    .collect()
+            })
+            .unwrap_or_default();
         MetaStore {
-            dir,
+            disk,
             mem: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(Refusals {
+                lru: lru::LruCache::unbounded(),
+                bytes: 0,
+            }),
             on_disk: Mutex::new(on_disk),
             absent: Mutex::new(Absent::default()),
         }
     }
 
-    /// The file of `key` (`None` without a directory) and its `on_disk` id.
-    fn file_for(&self, key: &str) -> Option<(PathBuf, u128)> {
-        let dir = self.dir.as_ref()?;
+    /// The side file of `key` (`<aa>/<hash>.json`) and its `on_disk` id.
+    fn file_for(key: &str) -> (String, u128) {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let hash = hex::encode(digest);
-        let path = dir.join(&hash[..2]).join(format!("{hash}.json"));
+        let rel = format!("{}/{hash}.json", &hash[..2]);
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
-        Some((path, u128::from_be_bytes(id)))
+        (rel, u128::from_be_bytes(id))
     }
 
     /// The entry for `key`, from memory or disk. A corrupt file is removed and is a miss.
     pub fn get(&self, key: &str) -> Option<Entry> {
-        if let Some(e) = self.mem.lock().get(key) {
+        let touch = {
+            let mut mem = self.mem.lock();
+            match mem.get_mut(key) {
+                Some((entry, touched)) => {
+                    let due = touched.elapsed() >= TOUCH_EVERY;
+                    if due {
+                        *touched = Instant::now();
+                    }
+                    Some((entry.clone(), due))
+                }
+                None => None,
+            }
+        };
+        if let Some((entry, due)) = touch {
+            if let (true, Some(disk)) = (due, self.disk) {
+                disk.touch_side_file(&Self::file_for(key).0);
+            }
+            return Some(entry);
+        }
+        if let Some(e) = self.refusals.lock().lru.get(key) {
             return Some(e.clone());
         }
         if self.absent.lock().keys.contains(key) {
             return None;
         }
-        let (path, id) = self.file_for(key)?;
+        let disk = self.disk?;
+        let (rel, id) = Self::file_for(key);
         if !self.on_disk.lock().contains(&id) {
             let mut absent = self.absent.lock();
             if absent.bytes + key.len() > ABSENT_MAX_BYTES {
@@ -143,40 +235,62 @@ impl MetaStore {
             }
             return None;
         }
-        let bytes = std::fs::read(&path).ok()?;
+        let Some(bytes) = disk.read_side_file(&rel) else {
+            // Evicted to make room.
+            self.on_disk.lock().remove(&id);
+            return None;
+        };
         match serde_json::from_slice::<(String, Entry)>(&bytes) {
             Ok((stored_key, entry)) if stored_key == key => {
-                self.mem.lock().insert(key.to_string(), entry.clone());
+                self.mem
+                    .lock()
+                    .insert(key.to_string(), (entry.clone(), Instant::now()));
                 Some(entry)
             }
             _ => {
-                let _ = std::fs::remove_file(&path);
+                disk.remove_side_file(&rel);
                 self.on_disk.lock().remove(&id);
                 None
             }
         }
     }
 
-    /// Remembers `value` for `key` now (memory at once; disk best-effort, atomically).
+    /// Remembers `value` for `key` now: a refusal in memory only; anything else in memory at
+    /// once and on disk best-effort, atomically.
     pub fn put(&self, key: &str, value: Value) {
         let stored_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
         let entry = Entry { value, stored_at };
-        self.mem.lock().insert(key.to_string(), entry.clone());
+        if matches!(entry.value, Value::Refusal(_)) {
+            self.mem.lock().remove(key);
+            self.refusals.lock().insert(key, entry);
+            return;
+        }
+        self.refusals.lock().remove(key);
+        self.mem
+            .lock()
+            .insert(key.to_string(), (entry.clone(), Instant::now()));
         {
             let mut absent = self.absent.lock();
             if absent.keys.remove(key) {
                 absent.bytes -= key.len();
             }
         }
-        if let Some((path, id)) = self.file_for(key) {
-            match write_atomically(&path, &(key, &entry)) {
+        if let Some(disk) = self.disk {
+            let (rel, id) = Self::file_for(key);
+            let written = serde_json::to_vec(&(key, &entry))
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| {
+                    disk.write_side_file(&rel, &bytes)
+                        .map_err(|e| e.to_string())
+                });
+            match written {
                 Ok(()) => {
                     self.on_disk.lock().insert(id);
                 }
-                Err(err) => tracing::warn!(error = %err, "could not persist Hub metadata"),
+                Err(error) => tracing::warn!(%error, "could not persist Hub metadata"),
             }
         }
     }
@@ -184,8 +298,10 @@ impl MetaStore {
     /// Forgets `key`.
     pub fn remove(&self, key: &str) {
         self.mem.lock().remove(key);
-        if let Some((path, id)) = self.file_for(key) {
-            let _ = std::fs::remove_file(path);
+        self.refusals.lock().remove(key);
+        if let Some(disk) = self.disk {
+            let (rel, id) = Self::file_for(key);
+            disk.remove_side_file(&rel);
             self.on_disk.lock().remove(&id);
         }
     }
@@ -199,58 +315,46 @@ fn stem_id(stem: &str) -> u128 {
         .unwrap_or(0)
 }
 
-/// The stems of the `<aa>/<hash>.json` files under `dir` (temp files and strays ignored).
-fn list_stored(dir: &std::path::Path) -> HashSet<u128> {
-    let mut stems = HashSet::new();
-    let Ok(shards) = std::fs::read_dir(dir) else {
-        return stems;
-    };
-    for shard in shards.flatten() {
-        let Ok(files) = std::fs::read_dir(shard.path()) else {
-            continue;
-        };
-        for file in files.flatten() {
-            let name = file.file_name();
-            if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
-                stems.insert(stem_id(stem));
-            }
-        }
-    }
-    stems
-}
-
-fn write_atomically(path: &std::path::Path, value: &impl Serialize) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other("no parent directory"))?;
-    fs_err::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer(&mut tmp, value).map_err(std::io::Error::other)?;
-    tmp.flush()?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A disk cache of `max` bytes in `dir`, opened as at a (re)start.
+    fn open(dir: &tempfile::TempDir, max: u64) -> Option<&'static DiskCache> {
+        Some(DiskCache::open(dir.path(), max).unwrap())
+    }
+
+    fn side_path(dir: &tempfile::TempDir, key: &str) -> std::path::PathBuf {
+        dir.path().join("v1/meta").join(MetaStore::file_for(key).0)
+    }
+
+    /// Bytes and count of the files under `v1/meta`.
+    fn meta_files(dir: &tempfile::TempDir) -> (u64, usize) {
+        let mut total = (0, 0);
+        for shard in std::fs::read_dir(dir.path().join("v1/meta")).unwrap() {
+            for file in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+                total.0 += file.unwrap().metadata().unwrap().len();
+                total.1 += 1;
+            }
+        }
+        total
+    }
+
     #[test]
     fn survives_a_restart_and_drops_corrupt_files() {
         let dir = tempfile::tempdir().unwrap();
-        let store = MetaStore::new(Some(dir.path().to_path_buf()));
+        let store = MetaStore::new(open(&dir, 1 << 20));
         store.put("rev:a", Value::Commit("c".repeat(40)));
-        let reopened = MetaStore::new(Some(dir.path().to_path_buf()));
+        let reopened = MetaStore::new(open(&dir, 1 << 20));
         assert_eq!(
             reopened.get("rev:a").map(|e| e.value),
             Some(Value::Commit("c".repeat(40)))
         );
         assert!(reopened.get("rev:b").is_none());
 
-        let (path, _) = reopened.file_for("rev:a").unwrap();
+        let path = side_path(&dir, "rev:a");
         std::fs::write(&path, b"{not json").unwrap();
-        let third = MetaStore::new(Some(dir.path().to_path_buf()));
+        let third = MetaStore::new(open(&dir, 1 << 20));
         assert!(third.get("rev:a").is_none());
         assert!(!path.exists(), "a corrupt entry is removed");
     }
@@ -258,7 +362,7 @@ mod tests {
     #[test]
     fn keys_remembered_as_absent_stay_within_their_byte_cap() {
         let dir = tempfile::tempdir().unwrap();
-        let store = MetaStore::new(Some(dir.path().to_path_buf()));
+        let store = MetaStore::new(open(&dir, 1 << 20));
         for i in 0..40 {
             let key = format!("{i}:{}", "p".repeat(1 << 20));
             assert!(store.get(&key).is_none());
@@ -268,15 +372,15 @@ mod tests {
         }
         assert!(store.get("rev:x").is_none());
         store.put("rev:x", Value::Commit("x".repeat(40)));
-        let reopened = MetaStore::new(Some(dir.path().to_path_buf()));
+        let reopened = MetaStore::new(open(&dir, 1 << 20));
         assert!(store.get("rev:x").is_some() && reopened.get("rev:x").is_some());
     }
 
     #[test]
     fn only_files_listed_at_start_or_written_since_are_read() {
         let dir = tempfile::tempdir().unwrap();
-        let first = MetaStore::new(Some(dir.path().to_path_buf()));
-        let second = MetaStore::new(Some(dir.path().to_path_buf()));
+        let first = MetaStore::new(open(&dir, 1 << 20));
+        let second = MetaStore::new(open(&dir, 1 << 20));
         first.put("rev:a", Value::Commit("a".repeat(40)));
         // `second` listed the directory before the file existed: a key it never saw costs it
         // no file system call (every resolve asks for a refusal that is almost never there).
@@ -284,7 +388,69 @@ mod tests {
         second.put("rev:b", Value::Commit("b".repeat(40)));
         second.remove("rev:b");
         assert!(second.get("rev:b").is_none());
-        let third = MetaStore::new(Some(dir.path().to_path_buf()));
+        let third = MetaStore::new(open(&dir, 1 << 20));
         assert!(third.get("rev:a").is_some() && third.get("rev:b").is_none());
+    }
+
+    #[test]
+    fn refusals_stay_in_memory_within_their_caps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetaStore::new(open(&dir, 1 << 20));
+        let refusal = |i: usize| {
+            Value::Refusal(StoredAnswer {
+                status: 404,
+                headers: vec![("x-error-code".into(), "EntryNotFound".into())],
+                body: format!("Entry {i} not found").into_bytes(),
+            })
+        };
+        let count = REFUSALS_MAX + 100;
+        for i in 0..count {
+            store.put(&format!("neg:{i}"), refusal(i));
+        }
+        assert_eq!(meta_files(&dir), (0, 0), "nothing written to disk");
+        assert_eq!(
+            store.get(&format!("neg:{}", count - 1)).map(|e| e.value),
+            Some(refusal(count - 1))
+        );
+        assert!(store.get("neg:0").is_none(), "the oldest was dropped");
+        let refusals = store.refusals.lock();
+        assert_eq!(refusals.lru.len(), REFUSALS_MAX);
+        drop(refusals);
+        // Large refusals are capped by bytes.
+        for i in 0..200 {
+            let big = Value::Refusal(StoredAnswer {
+                status: 404,
+                headers: Vec::new(),
+                body: vec![b'x'; 256 << 10],
+            });
+            store.put(&format!("big:{i}"), big);
+        }
+        assert!(store.refusals.lock().bytes <= REFUSALS_MAX_BYTES);
+    }
+
+    #[test]
+    fn side_files_stay_within_the_cache_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let max = 8 << 10;
+        let cache = open(&dir, max);
+        let store = MetaStore::new(cache);
+        for i in 0..500 {
+            store.put(&format!("rev:{i}"), Value::Commit(format!("{i:040}")));
+            let (bytes, _) = meta_files(&dir);
+            assert!(bytes <= max, "{bytes} bytes on disk after {i}");
+        }
+        let stats = cache.unwrap().stats();
+        assert!(
+            stats.side_bytes <= max && stats.side_files > 10,
+            "{stats:?}"
+        );
+        assert_eq!(
+            meta_files(&dir),
+            (stats.side_bytes, stats.side_files as usize)
+        );
+        // After a restart the most recent ones are known, the oldest were evicted.
+        let reopened = MetaStore::new(open(&dir, max));
+        assert!(reopened.get("rev:499").is_some());
+        assert!(reopened.get("rev:0").is_none());
     }
 }

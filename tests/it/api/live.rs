@@ -244,7 +244,8 @@ async fn api_objects_survive_a_restart_with_their_hrefs_and_declared_ones_stay_r
     let leftovers: Vec<String> = std::fs::read_dir(server.dir())
         .expect("server dir")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.contains("state") && n != "state.yaml")
+        // `state.yaml.prev` is the previous generation, kept on purpose.
+        .filter(|n| n.contains("state") && n != "state.yaml" && n != "state.yaml.prev")
         .collect();
     assert!(
         leftovers.is_empty(),

@@ -298,6 +298,21 @@ impl TestServer {
         }
     }
 
+    /// Kills the process if running and starts it again; `Err` when it did not become ready,
+    /// with why and what it printed on stderr during this attempt (for start-up refusals).
+    pub async fn try_restart(&mut self) -> Result<(), String> {
+        self.kill9();
+        let stderr = self.dir.path().join("stderr.log");
+        let before = std::fs::metadata(&stderr).map_or(0, |m| m.len() as usize);
+        let started = self.spawn_and_wait().await;
+        started.map_err(|e| {
+            self.kill9();
+            let all = std::fs::read(&stderr).unwrap_or_default();
+            let printed = String::from_utf8_lossy(all.get(before..).unwrap_or_default());
+            format!("{e}\n{printed}")
+        })
+    }
+
     async fn spawn_and_wait(&mut self) -> Result<(), String> {
         std::fs::write(
             &self.config_path,
