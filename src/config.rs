@@ -76,6 +76,8 @@ pub struct ServerConfig {
     pub grace_period: Duration,
     /// How long services then get to shut down.
     pub graceful_shutdown_timeout: Duration,
+    /// How long a client may take to send a whole request head (1 s to 5 min).
+    pub request_head_timeout: Duration,
 }
 
 /// An API user.

@@ -221,6 +221,11 @@ impl ProxyHttp for ContentProxy {
         failure::fail_to_proxy(session, e).await
     }
 
+    /// Client errors are logged by `fail_to_proxy` as such, not by Pingora as proxy failures.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        failure::is_client_error(e)
+    }
+
     /// One access-log line and the request's metrics.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         observe::record(self, session, e, ctx);

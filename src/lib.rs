@@ -12,6 +12,8 @@
 //! - `metrics`, `access_log`: Prometheus families, the /metrics /healthz /readyz listener, one
 //!   log event per request.
 //! - `api`, `state`: the Pulp-style admin API and its persisted state.
+//! - `downstream`: what every listener enforces before Pingora parses a request (request-head
+//!   deadline and size cap) and the open-file limit.
 //! - `services`: Pingora services and `build_server`.
 //! - `cli`, `logging`: the binary's command line and log setup.
 pub mod access_log;
@@ -20,6 +22,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod downstream;
 pub mod hub;
 pub mod logging;
 pub mod metadata;

@@ -16,6 +16,7 @@ use crate::api::{Api, ApiDeps, ApiUser, StatusFigures};
 use crate::config::{Config, Credential, User};
 use crate::content::AdminApi;
 use crate::content::ContentProxy;
+use crate::downstream::HeadGuard;
 use crate::metadata::Metadata;
 use crate::registry::Registry;
 use crate::upstream::HubClient;
@@ -98,6 +99,7 @@ fn server_conf(config: &Config) -> ServerConf {
 /// Builds every service from the configuration. Starts no thread or runtime: Pingora does
 /// that in `run_forever`.
 pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
+    crate::downstream::raise_open_file_limit();
     ensure_dir(&config.cache.dir)?;
     if let Some(parent) = config
         .state_path
@@ -174,9 +176,15 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         api: Some(Arc::new(api.clone())),
         content_origin: config.content_origin.clone(),
     };
-    let mut content =
-        pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "content");
-    content.add_tcp(&config.listen.to_string());
+    let head_timeout = config.server.request_head_timeout;
+    let mut content = Service::new(
+        "content".to_string(),
+        HeadGuard::new(
+            pingora::proxy::http_proxy(&server.configuration, proxy),
+            head_timeout,
+        ),
+    );
+    content.add_listener(crate::downstream::tcp_listener(&config.listen.to_string()));
     server.add_service(content);
     tracing::info!(listen = %config.listen, "content listener");
 
@@ -207,8 +215,11 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     ));
 
     if let Some(listen) = config.api_listen {
-        let mut service = Service::new("api".to_string(), ApiService(api));
-        service.add_tcp(&listen.to_string());
+        let mut service = Service::new(
+            "api".to_string(),
+            HeadGuard::new(ApiService(api), head_timeout),
+        );
+        service.add_listener(crate::downstream::tcp_listener(&listen.to_string()));
         server.add_service(service);
         tracing::info!(%listen, "API listener");
     }

@@ -14,6 +14,8 @@ fn every_problem_has_its_path() {
         ("cache: {dir: ''}".into(), &[("cache.dir", "blank")]),
         ("state: {path: var/cache/state.yaml}".into(), &[("state.path", "inside cache.dir")]),
         ("server: {threads: 0, grace_period: 5}".into(), &[("server.threads", "greater than or equal to 1"), ("server.grace_period", "unit")]),
+        ("server: {request_head_timeout: 10m}".into(), &[("server.request_head_timeout", "between 1s and 5m")]),
+        ("server: {request_head_timeout: 20}".into(), &[("server.request_head_timeout", "unit")]),
         ("listen: localhost".into(), &[("listen", "not an address")]),
         ("api: {listen: '127.0.0.1:8080'}".into(), &[("api.listen", "clashes with listen")]),
         ("listen: '0.0.0.0:9464'".into(), &[("metrics.listen", "clashes with listen")]),

@@ -53,6 +53,7 @@ fn empty_file_is_all_defaults() {
         assert!(c.server.threads >= 1);
         assert_eq!(c.server.grace_period, Duration::from_secs(5));
         assert_eq!(c.server.graceful_shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(c.server.request_head_timeout, Duration::from_secs(20));
         assert_eq!(c.users.len(), 1);
         let admin = &c.users[0];
         assert_eq!(admin.username, "admin");

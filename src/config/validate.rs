@@ -151,6 +151,22 @@ fn server(w: &wire::Server, p: &mut Problems) -> ServerConfig {
                 duration(&w.graceful_shutdown_timeout),
             )
             .unwrap_or_default(),
+        request_head_timeout: p
+            .check(
+                "server.request_head_timeout",
+                duration(&w.request_head_timeout).and_then(head_timeout),
+            )
+            .unwrap_or_default(),
+    }
+}
+
+/// A request-head timeout: long enough for a slow link, short enough that idle connections
+/// cannot pile up.
+fn head_timeout(d: Duration) -> Result<Duration, String> {
+    if (Duration::from_secs(1)..=Duration::from_secs(300)).contains(&d) {
+        Ok(d)
+    } else {
+        Err("Ensure this value is between 1s and 5m.".to_string())
     }
 }
 

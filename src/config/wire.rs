@@ -16,8 +16,9 @@ use serde::Deserialize;
 /// * `cache.negative_ttl` (default `"30s"`): how long a Hub 404 (`EntryNotFound`,
 ///   `RevisionNotFound`, `RepoNotFound`) is remembered before asking the Hub again;
 /// * `server:` — `threads` (default: the number of CPUs), `grace_period` (default `"5s"`: how
-///   long a SIGTERM waits for requests in flight) and `graceful_shutdown_timeout` (default
-///   `"5s"`: then how long services get to stop);
+///   long a SIGTERM waits for requests in flight), `graceful_shutdown_timeout` (default
+///   `"5s"`: then how long services get to stop) and `request_head_timeout` (default `"20s"`:
+///   how long a client may take to send a whole request head);
 /// * `content_guards:` — declared header content guards (`name`, `description`,
 ///   `header_name`, `header_value`, `jq_filter: null`), named by distributions' `content_guard`.
 #[derive(Debug, Clone, Deserialize)]
@@ -170,6 +171,8 @@ pub struct Server {
     pub grace_period: Scalar,
     /// How long services then get to shut down. Default `"5s"`.
     pub graceful_shutdown_timeout: Scalar,
+    /// How long a client may take to send a whole request head. Default `"20s"`.
+    pub request_head_timeout: Scalar,
 }
 
 impl Default for Server {
@@ -178,6 +181,7 @@ impl Default for Server {
             threads: None,
             grace_period: Scalar::Text("5s".into()),
             graceful_shutdown_timeout: Scalar::Text("5s".into()),
+            request_head_timeout: Scalar::Text("20s".into()),
         }
     }
 }

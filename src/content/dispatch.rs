@@ -249,10 +249,15 @@ fn method_not_allowed() -> Reply {
     .with("allow", "GET, HEAD")
 }
 
-/// Reads the whole request body, or `None` when it exceeds [`MAX_BODY`].
+/// Reads the whole request body, or `None` when it exceeds [`MAX_BODY`]. A body that cannot
+/// be read (bad chunk framing, cut short) is the client's error: 400, or nothing if it is gone.
 pub async fn read_body(session: &mut Session) -> Result<Option<Bytes>> {
     let mut buf = BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
+    while let Some(chunk) = session
+        .read_request_body()
+        .await
+        .map_err(pingora::Error::into_down)?
+    {
         if buf.len() + chunk.len() > MAX_BODY {
             return Ok(None);
         }

@@ -1,5 +1,6 @@
 //! Mapping proxy failures to what Hub clients can act on: timeouts → 504, everything else
-//! upstream → 502 (503 when the upstream said so); never 401 or 404. A failure after the
+//! upstream → 502 (503 when the upstream said so); never 401 or 404. A client's own error (a
+//! body with broken chunk framing) is its 400, logged as a client error. A failure after the
 //! response started cannot be re-answered: the connection is closed, so the client sees a
 //! short body, never a complete-looking broken file.
 
@@ -28,9 +29,19 @@ pub fn classify(e: &Error) -> (u16, &'static str) {
     }
 }
 
+/// Is this the client's failure (a malformed request body, a client that left), not the
+/// proxy's? Those are logged here as client errors rather than by Pingora as proxy failures.
+pub fn is_client_error(e: &Error) -> bool {
+    e.esource() == &ErrorSource::Downstream && !matches!(e.etype(), ErrorType::HTTPStatus(_))
+}
+
 /// `ProxyHttp::fail_to_proxy` for the content service.
 pub async fn fail_to_proxy(session: &mut Session, e: &Error) -> FailToProxy {
     let (code, message) = classify(e);
+    if is_client_error(e) {
+        // The error names what was wrong with the framing, never the body's bytes.
+        tracing::info!(status = code, error = %e, "client error");
+    }
     let already_started = session.response_written().is_some();
     // The connection is not reused after a failure: say so, so clients don't race a close.
     session.as_downstream_mut().set_keepalive(None);

@@ -81,6 +81,12 @@ impl TestServerBuilder {
         self
     }
 
+    /// Start hubcache with this soft open-file limit (the hard limit is left as it is).
+    pub fn fd_soft_limit(mut self, limit: u64) -> Self {
+        self.config.fd_soft_limit = Some(limit);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.config.env.push((key.to_string(), value.to_string()));
         self
@@ -237,6 +243,17 @@ impl TestServer {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The server's resident memory (`VmRSS` of /proc/<pid>/status), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.pid().expect("server running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+
     /// Everything the server printed so far (stdout, then stderr).
     pub fn logs(&self) -> String {
         let read =
@@ -326,7 +343,18 @@ impl TestServer {
                 .open(self.dir.path().join(name))
                 .map_err(|e| format!("{name}: {e}"))
         };
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubcache"));
+        let bin = env!("CARGO_BIN_EXE_hubcache");
+        let mut cmd = match self.config.fd_soft_limit {
+            // The shell lowers its soft limit and execs hubcache in its place (same pid).
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -Sn {limit} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                sh
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("--config")
             .arg(&self.config_path)
             .args(&self.config.args)

@@ -141,6 +141,8 @@ pub struct ServerConfig {
     pub env: Vec<(String, String)>,
     /// Extra command-line arguments after `--config <file>`.
     pub args: Vec<String>,
+    /// Soft open-file limit the server starts with (as a login shell's `ulimit -Sn`).
+    pub fd_soft_limit: Option<u64>,
 }
 
 impl Default for ServerConfig {
@@ -155,6 +157,7 @@ impl Default for ServerConfig {
             extra_yaml: Vec::new(),
             env: Vec::new(),
             args: Vec::new(),
+            fd_soft_limit: None,
         }
     }
 }
