@@ -18,6 +18,7 @@ mod layout;
 mod meta;
 mod read;
 mod scan;
+mod store_failure;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +43,7 @@ use tokio::sync::watch;
 pub use budget::CacheStats;
 pub use error::Error;
 pub use scan::ScanReport;
+pub use store_failure::{StoreFailure, StoreFailures};
 
 use crate::hub::digest::Verifier;
 use crate::hub::headers::normalize_etag;
@@ -83,6 +85,8 @@ pub struct DiskCache {
     scan: ScanReport,
     /// Small committed objects already read once (see `read::Hot`).
     hot: read::HotObjects,
+    /// Fills that could not be stored, by reason.
+    store_failures: store_failure::Recorder,
 }
 
 impl DiskCache {
@@ -107,6 +111,7 @@ impl DiskCache {
             next_write_id: AtomicU64::new(1),
             scan,
             hot: read::HotObjects::default(),
+            store_failures: store_failure::Recorder::default(),
         })))
     }
 
@@ -116,6 +121,11 @@ impl DiskCache {
             fills_in_flight: self.fills.count(),
             ..self.budget.lock().stats()
         }
+    }
+
+    /// Fills not stored since startup (full disk, budget, I/O errors), by reason.
+    pub fn store_failures(&self) -> StoreFailures {
+        self.store_failures.snapshot()
     }
 
     /// What the startup scan found.
@@ -181,8 +191,8 @@ impl DiskCache {
         existed
     }
 
-    /// Reserves room, creates the fill directory and body file; the reservation is returned
-    /// if that fails.
+    /// Reserves room, creates the fill directory and the body file and allocates the whole
+    /// body on disk; the reservation is returned if that fails.
     fn prepare_fill(&self, name: &str, size: u64) -> Result<(PathBuf, File), Error> {
         let trash = {
             let mut budget = self.budget.lock();
@@ -207,6 +217,10 @@ impl DiskCache {
                     .create_new(true)
                     .open(&body_path)
                     .map_err(layout::io_err("creating", &body_path))
+            })
+            .and_then(|file| {
+                allocate(&file, size).map_err(layout::io_err("allocating", &body_path))?;
+                Ok(file)
             });
         match created {
             Ok(file) => Ok((dir, file)),
@@ -216,6 +230,21 @@ impl DiskCache {
                 Err(e)
             }
         }
+    }
+}
+
+/// Allocates `size` bytes for a body about to be written, so a file system without room (or
+/// over quota) refuses the fill before its response starts (then pingora streams it
+/// uncached) instead of failing a write in the middle of clients' downloads. File systems
+/// that cannot preallocate are written as before.
+fn allocate(file: &File, size: u64) -> std::io::Result<()> {
+    if size == 0 {
+        return Ok(());
+    }
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, size) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -317,10 +346,18 @@ impl Storage for DiskCache {
             (None, None) => String::new(),
         };
         let prepared = name.clone();
-        let (dir, file) = blocking("starting a fill", move || {
+        let prepared = blocking("starting a fill", move || {
             self.prepare_fill(&prepared, size)
         })
-        .await?;
+        .await;
+        let (dir, file) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                // Refused before the response starts: pingora serves it without storing.
+                self.store_failures.record(&e, "starting a fill");
+                return Err(e.into());
+            }
+        };
         let id = self.next_write_id.fetch_add(1, Ordering::Relaxed);
         let (progress, _) = watch::channel(Progress {
             written: 0,

@@ -239,3 +239,163 @@ async fn a_slow_reader_does_not_hold_the_remotes_download_slot() {
     assert!(body[..] == other.to_vec()[..], "bytes differ");
     assert!(slow.count() < 4 * MIB, "the slow client was not slow");
 }
+
+/// A tmpfs mounted on a temp dir for the test's life (unmounted on drop, even on panic).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("hubcache-tmpfs-")
+            .tempdir()
+            .expect("temp dir");
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -t tmpfs failed (root is needed)");
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a filler file until the file system refuses more bytes.
+    fn fill_up(&self) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.path().join("filler")).expect("filler");
+        let mut chunk = 1 << 20;
+        while chunk >= 512 {
+            if file.write_all(&vec![0u8; chunk]).is_err() {
+                chunk /= 2;
+            }
+        }
+        let _ = file.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let umount = |lazy: bool| {
+            let mut cmd = std::process::Command::new("umount");
+            if lazy {
+                cmd.arg("-l");
+            }
+            cmd.arg(self.dir.path()).status().is_ok_and(|s| s.success())
+        };
+        if !umount(false) {
+            umount(true);
+        }
+    }
+}
+
+/// Status and whole body of a GET, or where the body was cut.
+async fn get_whole(server: &TestServer, path: &str) -> (u16, Result<Vec<u8>, String>) {
+    let resp = server
+        .client()
+        .get(server.url(path))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let mut resp = resp;
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return (status, Ok(body)),
+            Err(e) => return (status, Err(format!("cut after {} bytes: {e}", body.len()))),
+        }
+    }
+}
+
+/// Issue 10 item 13: with `cache.dir` full, cold downloads of a small and a large file still
+/// answer 200 with every byte (streamed without being stored), stored files are still served,
+/// the failures are counted by reason and logged once.
+#[tokio::test]
+async fn a_full_cache_dir_streams_cold_files_without_storing_them() {
+    let stored = Content::pattern(MIB, 131);
+    let small = Content::pattern(200 * 1024, 132);
+    let big = Content::pattern(8 * MIB, 133);
+    let hub = hub_with(&[
+        ("stored.bin", stored.clone(), true),
+        ("config.json", small.clone(), false),
+        ("model.bin", big.clone(), true),
+    ])
+    .await;
+    // Declared before the server, so it is unmounted after the server has stopped.
+    let disk = Tmpfs::mount("6m");
+    let cache_dir = disk.path().join("cache");
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .yaml(&format!("cache:\n  dir: {}\n", cache_dir.display()))
+        .start()
+        .await;
+
+    let (status, body) = get_whole(&server, &resolve("stored.bin")).await;
+    assert_eq!(
+        (status, body.map(|b| b == stored.to_vec())),
+        (200, Ok(true))
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || published(&cache_dir, MIB)).await,
+        "the first file was not stored"
+    );
+    disk.fill_up();
+
+    for (path, content) in [
+        ("config.json", &small),
+        ("model.bin", &big),
+        ("model.bin", &big),
+    ] {
+        let (status, body) = get_whole(&server, &resolve(path)).await;
+        assert_eq!(status, 200, "{path} on a full disk");
+        let body = body.unwrap_or_else(|e| panic!("{path} on a full disk: {e}"));
+        assert!(body == content.to_vec(), "{path}: bytes differ");
+    }
+    assert_eq!(
+        hub.body_transfers("model.bin"),
+        2,
+        "nothing stored: fetched each time"
+    );
+
+    let (status, body) = get_whole(&server, &resolve("stored.bin")).await;
+    assert_eq!(
+        (status, body.map(|b| b == stored.to_vec())),
+        (200, Ok(true))
+    );
+    assert_eq!(
+        hub.body_transfers("stored.bin"),
+        1,
+        "the stored file came from disk"
+    );
+
+    let (_, metrics) = crate::metrics::scrape_when(&server, |m| {
+        m.get("hubcache_cache_store_failures_total{reason=\"no_space\"}")
+            .is_some_and(|v| *v >= 3.0)
+    })
+    .await;
+    assert_eq!(
+        metrics.get("hubcache_cache_store_failures_total{reason=\"no_space\"}"),
+        Some(&3.0),
+        "one no_space failure per cold download"
+    );
+    let logs = server.logs();
+    assert_eq!(
+        logs.matches("the disk cache cannot store files").count(),
+        1,
+        "the full disk is logged once, not per request:\n{logs}"
+    );
+}
