@@ -282,6 +282,16 @@ impl Tmpfs {
         }
         let _ = file.sync_all();
     }
+
+    /// Frees `bytes` of the filler (a multiple of the page size frees exactly that much).
+    fn free(&self, bytes: u64) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.path().join("filler"))
+            .expect("filler");
+        let len = file.metadata().expect("filler size").len();
+        file.set_len(len - bytes).expect("truncate the filler");
+    }
 }
 
 impl Drop for Tmpfs {
@@ -397,5 +407,44 @@ async fn a_full_cache_dir_streams_cold_files_without_storing_them() {
         logs.matches("the disk cache cannot store files").count(),
         1,
         "the full disk is logged once, not per request:\n{logs}"
+    );
+}
+
+/// The disk fills up during a fill: room enough for the body, none for its meta file. The
+/// clients streaming it still get every byte (the body was verified); nothing is stored.
+#[tokio::test]
+async fn a_disk_that_fills_up_during_a_fill_does_not_cut_its_clients() {
+    let big = Content::pattern(4 * MIB, 134);
+    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    let disk = Tmpfs::mount("8m");
+    let cache_dir = disk.path().join("cache");
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .yaml(&format!("cache:\n  dir: {}\n", cache_dir.display()))
+        .start()
+        .await;
+    // The file's metadata first (hubcache remembers it under `cache.dir` too).
+    assert_eq!(server.head(&resolve("model.bin")).await.status(), 200);
+    disk.fill_up();
+    // Exactly the body's pages: the body fits, its meta file does not.
+    disk.free(4 * MIB);
+
+    for _ in 0..2 {
+        let (status, body) = get_whole(&server, &resolve("model.bin")).await;
+        assert_eq!(status, 200);
+        let body = body.unwrap_or_else(|e| panic!("model.bin: {e}"));
+        assert!(body == big.to_vec(), "bytes differ");
+    }
+    assert!(!published(&cache_dir, 4 * MIB), "nothing can be stored");
+    assert_eq!(hub.body_transfers("model.bin"), 2);
+    let (_, metrics) = crate::metrics::scrape_when(&server, |m| {
+        m.get("hubcache_cache_store_failures_total{reason=\"no_space\"}")
+            .is_some_and(|v| *v >= 2.0)
+    })
+    .await;
+    assert_eq!(
+        metrics.get("hubcache_cache_store_failures_total{reason=\"no_space\"}"),
+        Some(&2.0)
     );
 }
