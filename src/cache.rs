@@ -21,6 +21,7 @@ mod proofs;
 mod read;
 mod scan;
 mod side;
+mod store_failure;
 #[cfg(test)]
 mod tests;
 
@@ -46,6 +47,7 @@ pub use budget::CacheStats;
 pub use error::Error;
 pub use proofs::Credentials;
 pub use scan::ScanReport;
+pub use store_failure::{StoreFailure, StoreFailures};
 
 use crate::hub::digest::Verifier;
 use crate::hub::headers::normalize_etag;
@@ -93,6 +95,8 @@ pub struct DiskCache {
     hot: read::HotObjects,
     /// Which credentials may be served which blob (see `proofs`).
     proofs: proofs::Proofs,
+    /// Fills that could not be stored, by reason.
+    store_failures: store_failure::Recorder,
 }
 
 impl DiskCache {
@@ -118,6 +122,7 @@ impl DiskCache {
             scan,
             hot: read::HotObjects::default(),
             proofs: proofs::Proofs::default(),
+            store_failures: store_failure::Recorder::default(),
         })))
     }
 
@@ -127,6 +132,11 @@ impl DiskCache {
             fills_in_flight: self.fills.count(),
             ..self.budget.lock().stats()
         }
+    }
+
+    /// Fills not stored since startup (full disk, budget, I/O errors), by reason.
+    pub fn store_failures(&self) -> StoreFailures {
+        self.store_failures.snapshot()
     }
 
     /// What the startup scan found.
@@ -196,8 +206,8 @@ impl DiskCache {
         existed
     }
 
-    /// Reserves room, creates the fill directory and body file; the reservation is returned
-    /// if that fails.
+    /// Reserves room, creates the fill directory and the body file and allocates the whole
+    /// body on disk; the reservation is returned if that fails.
     fn prepare_fill(&self, name: &str, size: u64) -> Result<(PathBuf, File), Error> {
         let trash = {
             let mut budget = self.budget.lock();
@@ -213,11 +223,16 @@ impl DiskCache {
         trash.iter().for_each(|t| scan::remove_any(t));
         let dir = self.layout.fill_dir(name);
         let body_path = dir.join(layout::BODY);
-        let created = layout::create_private_dir(&dir).and_then(|()| {
-            layout::private_file_options()
-                .open(&body_path)
-                .map_err(layout::io_err("creating", &body_path))
-        });
+        let created = layout::create_private_dir(&dir)
+            .and_then(|()| {
+                layout::private_file_options()
+                    .open(&body_path)
+                    .map_err(layout::io_err("creating", &body_path))
+            })
+            .and_then(|file| {
+                allocate(&file, size).map_err(layout::io_err("allocating", &body_path))?;
+                Ok(file)
+            });
         match created {
             Ok(file) => Ok((dir, file)),
             Err(e) => {
@@ -226,6 +241,21 @@ impl DiskCache {
                 Err(e)
             }
         }
+    }
+}
+
+/// Allocates `size` bytes for a body about to be written, so a file system without room (or
+/// over quota) refuses the fill before its response starts (then pingora streams it
+/// uncached) instead of failing a write in the middle of clients' downloads. File systems
+/// that cannot preallocate are written as before.
+fn allocate(file: &File, size: u64) -> std::io::Result<()> {
+    if size == 0 {
+        return Ok(());
+    }
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, size) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -333,10 +363,18 @@ impl Storage for DiskCache {
             (None, None) => String::new(),
         };
         let prepared = name.clone();
-        let (dir, file) = blocking("starting a fill", move || {
+        let prepared = blocking("starting a fill", move || {
             self.prepare_fill(&prepared, size)
         })
-        .await?;
+        .await;
+        let (dir, file) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                // Refused before the response starts: pingora serves it without storing.
+                self.store_failures.record(&e, "starting a fill");
+                return Err(e.into());
+            }
+        };
         let id = self.next_write_id.fetch_add(1, Ordering::Relaxed);
         let (progress, _) = watch::channel(Progress {
             written: 0,

@@ -183,6 +183,21 @@ impl ProxyHttp for ContentProxy {
         peer::rewrite_response(upstream, ctx)
     }
 
+    /// Frees the remote's `download_concurrency` slot once the upstream body has ended: the
+    /// client of a fill may still be reading it from disk, long after the upstream is done.
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if end_of_stream {
+            ctx.permit = None;
+        }
+        Ok(None)
+    }
+
     /// Puts this request's metadata (commit, etag) on the answer, hits included, and marks
     /// the time to first byte.
     async fn response_filter(

@@ -18,6 +18,7 @@ pub mod app;
 mod labels;
 pub mod readiness;
 
+use crate::cache::StoreFailure;
 pub use app::{metrics_service, FiguresFn, MetricsApp};
 use labels::{distribution_label, lookup_label, method_label, upstream_status_label};
 pub use labels::{Source, LOOKUP_RESULTS};
@@ -45,6 +46,8 @@ pub struct CacheFigures {
     pub evictions_total: u64,
     /// Cache fills currently writing.
     pub fills_in_flight: u64,
+    /// Fills not stored since the process started, by reason (monotonic).
+    pub store_failures: crate::cache::StoreFailures,
 }
 
 /// Every hubcache metric family, registered in a registry of its own.
@@ -63,6 +66,9 @@ pub struct Metrics {
     /// The storage's eviction count at the last scrape; the counter moves by the difference.
     evictions_seen: AtomicU64,
     fills_in_flight: IntGauge,
+    store_failures: IntCounterVec,
+    /// The storage's store-failure counts at the last scrape, per `StoreFailure::ALL`.
+    store_failures_seen: [AtomicU64; 3],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -136,6 +142,13 @@ impl Metrics {
             )?,
             evictions_seen: AtomicU64::new(0),
             fills_in_flight: gauge("hubcache_fills_in_flight", "Cache fills being written.")?,
+            store_failures: counters(
+                "hubcache_cache_store_failures_total",
+                "Downloads served without being stored, by reason: no_space (disk full or \
+                 quota), budget (cache.max_size taken by fills in flight), io_error.",
+                &["reason"],
+            )?,
+            store_failures_seen: Default::default(),
             registry: registry.clone(),
         };
         let info = Opts::new("hubcache_build_info", "Always 1; the version label.");
@@ -143,6 +156,10 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        // Every reason from the start, so a first failure is a rate, not a new series.
+        for reason in StoreFailure::ALL {
+            metrics.store_failures.with_label_values(&[reason.label()]);
+        }
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -210,6 +227,15 @@ impl Metrics {
             .fetch_max(figures.evictions_total, Ordering::AcqRel);
         if figures.evictions_total > seen {
             self.cache_evictions.inc_by(figures.evictions_total - seen);
+        }
+        for (i, reason) in StoreFailure::ALL.into_iter().enumerate() {
+            let count = figures.store_failures.get(reason);
+            let seen = self.store_failures_seen[i].fetch_max(count, Ordering::AcqRel);
+            if count > seen {
+                self.store_failures
+                    .with_label_values(&[reason.label()])
+                    .inc_by(count - seen);
+            }
         }
     }
 

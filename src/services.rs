@@ -197,6 +197,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
                 max_size,
                 evictions_total: s.evictions,
                 fills_in_flight: s.fills_in_flight,
+                store_failures: disk.store_failures(),
             }
         });
         let app = crate::metrics::MetricsApp::new(metrics.clone(), readiness.clone(), figures);

@@ -50,7 +50,8 @@ const IN_FLIGHT: usize = 8;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FillState {
     Writing,
-    /// Verified and published.
+    /// Verified: readers may read to the end. Published too, unless the disk had no room
+    /// left for it (then readers finish from the body file they hold open).
     Done,
     /// Dropped, short, too long or not matching its digest: never published.
     Failed,
@@ -316,11 +317,37 @@ impl Fill {
         }
     }
 
+    /// Fails the fill on an error, counting it if it is a storing failure (disk, budget).
     fn check<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
-        if result.is_err() {
+        if let Err(e) = &result {
+            self.cache.store_failures.record(e, "writing a fill");
             self.fail();
         }
         result
+    }
+
+    /// The body is verified but could not be published for want of room (the meta file or
+    /// the rename): the readers already streaming it still get its last byte, from the body
+    /// file they hold open, and nothing is stored. Any other publishing error (a failed
+    /// fsync above all: the bytes on disk are then in doubt) fails the fill.
+    fn finish_unstored(&mut self, err: Error) -> Result<(), Error> {
+        let no_room = matches!(&err, Error::Io { op, .. } if *op != "syncing")
+            && super::StoreFailure::of(&err) == Some(super::StoreFailure::NoSpace);
+        if !no_room {
+            return self.check(Err(err));
+        }
+        self.cache.store_failures.record(&err, "publishing a fill");
+        self.settled = true;
+        self.entry
+            .progress
+            .send_modify(|p| p.state = FillState::Done);
+        self.cache.fills.remove(&self.entry.name, self.entry.id);
+        self.cache.budget.lock().release(self.entry.size);
+        if let Some(dir) = self.dir.take() {
+            // Not published: its directory goes (off the runtime); readers keep their file.
+            drop(tokio::task::spawn_blocking(move || drop(dir)));
+        }
+        Ok(())
     }
 }
 
@@ -434,6 +461,7 @@ impl HandleMiss for Fill {
                 .await
                 .err()
                 .unwrap_or_else(|| self.interrupted());
+            self.cache.store_failures.record(&err, "writing a fill");
             self.fail();
             return Err(err.into());
         }
@@ -485,7 +513,12 @@ impl HandleMiss for Fill {
         )?;
         let (cache, entry, dir) = (self.cache, self.entry.clone(), self.dir_path());
         let result = blocking("publishing a fill", move || cache.publish(&entry, &dir)).await;
-        self.check(result)?;
+        if let Err(e) = result {
+            self.finish_unstored(e)?;
+            // Nothing was created; pingora uses the size only for an eviction manager, and
+            // this storage keeps its own budget.
+            return Ok(MissFinishType::Created(0));
+        }
         if let Some(who) = self.entry.filled_by {
             self.cache.learn_proof(&self.entry.meta.etag, who);
         }

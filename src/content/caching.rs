@@ -78,6 +78,13 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
     session
         .cache
         .enable(disk, None, None, Some(proxy.cache_lock), Some(overrides));
+    // A miss's own client is served from the partial object like any joiner (streaming
+    // partial writes), but without the cancel-safe write path pingora awaits each write to
+    // that client inside the loop that also reads the upstream: a slow client would pace the
+    // fill, and every client joined to it. With it, pingora queues one write at a time and
+    // keeps reading the upstream into the fill while the write waits; a client that falls
+    // behind reads the bytes back from disk.
+    session.set_proxy_tasks_enabled(true);
     ctx.cache_enabled = true;
 }
 

@@ -7,6 +7,7 @@ use http::Method;
 
 use super::samples::{assert_changes, changes, histogram, key, samples};
 use super::*;
+use crate::cache::StoreFailures;
 
 #[test]
 fn observe_request_counts_once_with_normalised_method() {
@@ -133,6 +134,7 @@ fn cache_figures_set_gauges_and_move_evictions_by_the_difference() {
         max_size: 1000,
         evictions_total: 5,
         fills_in_flight: 2,
+        store_failures: Default::default(),
     };
     m.set_cache_figures(figures);
     assert_eq!(value("hubcache_cache_size_bytes"), Some(300.0));
@@ -150,6 +152,27 @@ fn cache_figures_set_gauges_and_move_evictions_by_the_difference() {
             Some(want),
             "storage count {evictions_total}"
         );
+    }
+    let failures = |reason: &str| {
+        samples(&m.encode())
+            .get(&key(
+                "hubcache_cache_store_failures_total",
+                &[("reason", reason)],
+            ))
+            .copied()
+    };
+    // Every reason is exported from the start, at 0.
+    for reason in ["no_space", "budget", "io_error"] {
+        assert_eq!(failures(reason), Some(0.0), "{reason}");
+    }
+    for (counts, want) in [([2, 0, 1], 2.0), ([2, 0, 1], 2.0), ([5, 1, 1], 5.0)] {
+        m.set_cache_figures(CacheFigures {
+            store_failures: StoreFailures { counts },
+            ..figures
+        });
+        assert_eq!(failures("no_space"), Some(want), "{counts:?}");
+        assert_eq!(failures("budget"), Some(counts[1] as f64), "{counts:?}");
+        assert_eq!(failures("io_error"), Some(1.0), "{counts:?}");
     }
 }
 
@@ -190,6 +213,7 @@ fn dump_exposition() {
         max_size: 2,
         evictions_total: 1,
         fills_in_flight: 0,
+        store_failures: StoreFailures { counts: [1, 0, 0] },
     };
     m.set_cache_figures(figures);
     let text = m.encode();
@@ -204,6 +228,7 @@ fn dump_exposition() {
         "hubcache_cache_max_size_bytes",
         "hubcache_cache_evictions_total",
         "hubcache_fills_in_flight",
+        "hubcache_cache_store_failures_total",
         "hubcache_request_duration_seconds",
         "hubcache_build_info",
     ];
