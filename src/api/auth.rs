@@ -3,9 +3,10 @@
 //!
 //! An argon2 check costs tens of milliseconds of CPU, so it never runs on the proxy's worker
 //! threads (every download shares them): it runs on tokio's blocking threads, at most
-//! [`pool_size`] at a time, waiting at most [`QUEUE_WAIT`] for a turn (then 503). Each client
-//! address may fail [`throttle::MAX_FAILURES`] checks per [`throttle::WINDOW`] (then 429, with
-//! no check at all), and a right password is remembered for [`remembered::TTL`].
+//! [`pool_size`] at a time, waiting at most [`QUEUE_WAIT`] for a turn (then 503, not counted
+//! as a failure). Each client address may fail [`throttle::MAX_FAILURES`] checks per username
+//! per [`throttle::WINDOW`] (then 429, with no check at all), and a right password is
+//! remembered for [`remembered::TTL`]. Behind a reverse proxy every client shares its address.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -74,7 +75,7 @@ impl Logins {
         if fingerprint.is_some_and(|f| self.remembered.contains(&f, Instant::now())) {
             return Ok(());
         }
-        if let Err(wait) = self.throttle.begin(client, Instant::now()) {
+        if let Err(wait) = self.throttle.begin(client, &username, Instant::now()) {
             return Err(ApiError::throttled(
                 StatusCode::TOO_MANY_REQUESTS,
                 wait,
@@ -82,14 +83,20 @@ impl Logins {
             ));
         }
         let ok = if self.hashes {
-            self.verify_on_pool(username, password).await?
+            match self.verify_on_pool(username.clone(), password).await {
+                Ok(ok) => ok,
+                Err(busy) => {
+                    self.throttle.not_checked(client, &username);
+                    return Err(busy);
+                }
+            }
         } else {
             verify(&self.users, &username, &password)
         };
         if !ok {
             return Err(ApiError::Unauthenticated(INVALID));
         }
-        self.throttle.succeeded(client);
+        self.throttle.succeeded(client, &username);
         if let Some(f) = fingerprint {
             self.remembered.insert(f, Instant::now());
         }
@@ -322,12 +329,17 @@ mod tests {
             .authenticate(&basic("ops:hashed-pw"), client)
             .await
             .is_ok());
-        let err = logins.authenticate(&basic("admin:s3cret"), client).await;
+        let err = logins.authenticate(&basic("ops:other-guess"), client).await;
         assert!(matches!(err, Err(ApiError::Throttled { .. })), "{err:?}");
         assert!(
             started.elapsed() < Duration::from_millis(20),
             "no argon2 ran"
         );
+        // Another user of the same address is not locked out by these failures.
+        assert!(logins
+            .authenticate(&basic("admin:s3cret"), client)
+            .await
+            .is_ok());
         assert!(logins
             .authenticate(&basic("admin:s3cret"), None)
             .await

@@ -82,6 +82,11 @@ impl Budget {
         self.entries.contains_key(name)
     }
 
+    /// The accounted size of an indexed entry.
+    pub(crate) fn size_of(&self, name: &str) -> Option<u64> {
+        self.entries.get(name).map(|e| e.size)
+    }
+
     /// Marks `name` most recently used; false when it is not indexed.
     pub(crate) fn touch(&mut self, name: &str) -> bool {
         self.tick += 1;

@@ -11,8 +11,8 @@
 //! Records live in the object's directory (`proofs`: one 32-hex line per credentials), so they
 //! are evicted with the object and survive restarts; memory holds what was read or learned.
 
-use std::collections::HashMap;
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -29,14 +29,31 @@ pub type Credentials = [u8; 16];
 /// File name of an object's proof records.
 pub(crate) const PROOFS: &str = "proofs";
 
-/// Objects whose proofs are held in memory before the map is dropped and read again from
-/// disk as needed (clients choose which etags are asked for).
+/// Objects whose proofs are held in memory; the least recently asked are forgotten (and read
+/// again from disk when needed).
 const MAX_KNOWN: usize = 100_000;
+/// Credentials remembered per object: more are not recorded (they keep proving themselves).
+const MAX_WHO: usize = 64;
+/// (credentials, blob) pairs whose sample failed: they may only prove themselves by a
+/// verified fill of their own, so an upstream cannot retry windows until one it knows comes up.
+const MAX_REFUSED: usize = 100_000;
 
 /// What this process knows of each object's proofs, by normalised etag (cheaper to get on
 /// every hit than the object's name, a hash of it).
-#[derive(Default)]
-pub(crate) struct Proofs(Mutex<HashMap<String, Known>>);
+pub(crate) struct Proofs {
+    known: Mutex<lru::LruCache<String, Known>>,
+    refused: Mutex<lru::LruCache<(Credentials, String), ()>>,
+}
+
+impl Default for Proofs {
+    fn default() -> Self {
+        let cap = |n: usize| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
+        Proofs {
+            known: Mutex::new(lru::LruCache::new(cap(MAX_KNOWN))),
+            refused: Mutex::new(lru::LruCache::new(cap(MAX_REFUSED))),
+        }
+    }
+}
 
 #[derive(Default)]
 struct Known {
@@ -48,7 +65,7 @@ struct Known {
 impl Proofs {
     /// `Some(answer)` when memory can answer; `None`: the file must be read first.
     fn check(&self, name: &str, who: &Credentials) -> Option<bool> {
-        let map = self.0.lock();
+        let mut map = self.known.lock();
         let known = map.get(name)?;
         if known.who.contains(who) {
             return Some(true);
@@ -57,31 +74,33 @@ impl Proofs {
     }
 
     fn merge_loaded(&self, name: &str, read: Vec<Credentials>) {
-        let mut map = self.0.lock();
-        if map.len() >= MAX_KNOWN && !map.contains_key(name) {
-            map.clear();
-        }
-        let known = map.entry(name.to_owned()).or_default();
+        let mut map = self.known.lock();
+        let known = map.get_or_insert_mut(name.to_owned(), Known::default);
         for who in read {
-            if !known.who.contains(&who) {
+            if !known.who.contains(&who) && known.who.len() < MAX_WHO {
                 known.who.push(who);
             }
         }
         known.loaded = true;
     }
 
-    /// Records `who` in memory; `false` if it was already known.
+    /// Records `who` in memory; `false` if it was already known (or no more are recorded).
     fn learn(&self, name: &str, who: Credentials) -> bool {
-        let mut map = self.0.lock();
-        if map.len() >= MAX_KNOWN && !map.contains_key(name) {
-            map.clear();
-        }
-        let known = map.entry(name.to_owned()).or_default();
-        if known.who.contains(&who) {
+        let mut map = self.known.lock();
+        let known = map.get_or_insert_mut(name.to_owned(), Known::default);
+        if known.who.contains(&who) || known.who.len() >= MAX_WHO {
             return false;
         }
         known.who.push(who);
         true
+    }
+
+    fn refuse(&self, name: &str, who: Credentials) {
+        self.refused.lock().put((who, name.to_owned()), ());
+    }
+
+    fn is_refused(&self, name: &str, who: &Credentials) -> bool {
+        self.refused.lock().contains(&(*who, name.to_owned()))
     }
 }
 
@@ -156,6 +175,25 @@ impl DiskCache {
             }
             Ok(())
         }));
+    }
+
+    /// Remembers that `who` failed a sample of the blob of `etag`: from now on only a verified
+    /// fill of its own proves it (see [`MAX_REFUSED`]).
+    pub fn refuse_sampling(&self, etag: &str, who: Credentials) {
+        self.proofs
+            .refuse(&normalize_etag(etag).to_ascii_lowercase(), who);
+    }
+
+    /// Whether `who` may still prove itself for the blob of `etag` by a sample.
+    pub fn may_sample(&self, etag: &str, who: &Credentials) -> bool {
+        !self
+            .proofs
+            .is_refused(&normalize_etag(etag).to_ascii_lowercase(), who)
+    }
+
+    /// The size of the stored blob of `etag`, if it is stored whole.
+    pub fn stored_size(&self, etag: &str) -> Option<u64> {
+        self.budget.lock().size_of(&key_for_etag(etag).combined())
     }
 
     /// Remembers a record a fill has just published with its object (`etag` normalised).

@@ -140,6 +140,10 @@ fn check(layout: &Layout, dir: &Path) -> Option<(String, u64, u128)> {
         return None;
     }
     make_private(&body_path, &body);
+    let proofs_path = dir.join(super::proofs::PROOFS);
+    if let Ok(proofs) = std::fs::symlink_metadata(&proofs_path) {
+        make_private(&proofs_path, &proofs);
+    }
     let accessed = mtime
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())

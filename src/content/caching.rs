@@ -121,7 +121,7 @@ pub fn memory_hit(
         .filter(|hit| hit.body.len() as u64 == target.size)
 }
 
-fn is_digest(etag: &str) -> bool {
+pub(super) fn is_digest(etag: &str) -> bool {
     (etag.len() == 40 || etag.len() == 64) && etag.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -174,12 +174,12 @@ pub async fn hit_filter(
     hit: &HitHandler,
     ctx: &RequestCtx,
 ) -> Option<ForcedFreshness> {
-    if ctx.may_share {
-        return None;
-    }
     let (Some(disk), Some(who), Some(target)) = (proxy.disk, &ctx.credentials, &ctx.target) else {
         return Some(ForcedFreshness::ForceMiss);
     };
+    if ctx.may_share(&target.etag) {
+        return None;
+    }
     if DiskCache::hit_reads_fill_by(hit, who) || disk.is_proven(&target.etag, who).await {
         return None;
     }

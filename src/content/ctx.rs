@@ -38,9 +38,9 @@ pub struct RequestCtx {
     pub cache_enabled: bool,
     /// The remote's credentials fingerprint, told to the fill this request may start.
     pub credentials: Option<crate::cache::Credentials>,
-    /// Whether a blob stored or filled by others may be served to this request (its
-    /// credentials proved they can serve it); otherwise a hit is turned into its own fill.
-    pub may_share: bool,
+    /// The etag whose stored blob may be served to this request (its credentials proved they
+    /// can serve it); a hit of any other blob is turned into a fill of its own.
+    pub shared_etag: Option<String>,
     /// Whether the body was a disk-cache hit answered from memory in `request_filter`.
     pub memory_hit: bool,
     /// Time to the first response byte (set when the response header goes out).
@@ -73,7 +73,7 @@ impl RequestCtx {
             connect_retries: 0,
             cache_enabled: false,
             credentials: None,
-            may_share: false,
+            shared_etag: None,
             memory_hit: false,
             ttfb: None,
             body_upstream_started: None,
@@ -81,6 +81,13 @@ impl RequestCtx {
             body_upstream_status: None,
             upstream_time: None,
         }
+    }
+}
+
+impl RequestCtx {
+    /// Whether the stored blob of `etag` may be served to this request.
+    pub fn may_share(&self, etag: &str) -> bool {
+        self.shared_etag.as_deref() == Some(etag)
     }
 }
 

@@ -134,11 +134,12 @@ pub async fn dispatch(
             if method == Method::GET {
                 if let Ok(FileAnswer::Found(known)) = &mut answer {
                     ctx.credentials = Some(proxy.metadata.credentials_of(&remote));
-                    ctx.may_share =
-                        super::proof::may_share(proxy, &remote, known, &route, &upstream_path)
-                            .await;
+                    if super::proof::may_share(proxy, &remote, known, &route, &upstream_path).await
+                    {
+                        ctx.shared_etag = Some(known.target.etag.clone());
+                    }
                     let hit = ctx
-                        .may_share
+                        .may_share(&known.target.etag)
                         .then(|| super::caching::memory_hit(proxy, session, &remote, &known.target))
                         .flatten();
                     if let Some(hit) = hit {
@@ -153,7 +154,8 @@ pub async fn dispatch(
                     // A remembered answer has no download URL: fine when the bytes are
                     // stored (and may be shared); otherwise ask the Hub for a fresh URL.
                     if known.target.url.is_empty()
-                        && !(ctx.may_share && proxy.has_body(&known.target.etag))
+                        && !(ctx.may_share(&known.target.etag)
+                            && proxy.has_body(&known.target.etag))
                     {
                         answer = proxy
                             .metadata
@@ -180,7 +182,8 @@ pub async fn dispatch(
                 }
                 Ok(FileAnswer::Found(known)) => {
                     if known.target.url.is_empty()
-                        && !(ctx.may_share && proxy.has_body(&known.target.etag))
+                        && !(ctx.may_share(&known.target.etag)
+                            && proxy.has_body(&known.target.etag))
                     {
                         // The Hub is unreachable and the bytes were never stored.
                         upstream_failure(session, &UpstreamError::Connect).await?;

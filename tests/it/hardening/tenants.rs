@@ -109,6 +109,149 @@ async fn a_remote_that_only_claims_a_private_etag_is_never_served_the_private_by
     );
 }
 
+/// One GET: status, the bytes received (even of a body cut short).
+async fn get_lenient(server: &TestServer, path: &str) -> (u16, Vec<u8>) {
+    let mut resp = test_client()
+        .get(server.url(path))
+        .send()
+        .await
+        .expect("hubcache answers");
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+    }
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_claimed_etag_with_another_size_proves_nothing() {
+    let liar = FakeHub::start().await;
+    let (hub, server) = private_beside(&liar).await;
+    let secret = Content::pattern(300_000, 41).to_vec();
+    let owner = server
+        .get("/pulp/content/private/org/secret/resolve/main/weights.bin")
+        .await;
+    assert_eq!(owner.body(), &secret[..]);
+
+    // An empty file (nothing to sample) and a short one, both naming the private digest.
+    liar.add_repo(RepoSpec::model("org/liar"));
+    let claimed = hub.file("org/secret", "main", "weights.bin");
+    liar.add_lying_file(
+        "org/liar",
+        "main",
+        "empty.bin",
+        Content::pattern(0, 7),
+        &claimed,
+    );
+    liar.add_lying_file(
+        "org/liar",
+        "main",
+        "short.bin",
+        Content::pattern(5_000, 7),
+        &claimed,
+    );
+    for file in ["empty.bin", "short.bin", "empty.bin"] {
+        let (status, body) = get_lenient(
+            &server,
+            &format!("/pulp/content/other/org/liar/resolve/main/{file}"),
+        )
+        .await;
+        assert!(
+            !secret.starts_with(&body) || body.is_empty(),
+            "{file}: private bytes served (status {status})"
+        );
+        assert_ne!(
+            body.len(),
+            secret.len(),
+            "{file}: the private blob was served"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_proof_for_one_blob_never_serves_another_after_the_answer_changes() {
+    let liar = FakeHub::start().await;
+    let hub = FakeHub::start().await;
+    hub.add_repo(RepoSpec::model("org/secret").private(TOKEN));
+    hub.add_lfs_file(
+        "org/secret",
+        "main",
+        "weights.bin",
+        Content::pattern(300_000, 41),
+    );
+    liar.add_lfs_file("org/liar", "main", "a.bin", Content::pattern(200_000, 5));
+    let server = TestServer::builder()
+        .remote_with(RemoteCfg::hub("private", &hub).token(TOKEN))
+        .remote("other", &liar)
+        .distribution("private", "private")
+        .distribution("other", "other")
+        .max_size("400KiB")
+        .revision_ttl("1h")
+        .start()
+        .await;
+    // The liar fills its own blob (proven for its credentials; the answer is remembered),
+    // then the owner's private blob evicts it.
+    let a = server
+        .get("/pulp/content/other/org/liar/resolve/main/a.bin")
+        .await;
+    assert_eq!(a.status(), 200);
+    let secret = Content::pattern(300_000, 41).to_vec();
+    let owner = server
+        .get("/pulp/content/private/org/secret/resolve/main/weights.bin")
+        .await;
+    assert_eq!(owner.body(), &secret[..]);
+    // Asked again for a fresh URL, the liar's upstream now names the private digest.
+    let claimed = hub.file("org/secret", "main", "weights.bin");
+    liar.add_lying_file(
+        "org/liar",
+        "main",
+        "a.bin",
+        Content::pattern(300_000, 7),
+        &claimed,
+    );
+    let (status, body) =
+        get_lenient(&server, "/pulp/content/other/org/liar/resolve/main/a.bin").await;
+    assert_ne!(
+        body, secret,
+        "the private blob was served (status {status})"
+    );
+    assert!(!secret.starts_with(&body[..body.len().min(4096)]) || body.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_sample_is_not_retried_at_another_offset() {
+    let liar = FakeHub::start().await;
+    let (hub, server) = private_beside(&liar).await;
+    let owner = server
+        .get("/pulp/content/private/org/secret/resolve/main/weights.bin")
+        .await;
+    assert_eq!(owner.status(), 200);
+    liar.add_repo(RepoSpec::model("org/liar"));
+    let claimed = hub.file("org/secret", "main", "weights.bin");
+    liar.add_lying_file(
+        "org/liar",
+        "main",
+        "weights.bin",
+        Content::pattern(claimed.size(), 7),
+        &claimed,
+    );
+    for _ in 0..3 {
+        get_lenient(
+            &server,
+            "/pulp/content/other/org/liar/resolve/main/weights.bin",
+        )
+        .await;
+    }
+    let samples = liar
+        .cdn()
+        .count(|r| r.method == "GET" && r.header("range").is_some());
+    assert!(
+        samples <= 2,
+        "one failed proof (at most two windows), then only fills of its own: {samples} ranged GETs"
+    );
+}
+
 #[tokio::test]
 async fn a_remote_whose_upstream_serves_the_same_bytes_shares_the_stored_copy() {
     let mirror = FakeHub::start().await;
@@ -121,8 +264,8 @@ async fn a_remote_whose_upstream_serves_the_same_bytes_shares_the_stored_copy() 
         .await;
     assert_eq!(owner.body(), &secret_lfs.to_vec()[..]);
 
-    // The second remote proves it can serve the blob with one small ranged GET, then both of
-    // its downloads come from the stored copy.
+    // The second remote proves it can serve the blob with small ranged GETs, then both of its
+    // downloads come from the stored copy.
     for _ in 0..2 {
         let resp = server
             .get("/pulp/content/other/org/copy/resolve/main/weights.bin")
@@ -136,18 +279,19 @@ async fn a_remote_whose_upstream_serves_the_same_bytes_shares_the_stored_copy() 
         .chain(mirror.cdn().requests())
         .filter(|r| r.method == "GET" && r.served.is_some())
         .collect();
-    assert_eq!(
-        gets.len(),
-        1,
-        "one sampled range, no whole download: {gets:?}"
+    assert!(
+        (1..=2).contains(&gets.len()),
+        "one proof of at most two sampled ranges, no whole download: {gets:?}"
     );
-    let range = gets[0].header("range").expect("the sample is a ranged GET");
-    let (start, end) = range
-        .strip_prefix("bytes=")
-        .and_then(|r| r.split_once('-'))
-        .expect("bytes=a-b");
-    let len = end.parse::<u64>().unwrap() - start.parse::<u64>().unwrap() + 1;
-    assert!(len <= 4096, "sample of {len} bytes");
+    for get in &gets {
+        let range = get.header("range").expect("a sample is a ranged GET");
+        let (start, end) = range
+            .strip_prefix("bytes=")
+            .and_then(|r| r.split_once('-'))
+            .expect("bytes=a-b");
+        let len = end.parse::<u64>().unwrap() - start.parse::<u64>().unwrap() + 1;
+        assert!(len <= 4096, "sample of {len} bytes");
+    }
 }
 
 #[tokio::test]
