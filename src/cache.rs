@@ -183,7 +183,7 @@ impl DiskCache {
                 continue;
             }
             let to = self.layout.trash_dir();
-            match std::fs::rename(self.layout.object_dir(&name), &to) {
+            match fs_err::rename(self.layout.object_dir(&name), &to) {
                 Ok(()) => trash.push(to),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
@@ -227,6 +227,7 @@ impl DiskCache {
             .and_then(|()| {
                 layout::private_file_options()
                     .open(&body_path)
+                    .map(|file| file.into_parts().0)
                     .map_err(layout::io_err("creating", &body_path))
             })
             .and_then(|file| {

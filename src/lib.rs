@@ -5,7 +5,8 @@
 //! - `model`, `rules`, `registry`: remotes, distributions, guards; the live snapshot the
 //!   proxy reads per request and the API writes.
 //! - `hub`: Hub protocol rules, pure (routes, header and JSON rewriting, digests).
-//! - `upstream`: `HubClient`, metadata requests to the Hub (redirects, token, limits).
+//! - `origin`: the one door to a remote's Hub: the metadata client, the credentials rule,
+//!   the memory of Hub answers, limits, file targets, upstream errors.
 //! - `content`: the Pingora `ProxyHttp` service for `/pulp/content/`.
 //! - `cache`: `DiskCache`, our pingora-cache `Storage` (the only pingora-cache user besides
 //!   `content/caching.rs`).
@@ -18,6 +19,7 @@
 //! - `cli`, `logging`: the binary's command line and log setup.
 pub mod access_log;
 pub mod api;
+pub mod atomic;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -25,11 +27,10 @@ pub mod content;
 pub mod downstream;
 pub mod hub;
 pub mod logging;
-pub mod metadata;
 pub mod metrics;
 pub mod model;
+pub mod origin;
 pub mod registry;
 pub mod rules;
 pub mod services;
 pub mod state;
-pub mod upstream;

@@ -561,39 +561,7 @@ fn keep_previous(path: &Path) -> io::Result<()> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("the state path has no file name"))?;
-    // A unique temp name in the same directory, so the rename is atomic and concurrent
-    // writers (there should be none) never share a temp file.
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        Uuid::now_v7().simple()
-    ));
-    let written = (|| {
-        let mut options = fs_err::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        fs_err::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs_err::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = fs_err::remove_file(&tmp);
-        return Err(e);
-    }
-    // The rename is durable only once the directory entry is on disk.
-    #[cfg(unix)]
-    fs_err::File::open(dir)?.sync_all()?;
-    Ok(())
+    crate::atomic::replace(path, bytes)
 }
 
 #[cfg(test)]

@@ -134,7 +134,7 @@ impl Drop for FillDir {
         if self.published.load(Ordering::Acquire) {
             return;
         }
-        match std::fs::remove_dir_all(&self.path) {
+        match fs_err::remove_dir_all(&self.path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
@@ -562,7 +562,7 @@ impl DiskCache {
         let trash = {
             let mut budget = self.budget.lock();
             let mut trash = Vec::new();
-            if let Err(e) = std::fs::rename(dir, &target) {
+            if let Err(e) = fs_err::rename(dir, &target) {
                 if !target.exists() {
                     return Err(Error::Io {
                         op: "publishing",
@@ -574,9 +574,9 @@ impl DiskCache {
                 // Replace it, so the index entry and the directory are one generation.
                 super::proofs::carry_over(&target, dir);
                 let old = self.layout.trash_dir();
-                std::fs::rename(&target, &old).map_err(io_err("replacing", &target))?;
+                fs_err::rename(&target, &old).map_err(io_err("replacing", &target))?;
                 trash.push(old);
-                std::fs::rename(dir, &target).map_err(io_err("publishing", dir))?;
+                fs_err::rename(dir, &target).map_err(io_err("publishing", dir))?;
             }
             // From here on the object is published: nothing below may fail the fill (its
             // reservation is now the object's accounted size).

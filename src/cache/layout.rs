@@ -15,7 +15,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Error;
 
@@ -35,9 +34,6 @@ pub(crate) const FILE_MODE: u32 = 0o600;
 /// Prefix of directories that are being deleted.
 const TRASH: &str = "trash";
 
-/// Process-wide sequence for tmp names; with the pid it makes every name unique, also when
-/// two `DiskCache`s of one process share a directory (tests).
-static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// The paths of one cache directory.
 #[derive(Debug, Clone)]
@@ -70,7 +66,7 @@ impl Layout {
             create_private_dir_all(dir)?;
         }
         for dir in [&self.dir, &self.root, &self.objects, &self.tmp, &self.side] {
-            if let Ok(meta) = std::fs::metadata(dir) {
+            if let Ok(meta) = fs_err::metadata(dir) {
                 make_private(dir, &meta);
             }
         }
@@ -115,9 +111,7 @@ impl Layout {
     }
 }
 
-pub(crate) fn next_seq() -> u64 {
-    SEQ.fetch_add(1, Ordering::Relaxed)
-}
+pub(crate) use crate::atomic::next_seq;
 
 /// The two fan-out components of an object name (`"ab"`, `"cd"` for `"abcd…"`).
 fn fan_out(hex: &str) -> (&str, &str) {
@@ -169,9 +163,9 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
 }
 
 /// Options that create a new file of mode 0600 for reading and writing.
-pub(crate) fn private_file_options() -> std::fs::OpenOptions {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
+pub(crate) fn private_file_options() -> fs_err::OpenOptions {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    let mut options = fs_err::OpenOptions::new();
     options
         .read(true)
         .write(true)
@@ -190,7 +184,7 @@ pub(crate) fn make_private(path: &Path, meta: &std::fs::Metadata) -> bool {
         return false;
     }
     let private = if meta.is_dir() { DIR_MODE } else { FILE_MODE };
-    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(private)) {
+    match fs_err::set_permissions(path, std::fs::Permissions::from_mode(private)) {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), error = %e, "cache path readable by other users and its mode cannot be fixed");
@@ -201,9 +195,7 @@ pub(crate) fn make_private(path: &Path, meta: &std::fs::Metadata) -> bool {
 
 /// Fsyncs a directory, so a rename or create inside it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("syncing", dir))
+    crate::atomic::sync_dir(dir).map_err(io_err("syncing", dir))
 }
 
 /// Maps an `io::Error` to [`Error::Io`] naming the operation and the path.

@@ -134,7 +134,7 @@ impl StoredMeta {
     /// Reads and parses `<dir>/meta`.
     pub(crate) fn read(dir: &Path) -> Result<Self, Error> {
         let path = dir.join(META);
-        let bytes = std::fs::read(&path).map_err(io_err("reading", &path))?;
+        let bytes = fs_err::read(&path).map_err(io_err("reading", &path))?;
         Self::decode(&bytes, &path)
     }
 
@@ -142,19 +142,11 @@ impl StoredMeta {
     /// the new meta, never a torn one. Used for new fills and for `update_meta`.
     pub(crate) fn write(&self, dir: &Path) -> Result<(), Error> {
         let path = dir.join(META);
-        let tmp = dir.join(format!("{META}.tmp.{}.{}", std::process::id(), next_seq()));
         let bytes = serde_json::to_vec(self).map_err(|e| Error::BadMeta {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let mut file = super::layout::private_file_options()
-            .open(&tmp)
-            .map_err(io_err("creating", &tmp))?;
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(io_err("writing", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err("renaming", &tmp))?;
-        sync_dir(dir)
+        crate::atomic::replace(&path, &bytes).map_err(io_err("writing", &path))
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::io::Write;
 use std::num::NonZeroUsize;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use fs_err::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use parking_lot::Mutex;
@@ -116,7 +116,7 @@ fn parse(text: &str) -> Vec<Credentials> {
 }
 
 fn read(dir: &Path) -> Vec<Credentials> {
-    std::fs::read_to_string(dir.join(PROOFS))
+    fs_err::read_to_string(dir.join(PROOFS))
         .map(|text| parse(&text))
         .unwrap_or_default()
 }
@@ -125,10 +125,10 @@ fn read(dir: &Path) -> Vec<Credentials> {
 /// range later, so no fsync.
 pub(crate) fn append(dir: &Path, who: &Credentials) -> Result<(), Error> {
     let path = dir.join(PROOFS);
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
-        .mode(0o600)
+        .mode(super::layout::FILE_MODE)
         .open(&path)
         .map_err(io_err("opening", &path))?;
     file.write_all(format!("{}\n", hex::encode(who)).as_bytes())
@@ -223,7 +223,7 @@ impl DiskCache {
         }
         let path = self.layout.object_dir(&name).join(super::layout::BODY);
         blocking("sampling a stored body", move || {
-            let file = std::fs::File::open(&path).map_err(io_err("opening", &path))?;
+            let file = fs_err::File::open(&path).map_err(io_err("opening", &path))?;
             let mut buf = vec![0u8; len];
             file.read_exact_at(&mut buf, offset)
                 .map_err(io_err("reading", &path))?;
@@ -244,14 +244,14 @@ mod tests {
         let (a, b) = ([1u8; 16], [2u8; 16]);
         append(dir.path(), &a).unwrap();
         append(dir.path(), &b).unwrap();
-        std::fs::OpenOptions::new()
+        fs_err::OpenOptions::new()
             .append(true)
             .open(dir.path().join(PROOFS))
             .unwrap()
             .write_all(b"0123")
             .unwrap();
         assert_eq!(read(dir.path()), vec![a, b]);
-        let mode = std::fs::metadata(dir.path().join(PROOFS))
+        let mode = fs_err::metadata(dir.path().join(PROOFS))
             .unwrap()
             .permissions();
         assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o077, 0);

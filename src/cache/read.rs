@@ -349,10 +349,10 @@ impl DiskCache {
             let meta_path = self.layout.object_dir(name).join(META);
             // Fire and forget: only the LRU order across restarts depends on it.
             drop(tokio::task::spawn_blocking(move || {
-                let _ = File::options()
+                let _ = fs_err::OpenOptions::new()
                     .write(true)
                     .open(&meta_path)
-                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    .and_then(|f| f.file().set_modified(std::time::SystemTime::now()));
             }));
         }
         Some(hot)
@@ -390,7 +390,9 @@ impl DiskCache {
         let dir = self.layout.object_dir(name);
         let body_path = dir.join(BODY);
         let opened = StoredMeta::read(&dir).and_then(|meta| {
-            let body = File::open(&body_path).map_err(io_err("opening", &body_path))?;
+            let body = fs_err::File::open(&body_path)
+                .map(|f| f.into_parts().0)
+                .map_err(io_err("opening", &body_path))?;
             let len = body
                 .metadata()
                 .map_err(io_err("reading", &body_path))?
@@ -430,10 +432,10 @@ impl DiskCache {
         if persist {
             // The LRU position survives restarts as the meta file's mtime (scan.rs).
             let meta_path = dir.join(META);
-            let touched = File::options()
+            let touched = fs_err::OpenOptions::new()
                 .write(true)
                 .open(&meta_path)
-                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                .and_then(|f| f.file().set_modified(std::time::SystemTime::now()));
             if let Err(e) = touched {
                 tracing::debug!(object = name, error = %e, "could not record the access time");
             }

@@ -40,7 +40,7 @@ pub struct ScanReport {
 pub(crate) fn clean_tmp(layout: &Layout) -> Result<u64, Error> {
     let own = std::process::id();
     let mut removed = 0;
-    let entries = std::fs::read_dir(layout.tmp()).map_err(io_err("listing", layout.tmp()))?;
+    let entries = fs_err::read_dir(layout.tmp()).map_err(io_err("listing", layout.tmp()))?;
     for entry in entries {
         let entry = entry.map_err(io_err("listing", layout.tmp()))?;
         let name = entry.file_name();
@@ -127,7 +127,7 @@ fn check(layout: &Layout, dir: &Path) -> Option<(String, u64, u128)> {
         return None;
     }
     let meta_path = dir.join(META);
-    let mut file = std::fs::File::open(&meta_path).ok()?;
+    let mut file = fs_err::File::open(&meta_path).ok()?;
     let stat = file.metadata().ok()?;
     make_private(&meta_path, &stat);
     let mtime = stat.modified().ok()?;
@@ -135,13 +135,13 @@ fn check(layout: &Layout, dir: &Path) -> Option<(String, u64, u128)> {
     file.read_to_end(&mut bytes).ok()?;
     let meta = StoredMeta::decode_summary(&bytes)?;
     let body_path = dir.join(BODY);
-    let body = std::fs::metadata(&body_path).ok()?;
+    let body = fs_err::metadata(&body_path).ok()?;
     if !body.is_file() || body.len() != meta.size {
         return None;
     }
     make_private(&body_path, &body);
     let proofs_path = dir.join(super::proofs::PROOFS);
-    if let Ok(proofs) = std::fs::symlink_metadata(&proofs_path) {
+    if let Ok(proofs) = fs_err::symlink_metadata(&proofs_path) {
         make_private(&proofs_path, &proofs);
     }
     let accessed = mtime
@@ -155,7 +155,7 @@ fn check(layout: &Layout, dir: &Path) -> Option<(String, u64, u128)> {
 /// Subdirectories of `dir`, made private (files at these levels are not ours: ignored).
 fn list(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io_err("listing", dir))? {
+    for entry in fs_err::read_dir(dir).map_err(io_err("listing", dir))? {
         let entry = entry.map_err(io_err("listing", dir))?;
         // One `statx` per directory (the walk already opens and stats each object's files).
         if let Some(meta) = entry.metadata().ok().filter(|m| m.is_dir()) {
@@ -169,9 +169,9 @@ fn list(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
 
 /// Deletes a file or directory tree; failures are logged, never fatal (a leftover costs space).
 pub(crate) fn remove_any(path: &Path) {
-    let result = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
+    let result = match fs_err::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs_err::remove_dir_all(path),
+        Ok(_) => fs_err::remove_file(path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     };

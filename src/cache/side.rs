@@ -51,13 +51,7 @@ impl DiskCache {
             .layout
             .tmp()
             .join(format!("side.{}.{}", std::process::id(), next_seq()));
-        let written = private_file_options()
-            .open(&tmp)
-            .and_then(|mut file| {
-                file.write_all(bytes)?;
-                file.sync_all()
-            })
-            .map_err(io_err("writing", &tmp));
+        let written = crate::atomic::write_new(&tmp, bytes).map_err(io_err("writing", &tmp));
         if let Err(e) = written {
             remove_any(&tmp);
             return Err(e);
@@ -65,7 +59,7 @@ impl DiskCache {
         let size = bytes.len() as u64;
         let trash = {
             let mut budget = self.budget.lock();
-            if let Err(e) = std::fs::rename(&tmp, &target) {
+            if let Err(e) = fs_err::rename(&tmp, &target) {
                 drop(budget);
                 remove_any(&tmp);
                 return Err(io_err("publishing", &target)(e));
@@ -83,7 +77,7 @@ impl DiskCache {
         let name = side_name(rel)?;
         let path = self.layout.root().join(&name);
         let mut bytes = Vec::new();
-        match std::fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)) {
+        match fs_err::File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)) {
             Ok(_) => {
                 self.touch_side_file(rel);
                 Some(bytes)
@@ -112,10 +106,10 @@ impl DiskCache {
         };
         if persist {
             let path = self.layout.root().join(&name);
-            let touched = std::fs::File::options()
+            let touched = fs_err::OpenOptions::new()
                 .write(true)
                 .open(&path)
-                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                .and_then(|f| f.file().set_modified(std::time::SystemTime::now()));
             if let Err(e) = touched {
                 tracing::debug!(path = %path.display(), error = %e, "could not record the access time");
             }
@@ -154,10 +148,10 @@ pub(crate) fn remove(layout: &Layout, name: &str) {
 pub(crate) fn scan(layout: &Layout) -> Result<Vec<(u128, String, u64)>, Error> {
     let mut found = Vec::new();
     let dir = layout.side();
-    for shard in std::fs::read_dir(dir).map_err(io_err("listing", dir))? {
+    for shard in fs_err::read_dir(dir).map_err(io_err("listing", dir))? {
         let shard = shard.map_err(io_err("listing", dir))?;
         let shard_path = shard.path();
-        let Ok(meta) = std::fs::symlink_metadata(&shard_path) else {
+        let Ok(meta) = fs_err::symlink_metadata(&shard_path) else {
             continue;
         };
         if !meta.is_dir() {
@@ -165,7 +159,7 @@ pub(crate) fn scan(layout: &Layout) -> Result<Vec<(u128, String, u64)>, Error> {
             continue;
         }
         make_private(&shard_path, &meta);
-        for file in std::fs::read_dir(&shard_path).map_err(io_err("listing", &shard_path))? {
+        for file in fs_err::read_dir(&shard_path).map_err(io_err("listing", &shard_path))? {
             let file = file.map_err(io_err("listing", &shard_path))?;
             let path = file.path();
             let rel = format!(
@@ -174,7 +168,7 @@ pub(crate) fn scan(layout: &Layout) -> Result<Vec<(u128, String, u64)>, Error> {
                 file.file_name().to_string_lossy()
             );
             let name = side_name(&rel);
-            let meta = std::fs::symlink_metadata(&path);
+            let meta = fs_err::symlink_metadata(&path);
             match (name, meta) {
                 (Some(name), Ok(meta)) if meta.is_file() => {
                     make_private(&path, &meta);

@@ -106,7 +106,7 @@ async fn is_waiting(hit: &mut HitHandler) -> bool {
 }
 
 fn tmp_entries(dir: &TempDir) -> usize {
-    std::fs::read_dir(dir.path().join("v1/tmp"))
+    fs_err::read_dir(dir.path().join("v1/tmp"))
         .unwrap()
         .count()
 }
@@ -143,7 +143,7 @@ async fn complete_round_trip() {
         .join(&key.combined()[2..4])
         .join(key.combined());
     assert_eq!(
-        std::fs::metadata(object.join(BODY)).unwrap().len(),
+        fs_err::metadata(object.join(BODY)).unwrap().len(),
         data.len() as u64
     );
     assert!(object.join(META).is_file());
@@ -438,9 +438,9 @@ async fn reservations_evict_least_recently_used_and_refuse_what_cannot_fit() {
 
 fn walk_objects(dir: &TempDir) -> usize {
     let mut n = 0;
-    for aa in std::fs::read_dir(dir.path().join("v1/objects")).unwrap() {
-        for bb in std::fs::read_dir(aa.unwrap().path()).unwrap() {
-            n += std::fs::read_dir(bb.unwrap().path()).unwrap().count();
+    for aa in fs_err::read_dir(dir.path().join("v1/objects")).unwrap() {
+        for bb in fs_err::read_dir(aa.unwrap().path()).unwrap() {
+            n += fs_err::read_dir(bb.unwrap().path()).unwrap().count();
         }
     }
     n

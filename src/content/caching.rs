@@ -15,7 +15,7 @@ use super::reply::insert_file_headers;
 use super::{ContentProxy, RequestCtx};
 use crate::cache::{key_for_etag, DiskCache, MemoryHit};
 use crate::model::{Policy, Remote};
-use crate::upstream::FileTarget;
+use crate::origin::FileTarget;
 
 /// A range starting this far past what a fill in flight has written goes straight upstream
 /// as a ranged request instead of waiting for the fill to get there (clients time out after

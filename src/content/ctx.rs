@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::model::{Distribution, Remote};
-use crate::upstream::{FileTarget, Permit};
+use crate::origin::{FileTarget, Permit};
 
 /// Per-request state shared by the `ProxyHttp` phases.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub struct RequestCtx {
     /// Set when the CDN refused the signed URL: `upstream_peer` resolves again.
     pub need_re_resolve: bool,
     /// How the metadata (and, for files, the bytes) were obtained.
-    pub lookup: Option<crate::metadata::Source>,
+    pub lookup: Option<crate::origin::Source>,
     /// Connect attempts to the file's host retried so far.
     pub connect_retries: u32,
     /// Whether the disk cache was enabled for this request.

@@ -12,7 +12,7 @@ use pingora::{Error, ErrorType, Result};
 
 use super::reply::insert_file_headers;
 use super::{ContentProxy, RequestCtx};
-use crate::upstream::{FileTarget, Resolution};
+use crate::origin::{FileTarget, Resolution};
 
 /// The parts of an absolute URL the peer needs.
 struct UrlParts<'a> {
@@ -160,7 +160,7 @@ pub fn rewrite_request(
         format!("{}:{}", parts.host, parts.port)
     };
     req.insert_header("host", host)?;
-    req.insert_header("user-agent", crate::upstream::USER_AGENT)?;
+    req.insert_header("user-agent", crate::origin::USER_AGENT)?;
     req.insert_header("accept-encoding", "identity")?;
     if !session.cache.enabled() {
         for name in ["range", "if-range"] {
@@ -169,14 +169,9 @@ pub fn rewrite_request(
             }
         }
     }
-    if target.same_origin {
-        if let Some(remote) = &ctx.remote {
-            for (name, value) in &remote.headers {
-                req.insert_header(name.clone(), value.as_str())?;
-            }
-            if let Some(token) = remote.token() {
-                req.insert_header("authorization", format!("Bearer {token}"))?;
-            }
+    if let Some(remote) = &ctx.remote {
+        for (name, value) in crate::origin::upstream_headers(remote, &target.url) {
+            req.insert_header(name, value)?;
         }
     }
     *upstream = req;

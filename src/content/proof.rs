@@ -9,7 +9,7 @@ use rand::Rng;
 
 use super::ContentProxy;
 use crate::hub::HubRoute;
-use crate::metadata::{FileAnswer, KnownFile};
+use crate::origin::{FileAnswer, KnownFile};
 use crate::model::{Policy, Remote};
 
 /// Bytes compared by one sample: far too many to guess, few enough for one round trip.

@@ -7,7 +7,7 @@ use pingora::proxy::Session;
 use pingora::Result;
 
 use crate::cache::MemoryHit;
-use crate::upstream::FileTarget;
+use crate::origin::FileTarget;
 
 /// A response hubcache writes itself, in full.
 #[derive(Debug)]

@@ -20,15 +20,15 @@ async fn reopen_serves_objects_and_removes_leftovers_and_corrupt_entries() {
     let (_key, unfinished) = start(cache, &body(100, 23)).await;
     std::mem::forget(unfinished);
     let tmp = dir.path().join("v1/tmp");
-    std::fs::create_dir(tmp.join("0123.99999999.7")).unwrap();
-    std::fs::write(tmp.join("0123.99999999.7/body"), b"partial").unwrap();
-    std::fs::create_dir(tmp.join("4567.1.1")).unwrap();
+    fs_err::create_dir(tmp.join("0123.99999999.7")).unwrap();
+    fs_err::write(tmp.join("0123.99999999.7/body"), b"partial").unwrap();
+    fs_err::create_dir(tmp.join("4567.1.1")).unwrap();
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(object_dir(&dir, &key_truncated).join(BODY))
         .unwrap();
     file.set_len(10).unwrap();
-    std::fs::write(
+    fs_err::write(
         object_dir(&dir, &key_garbled).join(META),
         b"{\"version\":1,",
     )
@@ -45,7 +45,7 @@ async fn reopen_serves_objects_and_removes_leftovers_and_corrupt_entries() {
         ),
         (1, 5000, 2, 2)
     );
-    let mut names: Vec<_> = std::fs::read_dir(&tmp)
+    let mut names: Vec<_> = fs_err::read_dir(&tmp)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -82,7 +82,7 @@ async fn a_corrupt_object_found_at_lookup_is_a_miss_and_removed() {
     let (dir, cache) = open(1 << 30);
     let data = body(3000, 40);
     let key = store(cache, &data).await;
-    std::fs::write(object_dir(&dir, &key).join(BODY), b"short").unwrap();
+    fs_err::write(object_dir(&dir, &key).join(BODY), b"short").unwrap();
     assert!(hit(cache, &key).await.is_none());
     assert!(!object_dir(&dir, &key).exists());
     assert_eq!(cache.stats().objects, 0);
@@ -164,10 +164,10 @@ fn scan_of(count: u32) -> std::time::Duration {
     for i in 0..count {
         let name = key_for_etag(&format!("{i:064x}")).combined();
         let object = layout.object_dir(&name);
-        std::fs::create_dir_all(&object).unwrap();
+        fs_err::create_dir_all(&object).unwrap();
         let meta = StoredMeta::from_response(&header, 3, "e", std::time::SystemTime::now());
-        std::fs::write(object.join(META), serde_json::to_vec(&meta).unwrap()).unwrap();
-        std::fs::write(object.join(BODY), b"abc").unwrap();
+        fs_err::write(object.join(META), serde_json::to_vec(&meta).unwrap()).unwrap();
+        fs_err::write(object.join(BODY), b"abc").unwrap();
     }
     let started = std::time::Instant::now();
     let cache = DiskCache::open(dir.path(), 1 << 30).unwrap();

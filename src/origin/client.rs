@@ -1,8 +1,7 @@
-//! `HubClient`: every metadata exchange with a remote's Hub (resolve HEADs, `api/…` JSON),
-//! with redirects off, same-origin redirects followed here, and the remote's token sent to
-//! the Hub origin only. File bodies do not pass through here: Pingora streams them.
-
-mod limits;
+//! `HubClient`: every metadata exchange with a remote's Hub (resolve HEADs, `api/…` JSON, the
+//! ranged samples that prove a blob), with redirects off, same-origin redirects followed here,
+//! and the credentials rule of `origin/credentials.rs`. File bodies do not pass through here:
+//! Pingora streams them (`content/peer.rs`), under the same rule.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,59 +14,15 @@ use uuid::Uuid;
 
 use crate::hub::headers::{file_meta_from_first_hop, resolve_relative, FileMeta};
 use crate::model::Remote;
-use crate::rules::origin_of;
 
-pub use limits::{Permit, RemoteLimits};
+use super::credentials::{is_remote_origin, upstream_headers};
+use super::limits::RemoteLimits;
+use super::{FileTarget, UpstreamError};
 
 /// How many redirects one metadata exchange may follow.
 const MAX_HOPS: usize = 10;
 /// Sent upstream as `User-Agent`.
 pub const USER_AGENT: &str = concat!("hubcache/", env!("CARGO_PKG_VERSION"));
-
-/// Why an upstream exchange produced no HTTP answer worth relaying.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum UpstreamError {
-    /// TCP/TLS connect failed (refused, unreachable, DNS).
-    #[error("the Hub could not be reached")]
-    Connect,
-    /// Connect, read or total timeout.
-    #[error("the Hub did not answer in time")]
-    Timeout,
-    /// The Hub answered 5xx.
-    #[error("the Hub answered {0}")]
-    Status(StatusCode),
-    /// The answer broke the protocol (no commit, unknown size, redirect loop, foreign redirect).
-    #[error("the Hub's answer was unusable: {0}")]
-    Protocol(&'static str),
-    /// Building the client failed (bad CA bundle).
-    #[error("the remote's TLS settings are unusable")]
-    Client,
-}
-
-impl UpstreamError {
-    /// The status hubcache answers with: 504 for timeouts, 503 when the Hub said 503,
-    /// 502 otherwise. Never 401 or 404.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            UpstreamError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            UpstreamError::Status(s) if *s == StatusCode::SERVICE_UNAVAILABLE => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            UpstreamError::Status(s) if *s == StatusCode::GATEWAY_TIMEOUT => {
-                StatusCode::GATEWAY_TIMEOUT
-            }
-            _ => StatusCode::BAD_GATEWAY,
-        }
-    }
-
-    fn from_reqwest(err: &reqwest::Error) -> Self {
-        if err.is_timeout() {
-            UpstreamError::Timeout
-        } else {
-            UpstreamError::Connect
-        }
-    }
-}
 
 /// A complete upstream answer (metadata only: bodies here are small JSON).
 #[derive(Debug, Clone)]
@@ -78,25 +33,6 @@ pub struct Fetched {
     pub headers: HeaderMap,
     /// Body of the last hop (empty for HEAD).
     pub body: Bytes,
-}
-
-/// Where a file's bytes are and what the Hub said about it on the first hop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileTarget {
-    /// 40-hex commit (`X-Repo-Commit`).
-    pub commit: String,
-    /// Normalised etag: git blob sha1 (40 hex) or sha256 (64 hex) of the content.
-    pub etag: String,
-    /// Exact file size.
-    pub size: u64,
-    /// `Content-Type` to answer with.
-    pub content_type: String,
-    /// `Content-Disposition`, when the Hub gave one.
-    pub content_disposition: Option<String>,
-    /// Absolute URL to GET the bytes from (Hub `resolve-cache` or a signed CDN URL).
-    pub url: String,
-    /// True when `url` is on the remote's own origin (and so may carry its token).
-    pub same_origin: bool,
 }
 
 /// The outcome of resolving a `resolve` URL.
@@ -244,7 +180,7 @@ impl HubClient {
             let Some(next) = redirect_target(&url, &fetched) else {
                 return Ok(fetched);
             };
-            if origin_of(&next) != origin_of(&remote.url) {
+            if !is_remote_origin(remote, &next) {
                 return Ok(fetched);
             }
             url = next;
@@ -333,7 +269,7 @@ impl HubClient {
             if status.is_redirection() {
                 let next = redirect_target(&url, &fetched)
                     .ok_or(UpstreamError::Protocol("redirect without Location"))?;
-                if origin_of(&next) == origin_of(&remote.url) {
+                if is_remote_origin(remote, &next) {
                     url = next;
                     continue;
                 }
@@ -354,19 +290,14 @@ impl HubClient {
     }
 }
 
-/// The remote's extra headers and token, only when `url` is on the remote's own origin.
-fn authorize(
+/// The remote's credentials on a request to `url`, by the one rule (`origin/credentials.rs`).
+pub(super) fn authorize(
     mut req: reqwest::RequestBuilder,
     remote: &Remote,
     url: &str,
 ) -> reqwest::RequestBuilder {
-    if origin_of(url) == origin_of(&remote.url) {
-        for (name, value) in &remote.headers {
-            req = req.header(name.as_str(), value.as_str());
-        }
-        if let Some(token) = remote.token() {
-            req = req.bearer_auth(token);
-        }
+    for (name, value) in upstream_headers(remote, url) {
+        req = req.header(name, value);
     }
     req
 }

@@ -57,14 +57,14 @@ pub enum Value {
 
 /// A value and when it was learned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
+pub struct Remembered {
     /// The value.
     pub value: Value,
     /// Seconds since the epoch when it was stored.
     pub stored_at: u64,
 }
 
-impl Entry {
+impl Remembered {
     /// How long ago it was stored.
     pub fn age(&self) -> Duration {
         let now = SystemTime::now()
@@ -79,7 +79,7 @@ impl Entry {
 pub struct MetaStore {
     disk: Option<&'static DiskCache>,
     /// Remembered entries (not refusals), and when their side file was last marked used.
-    mem: Mutex<HashMap<String, (Entry, Instant)>>,
+    mem: Mutex<HashMap<String, (Remembered, Instant)>>,
     /// Refusals: memory only, least recently used dropped first.
     refusals: Mutex<Refusals>,
     /// Files present on disk, by the first 128 bits of their key's sha256 (a collision costs
@@ -115,7 +115,7 @@ const ABSENT_MAX_BYTES: usize = 8 << 20;
 
 /// Remembered refusals and their approximate size.
 struct Refusals {
-    lru: lru::LruCache<String, Entry>,
+    lru: lru::LruCache<String, Remembered>,
     bytes: usize,
 }
 
@@ -129,7 +129,7 @@ const REFUSALS_MAX_BYTES: usize = 16 << 20;
 const TOUCH_EVERY: Duration = Duration::from_secs(30);
 
 /// The bytes a refusal holds in memory, roughly.
-fn refusal_bytes(key: &str, entry: &Entry) -> usize {
+fn refusal_bytes(key: &str, entry: &Remembered) -> usize {
     let answer = match &entry.value {
         Value::Refusal(a) | Value::Answer(a) => a,
         _ => return key.len() + 64,
@@ -143,7 +143,7 @@ fn refusal_bytes(key: &str, entry: &Entry) -> usize {
 }
 
 impl Refusals {
-    fn insert(&mut self, key: &str, entry: Entry) {
+    fn insert(&mut self, key: &str, entry: Remembered) {
         self.remove(key);
         self.bytes += refusal_bytes(key, &entry);
         self.lru.put(key.to_string(), entry);
@@ -197,7 +197,7 @@ impl MetaStore {
     }
 
     /// The entry for `key`, from memory or disk. A corrupt file is removed and is a miss.
-    pub fn get(&self, key: &str) -> Option<Entry> {
+    pub fn get(&self, key: &str) -> Option<Remembered> {
         let touch = {
             let mut mem = self.mem.lock();
             match mem.get_mut(key) {
@@ -240,7 +240,7 @@ impl MetaStore {
             self.on_disk.lock().remove(&id);
             return None;
         };
-        match serde_json::from_slice::<(String, Entry)>(&bytes) {
+        match serde_json::from_slice::<(String, Remembered)>(&bytes) {
             Ok((stored_key, entry)) if stored_key == key => {
                 self.mem
                     .lock()
@@ -262,7 +262,7 @@ impl MetaStore {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        let entry = Entry { value, stored_at };
+        let entry = Remembered { value, stored_at };
         if matches!(entry.value, Value::Refusal(_)) {
             self.mem.lock().remove(key);
             self.refusals.lock().insert(key, entry);
@@ -331,8 +331,8 @@ mod tests {
     /// Bytes and count of the files under `v1/meta`.
     fn meta_files(dir: &tempfile::TempDir) -> (u64, usize) {
         let mut total = (0, 0);
-        for shard in std::fs::read_dir(dir.path().join("v1/meta")).unwrap() {
-            for file in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+        for shard in fs_err::read_dir(dir.path().join("v1/meta")).unwrap() {
+            for file in fs_err::read_dir(shard.unwrap().path()).unwrap() {
                 total.0 += file.unwrap().metadata().unwrap().len();
                 total.1 += 1;
             }
@@ -353,7 +353,7 @@ mod tests {
         assert!(reopened.get("rev:b").is_none());
 
         let path = side_path(&dir, "rev:a");
-        std::fs::write(&path, b"{not json").unwrap();
+        fs_err::write(&path, b"{not json").unwrap();
         let third = MetaStore::new(open(&dir, 1 << 20));
         assert!(third.get("rev:a").is_none());
         assert!(!path.exists(), "a corrupt entry is removed");
@@ -400,7 +400,7 @@ mod tests {
             Value::Refusal(StoredAnswer {
                 status: 404,
                 headers: vec![("x-error-code".into(), "EntryNotFound".into())],
-                body: format!("Entry {i} not found").into_bytes(),
+                body: format!("Remembered {i} not found").into_bytes(),
             })
         };
         let count = REFUSALS_MAX + 100;

@@ -23,12 +23,12 @@ use futures::future::{FutureExt, Shared};
 use http::{HeaderMap, Method, StatusCode};
 use parking_lot::Mutex;
 
-pub use store::{Entry, MetaStore, StoredAnswer, StoredFile, Value};
+pub use store::{MetaStore, Remembered, StoredAnswer, StoredFile, Value};
 
 use crate::cache::Credentials;
 use crate::hub::{is_commit, HubRoute};
 use crate::model::Remote;
-use crate::upstream::{Fetched, FileTarget, HubClient, Resolution, UpstreamError};
+use super::{Fetched, FileTarget, HubClient, Resolution, UpstreamError};
 
 /// How an answer was obtained: the `result` label of `hubcache_cache_lookups_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
