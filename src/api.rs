@@ -1,4 +1,4 @@
-//! The Pulp-compatible admin API under `/pulp/api/v3/` (conventions in `pulp-api.md`).
+//! The Pulp-compatible admin API under `/pulp/api/v3/` (conventions in `docs/pulp-api.md`).
 //!
 //! # Endpoints
 //!

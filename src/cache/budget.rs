@@ -3,10 +3,10 @@
 //!
 //! Why our own instead of pingora's eviction managers: pingora admits an object only when its
 //! fill finishes, so bytes in flight are not counted and concurrent fills overshoot the budget;
-//! `lru::Manager<N>` is approximate across shards (pingora-notes §7). Here a fill reserves its
-//! announced size when it starts, and least recently used objects are evicted then, so
-//! committed + reserved never exceeds `max`. The caller passes no eviction manager to
-//! `HttpCache::enable`.
+//! `lru::Manager<N>` is approximate across shards (`docs/pingora.md` "Storage and metadata").
+//! Here a fill reserves its announced size when it starts, and least recently used objects are
+//! evicted then, so committed + reserved never exceeds `max`. The caller passes no eviction
+//! manager to `HttpCache::enable`.
 //!
 //! Side files (the metadata store's, see `side.rs`) are entries too, so they share the
 //! budget and the LRU order with objects; the figures in [`CacheStats`] keep them apart.

@@ -11,7 +11,7 @@
 //! instead of being misread by it. Every name in `tmp/` carries the pid of the process that
 //! made it (`<hex>.<pid>.<seq>` for a fill, `trash.<pid>.<seq>` for a deletion): during a
 //! graceful upgrade two processes share the directory, and neither may delete the other's
-//! fills (pingora-notes §13).
+//! fills (`docs/cache-format.md` "Graceful upgrade").
 
 use std::io;
 use std::path::{Path, PathBuf};

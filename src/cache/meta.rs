@@ -3,7 +3,8 @@
 //!
 //! We store our own format rather than `CacheMeta::serialize()`: pingora compresses the header
 //! blob with zstd through `pingora-header-serde`, readable only with the same dictionary
-//! setting (pingora-notes §8), and its internal meta is MessagePack that pingora may change.
+//! setting (`docs/pingora.md` "Storage and metadata"), and its internal meta is MessagePack
+//! that pingora may change. The format is described in `docs/cache-format.md` "Object meta".
 
 use std::io::Write;
 use std::path::Path;

@@ -1,5 +1,5 @@
-//! One declared remote: the Pulp remote fields (`pulp-api.md` §5) checked with the shared
-//! [`rules`] and turned into a [`Remote`] (its `meta` and `name` are set by `objects.rs`).
+//! One declared remote: the Pulp remote fields (`docs/pulp-api.md` "Remotes") checked with the
+//! shared [`rules`] and turned into a [`Remote`] (its `meta` and `name` are set by `objects.rs`).
 
 use super::objects::labels;
 use super::validate::{count, timeout, Env};

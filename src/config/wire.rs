@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 /// The whole file.
 ///
-/// Beyond the keys listed in `product.md`, hubcache accepts:
+/// Beyond the core keys (`listen`, `content_origin`, `api`, `metrics`, `cache`, `state`, `users`,
+/// `remotes`, `distributions`, all commented in `conf/hubcache.yaml`), hubcache accepts:
 /// * `cache.negative_ttl` (default `"30s"`): how long a Hub 404 (`EntryNotFound`,
 ///   `RevisionNotFound`, `RepoNotFound`) is remembered before asking the Hub again;
 /// * `server:` — `threads` (default: the number of CPUs), `grace_period` (default `"5s"`: how
@@ -186,10 +187,10 @@ impl Default for Server {
     }
 }
 
-/// One entry of `remotes:`, with the Pulp API's field names (`pulp-api.md` §5).
+/// One entry of `remotes:`, with the Pulp API's field names (`docs/pulp-api.md` "Remotes").
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)] // the fields are Pulp's, documented in pulp-api.md §5
+#[allow(missing_docs)] // the fields are Pulp's, documented in docs/pulp-api.md "Remotes"
 pub struct Remote {
     pub name: Option<String>,
     pub url: Option<String>,
@@ -217,10 +218,10 @@ pub struct Remote {
     pub password: Option<serde_yaml::Value>,
 }
 
-/// One entry of `content_guards:` (`pulp-api.md` §7).
+/// One entry of `content_guards:` (`docs/pulp-api.md` "Content guards").
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)] // the fields are Pulp's, documented in pulp-api.md §7
+#[allow(missing_docs)] // the fields are Pulp's, documented in docs/pulp-api.md "Content guards"
 pub struct ContentGuard {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -229,10 +230,11 @@ pub struct ContentGuard {
     pub jq_filter: Option<serde_yaml::Value>,
 }
 
-/// One entry of `distributions:` (`pulp-api.md` §6); `remote` and `content_guard` are names.
+/// One entry of `distributions:` (`docs/pulp-api.md` "Distributions"); `remote` and
+/// `content_guard` are names.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)] // the fields are Pulp's, documented in pulp-api.md §6
+#[allow(missing_docs)] // the fields are Pulp's, documented in docs/pulp-api.md "Distributions"
 pub struct Distribution {
     pub name: Option<String>,
     pub base_path: Option<String>,

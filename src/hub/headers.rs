@@ -9,7 +9,7 @@ mod url;
 
 pub use url::{is_same_origin, resolve_relative};
 
-/// `Link` relations that announce Xet to a client (hub-protocol §8).
+/// `Link` relations that announce Xet to a client (`docs/hub-protocol.md` "Xet").
 const XET_RELS: [&str; 2] = ["xet-auth", "xet-reconstruction-info"];
 
 /// Removes every Xet signal: all `x-xet-*` headers, and the `Link` members whose `rel` is
@@ -92,7 +92,7 @@ pub fn error_headers(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
         .collect()
 }
 
-/// What the first `/resolve` hop tells about a file (hub-protocol §5.3).
+/// What the first `/resolve` hop tells about a file (`docs/hub-protocol.md` "Redirects").
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileMeta {
     /// `X-Repo-Commit`.

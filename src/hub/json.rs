@@ -1,5 +1,5 @@
 //! Scrubbing of Hub API JSON bodies: removes the Xet keys (`xetHash`, `xetEnabled`) at any
-//! depth, so no client takes the Xet fast path (hub-protocol §8).
+//! depth, so no client takes the Xet fast path (`docs/hub-protocol.md` "Xet").
 
 use serde_json::Value;
 

@@ -102,7 +102,8 @@ pub enum HubRoute {
         repo_id: String,
         revision: String,
     },
-    /// `api/{type}s/{repo}/xet-read-token/{rev}` (GET, HEAD); never proxied (§8).
+    /// `api/{type}s/{repo}/xet-read-token/{rev}` (GET, HEAD); never proxied
+    /// (`docs/hub-protocol.md` "Xet").
     XetReadToken {
         repo_type: RepoType,
         repo_id: String,

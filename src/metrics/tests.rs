@@ -197,7 +197,7 @@ fn build_info_and_process_metrics_are_exported() {
     }
 }
 
-/// Drives every family once, checks the product.md names are present, and writes the
+/// Drives every family once, checks the families' names are present, and writes the
 /// exposition to `$HUBCACHE_METRICS_DUMP` when set (`.ci/check-observability.sh` runs
 /// `promtool check metrics` on it and checks dashboard and alert names against it).
 #[test]

@@ -1,5 +1,5 @@
-//! Self-tests of the fake Hub and CDN: they must speak the protocol of hub-protocol.md §5/§10,
-//! or every hubcache test built on them proves nothing.
+//! Self-tests of the fake Hub and CDN: they must behave as `docs/hub-protocol.md` "The Hub's
+//! side" describes, or every hubcache test built on them proves nothing.
 
 use std::time::{Duration, Instant};
 

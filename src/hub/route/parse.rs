@@ -1,5 +1,5 @@
 //! Hub path parsing: percent-decoding and validation of each segment, then the resolve and
-//! `api/…` grammars (hub-protocol §2, §9).
+//! `api/…` grammars (`docs/hub-protocol.md` "Routes", "Refused routes").
 
 use percent_encoding::percent_decode_str;
 

@@ -1,5 +1,5 @@
-//! `FakeHub`: a faithful fake of huggingface.co for tests (hub-protocol.md §10), with its own
-//! `FakeCdn` on another hostname.
+//! `FakeHub`: a faithful fake of huggingface.co for tests (`docs/hub-protocol.md` "The Hub's
+//! side"), with its own `FakeCdn` on another hostname.
 //!
 //! ```ignore
 //! let hub = FakeHub::start().await;

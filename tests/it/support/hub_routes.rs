@@ -72,7 +72,7 @@ pub(super) enum Lookup<'a> {
     Denied(Response<Body>),
 }
 
-/// Applies rename, existence and privacy rules (hub-protocol.md §5.4).
+/// Applies rename, existence and privacy rules (`docs/hub-protocol.md` "The Hub's side").
 pub(super) fn lookup<'a>(state: &'a HubState, key: &str, token: Option<&str>) -> Lookup<'a> {
     let Some(repo) = state.repos.get(key) else {
         if let Some(new) = state.renames.get(key) {

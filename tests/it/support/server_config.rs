@@ -1,4 +1,4 @@
-//! The hubcache YAML config a `TestServer` writes (product.md "Configuration file").
+//! The hubcache YAML config a `TestServer` writes (keys as in `conf/hubcache.yaml`).
 
 use std::path::Path;
 
