@@ -52,7 +52,7 @@ pub use store_failure::{StoreFailure, StoreFailures};
 use crate::hub::digest::Verifier;
 use crate::hub::headers::normalize_etag;
 use budget::{Budget, Victim};
-use fill::{Fill, FillState, Inflight, Progress, Registry};
+use fill::{Fill, FillState, Inflight, Progress, Fills};
 use layout::Layout;
 use meta::StoredMeta;
 
@@ -88,7 +88,7 @@ pub struct MemoryHit {
 pub struct DiskCache {
     layout: Layout,
     budget: Mutex<Budget>,
-    fills: Registry,
+    fills: Fills,
     next_write_id: AtomicU64,
     scan: ScanReport,
     /// Small committed objects already read once (see `read::Hot`).
@@ -117,7 +117,7 @@ impl DiskCache {
         Ok(Box::leak(Box::new(DiskCache {
             layout,
             budget: Mutex::new(budget),
-            fills: Registry::default(),
+            fills: Fills::default(),
             next_write_id: AtomicU64::new(1),
             scan,
             hot: read::HotObjects::default(),

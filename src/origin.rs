@@ -25,7 +25,7 @@ pub use credentials::{is_remote_origin, upstream_headers};
 pub use error::UpstreamError;
 pub use limits::{Permit, RemoteLimits};
 pub use memory::{
-    FileAnswer, KnownFile, MetaStore, Metadata, Remembered, Source, StoredAnswer, StoredFile,
+    FileAnswer, KnownFile, Lookup, MetaStore, Metadata, Remembered, StoredAnswer, StoredFile,
     Value,
 };
 pub use target::FileTarget;

@@ -52,7 +52,7 @@ async fn store<K: Kind>(
     origin: String,
     status: StatusCode,
     change: impl FnOnce(&mut Snapshot) -> Result<K, ApiError> + Send + 'static,
-) -> Reply {
+) -> Handled {
     let body = write(deps, move |snap| {
         let obj = change(snap)?;
         Ok(render(&obj, snap, &origin))
@@ -94,10 +94,10 @@ fn find_writable<K: Kind>(snap: &Snapshot, id: &str) -> Result<usize, ApiError> 
 }
 
 /// The handlers' reply type.
-pub(crate) type Reply = Result<axum::response::Response, ApiError>;
+pub(crate) type Handled = Result<axum::response::Response, ApiError>;
 
 /// An answer for axum.
-fn reply(resp: Response<Bytes>) -> Reply {
+fn reply(resp: Response<Bytes>) -> Handled {
     Ok(resp.map(axum::body::Body::from))
 }
 
@@ -108,7 +108,7 @@ pub(crate) async fn list<K: Kind>(
     headers: HeaderMap,
     uri: Uri,
     RawQuery(query): RawQuery,
-) -> Reply {
+) -> Handled {
     let query = ListQuery::parse(
         query.as_deref(),
         &[&NAME_FILTERS[..], K::FILTERS].concat(),
@@ -135,7 +135,7 @@ pub(crate) async fn create<K: Kind>(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Reply {
+) -> Handled {
     let input = input::<K>(&headers, &body)?;
     let origin = content_origin(&deps, &headers, &uri);
     store(&deps, origin, StatusCode::CREATED, move |snap| {
@@ -154,7 +154,7 @@ pub(crate) async fn read<K: Kind>(
     headers: HeaderMap,
     uri: Uri,
     RawQuery(query): RawQuery,
-) -> Reply {
+) -> Handled {
     let snap = deps.registry.snapshot();
     let obj = &K::all(&snap)[position::<K>(&snap, &id)?];
     let shape = ListQuery::shaping(query.as_deref());
@@ -174,7 +174,7 @@ pub(crate) async fn put<K: Kind>(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Reply {
+) -> Handled {
     update::<K>(state, id, headers, uri, body, Mode::Put).await
 }
 
@@ -186,7 +186,7 @@ pub(crate) async fn patch<K: Kind>(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Reply {
+) -> Handled {
     update::<K>(state, id, headers, uri, body, Mode::Patch).await
 }
 
@@ -197,7 +197,7 @@ async fn update<K: Kind>(
     uri: Uri,
     body: Bytes,
     mode: Mode,
-) -> Reply {
+) -> Handled {
     let origin = content_origin(&deps, &headers, &uri);
     store(&deps, origin, StatusCode::OK, move |snap| {
         let index = find_writable::<K>(snap, &id)?;
@@ -216,7 +216,7 @@ pub(crate) async fn delete<K: Kind>(
     State(deps): State<Arc<ApiDeps>>,
     _: Authenticated,
     Path(id): Path<String>,
-) -> Reply {
+) -> Handled {
     write(&deps, move |snap| {
         let index = find_writable::<K>(snap, &id)?;
         let obj = K::all(snap)[index].clone();

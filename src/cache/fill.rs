@@ -81,9 +81,9 @@ pub(crate) struct Inflight {
 /// Fills in flight by object name (several per name are possible when pingora's lock times
 /// out; a lookup joins any of them, `lookup_streaming_write` a precise one).
 #[derive(Default)]
-pub(crate) struct Registry(Mutex<HashMap<String, Vec<Arc<Inflight>>>>);
+pub(crate) struct Fills(Mutex<HashMap<String, Vec<Arc<Inflight>>>>);
 
-impl Registry {
+impl Fills {
     pub(crate) fn insert(&self, fill: Arc<Inflight>) {
         self.0
             .lock()

@@ -31,7 +31,7 @@ pub struct RequestCtx {
     /// Set when the CDN refused the signed URL: `upstream_peer` resolves again.
     pub need_re_resolve: bool,
     /// How the metadata (and, for files, the bytes) were obtained.
-    pub lookup: Option<crate::origin::Source>,
+    pub lookup: Option<crate::origin::Lookup>,
     /// Connect attempts to the file's host retried so far.
     pub connect_retries: u32,
     /// Whether the disk cache was enabled for this request.

@@ -9,7 +9,7 @@ use pingora::Error;
 
 use super::{ContentProxy, RequestCtx};
 use crate::access_log::{self, AccessRecord};
-use crate::origin::Source as Lookup;
+use crate::origin::Lookup;
 use crate::metrics::Source;
 
 /// The cache result of this request for `hubcache_cache_lookups_total`: for file bodies the

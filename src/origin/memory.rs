@@ -32,7 +32,7 @@ use super::{Fetched, FileTarget, HubClient, Resolution, UpstreamError};
 
 /// How an answer was obtained: the `result` label of `hubcache_cache_lookups_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub enum Lookup {
     /// Known and fresh: the Hub was not asked.
     Hit,
     /// Asked the Hub.
@@ -45,15 +45,15 @@ pub enum Source {
     Bypass,
 }
 
-impl Source {
+impl Lookup {
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
-            Source::Hit => "hit",
-            Source::Miss => "miss",
-            Source::Stale => "stale",
-            Source::Revalidated => "revalidated",
-            Source::Bypass => "bypass",
+            Lookup::Hit => "hit",
+            Lookup::Miss => "miss",
+            Lookup::Stale => "stale",
+            Lookup::Revalidated => "revalidated",
+            Lookup::Bypass => "bypass",
         }
     }
 }
@@ -64,7 +64,7 @@ pub struct KnownFile {
     /// The metadata; `url` is empty when it came from memory.
     pub target: FileTarget,
     /// How it was obtained.
-    pub source: Source,
+    pub source: Lookup,
 }
 
 type SharedResolve =
@@ -173,7 +173,7 @@ pub enum FileAnswer {
     /// The file exists.
     Found(KnownFile),
     /// The Hub refused (possibly remembered).
-    Refused(Fetched, Source),
+    Refused(Fetched, Lookup),
 }
 
 /// The namespace of a remote's remembered answers: its id and a fingerprint of everything
@@ -287,7 +287,7 @@ impl Metadata {
             if let Some(e) = self.store.get(&neg_key) {
                 if let Value::Refusal(a) = &e.value {
                     if e.age() < self.negative_ttl {
-                        return Ok(FileAnswer::Refused(from_stored(a), Source::Hit));
+                        return Ok(FileAnswer::Refused(from_stored(a), Lookup::Hit));
                     }
                 }
             }
@@ -309,7 +309,7 @@ impl Metadata {
             if !need_url {
                 return Ok(FileAnswer::Found(KnownFile {
                     target: target.clone(),
-                    source: Source::Hit,
+                    source: Lookup::Hit,
                 }));
             }
         }
@@ -339,16 +339,16 @@ impl Metadata {
                     // Rate limited: what we knew is better than nothing.
                     Some((target, _)) => Ok(FileAnswer::Found(KnownFile {
                         target,
-                        source: Source::Stale,
+                        source: Lookup::Stale,
                     })),
-                    None => Ok(FileAnswer::Refused(fetched, Source::Miss)),
+                    None => Ok(FileAnswer::Refused(fetched, Lookup::Miss)),
                 }
             }
             Ok(Resolution::Found(target)) => {
                 let source = match &remembered {
-                    Some((old, false)) if old.commit == target.commit => Source::Revalidated,
-                    Some((_, true)) => Source::Hit,
-                    _ => Source::Miss,
+                    Some((old, false)) if old.commit == target.commit => Lookup::Revalidated,
+                    Some((_, true)) => Lookup::Hit,
+                    _ => Lookup::Miss,
                 };
                 if remember {
                     if !pinned {
@@ -365,14 +365,14 @@ impl Metadata {
                     self.store
                         .put(&neg_key, Value::Refusal(to_stored(&fetched)));
                 }
-                Ok(FileAnswer::Refused(fetched, Source::Miss))
+                Ok(FileAnswer::Refused(fetched, Lookup::Miss))
             }
             Err(err) => match remembered {
                 // The Hub is down, slow or failing: serve the last known answer.
                 // Without a download URL: the caller serves it only if the bytes are stored.
                 Some((target, _)) => Ok(FileAnswer::Found(KnownFile {
                     target,
-                    source: Source::Stale,
+                    source: Lookup::Stale,
                 })),
                 None => Err(Arc::unwrap_or_clone(err)),
             },
@@ -444,14 +444,14 @@ impl Metadata {
         upstream_path: &str,
         body: Option<(bytes::Bytes, Option<String>)>,
         remember: bool,
-    ) -> Result<(Fetched, Source), UpstreamError> {
+    ) -> Result<(Fetched, Lookup), UpstreamError> {
         let cacheable = remember
             && method == Method::GET
             && matches!(route, HubRoute::RepoInfo { .. } | HubRoute::Tree { .. })
             && query_is_rememberable(upstream_path);
         if !cacheable {
             let fetched = self.hub.fetch(remote, method, upstream_path, body).await?;
-            return Ok((fetched, Source::Bypass));
+            return Ok((fetched, Lookup::Bypass));
         }
         let pinned = route.revision().is_some_and(is_commit);
         let ns = self.namespace_of(remote);
@@ -460,7 +460,7 @@ impl Metadata {
         if let Some(e) = self.store.get(&neg_key) {
             if let Value::Refusal(a) = &e.value {
                 if e.age() < self.negative_ttl {
-                    return Ok((from_stored(a), Source::Hit));
+                    return Ok((from_stored(a), Lookup::Hit));
                 }
             }
         }
@@ -469,7 +469,7 @@ impl Metadata {
             _ => None,
         });
         if let Some((fetched, true)) = &remembered {
-            return Ok((fetched.clone(), Source::Hit));
+            return Ok((fetched.clone(), Lookup::Hit));
         }
         let asked = match &remembered {
             Some(_) if self.is_failing(&ns) => Err(UpstreamError::Connect),
@@ -491,8 +491,8 @@ impl Metadata {
         match asked {
             Ok(fetched) if fetched.status == StatusCode::OK => {
                 let source = match &remembered {
-                    Some((old, false)) if old.body == fetched.body => Source::Revalidated,
-                    _ => Source::Miss,
+                    Some((old, false)) if old.body == fetched.body => Lookup::Revalidated,
+                    _ => Lookup::Miss,
                 };
                 self.store.put(&key, Value::Answer(to_stored(&fetched)));
                 Ok((fetched, source))
@@ -502,8 +502,8 @@ impl Metadata {
                     || fetched.status == StatusCode::TOO_MANY_REQUESTS =>
             {
                 match remembered {
-                    Some((old, _)) => Ok((old, Source::Stale)),
-                    None => Ok((fetched, Source::Miss)),
+                    Some((old, _)) => Ok((old, Lookup::Stale)),
+                    None => Ok((fetched, Lookup::Miss)),
                 }
             }
             Ok(fetched) => {
@@ -511,10 +511,10 @@ impl Metadata {
                     self.store
                         .put(&neg_key, Value::Refusal(to_stored(&fetched)));
                 }
-                Ok((fetched, Source::Miss))
+                Ok((fetched, Lookup::Miss))
             }
             Err(err) => match remembered {
-                Some((old, _)) => Ok((old, Source::Stale)),
+                Some((old, _)) => Ok((old, Lookup::Stale)),
                 None => Err(err),
             },
         }

@@ -1,6 +1,10 @@
 //! The one integration-test binary: scenarios against the real hubcache binary, a fake Hub
 //! and a fake CDN, all on loopback with ephemeral ports and temp dirs.
 
+// clippy.toml steers the crate to fs_err so its errors name files; a test's own file
+// operations unwrap with the scenario's context, so std::fs is fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod api;
 mod cache;
 mod clients;
