@@ -178,7 +178,7 @@ impl DiskCache {
     }
 
     /// Remembers that `who` failed a sample of the blob of `etag`: from now on only a verified
-    /// fill of its own proves it (see `MAX_REFUSED`).
+    /// fill of its own proves it (an upstream cannot retry windows until one it knows comes up).
     pub fn refuse_sampling(&self, etag: &str, who: Credentials) {
         self.proofs
             .refuse(&normalize_etag(etag).to_ascii_lowercase(), who);

@@ -4,9 +4,9 @@ use crate::support::{test_client, Content, FakeHub, RemoteCfg, RepoSpec, TestSer
 
 const TOKEN: &str = "hf_private_remote_token";
 
-/// A private repo on one Hub with an LFS file and a regular file, and hubcache serving it
-/// (`/pulp/content/private/`) beside a second remote (`/pulp/content/other/`) on `other`.
-async fn private_beside(other: &FakeHub) -> (FakeHub, TestServer) {
+/// A Hub with a private repo `org/secret` (token [`TOKEN`]): an LFS file `weights.bin` and a
+/// regular file `notes.txt`.
+async fn private_hub() -> FakeHub {
     let hub = FakeHub::start().await;
     hub.add_repo(RepoSpec::model("org/secret").private(TOKEN));
     hub.add_lfs_file(
@@ -21,6 +21,13 @@ async fn private_beside(other: &FakeHub) -> (FakeHub, TestServer) {
         "notes.txt",
         Content::pattern(3_000, 42),
     );
+    hub
+}
+
+/// [`private_hub`] served by hubcache (`/pulp/content/private/`) beside a second remote
+/// (`/pulp/content/other/`) on `other`.
+async fn private_beside(other: &FakeHub) -> (FakeHub, TestServer) {
+    let hub = private_hub().await;
     let server = TestServer::builder()
         .remote_with(RemoteCfg::hub("private", &hub).token(TOKEN))
         .remote("other", other)
@@ -31,29 +38,33 @@ async fn private_beside(other: &FakeHub) -> (FakeHub, TestServer) {
     (hub, server)
 }
 
+/// One GET (with an optional `Range`): status, the bytes received (even of a body cut
+/// short), and whether the body arrived whole.
+async fn get_lenient(server: &TestServer, path: &str, range: Option<&str>) -> (u16, Vec<u8>, bool) {
+    let mut req = test_client().get(server.url(path));
+    if let Some(range) = range {
+        req = req.header("range", range);
+    }
+    let mut resp = req.send().await.expect("hubcache answers");
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    let whole = loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    (status, body, whole)
+}
+
 /// Every way a GET can be answered from stored bytes: a stored object, a hot (memory)
-/// object, a range. Each answer: status, the bytes received (even of a body cut short), and
-/// whether the body arrived whole.
+/// object, a range.
 async fn fetch_all_ways(server: &TestServer, base: &str, file: &str) -> Vec<(u16, Vec<u8>, bool)> {
-    let url = server.url(&format!("/pulp/content/{base}/org/{file}"));
-    let client = test_client();
+    let path = format!("/pulp/content/{base}/org/{file}");
     let mut out = Vec::new();
     for range in [None, None, Some("bytes=0-999")] {
-        let mut req = client.get(&url);
-        if let Some(range) = range {
-            req = req.header("range", range);
-        }
-        let mut resp = req.send().await.expect("hubcache answers");
-        let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        let whole = loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                Ok(None) => break true,
-                Err(_) => break false,
-            }
-        };
-        out.push((status, body, whole));
+        out.push(get_lenient(server, &path, range).await);
     }
     out
 }
@@ -109,21 +120,6 @@ async fn a_remote_that_only_claims_a_private_etag_is_never_served_the_private_by
     );
 }
 
-/// One GET: status, the bytes received (even of a body cut short).
-async fn get_lenient(server: &TestServer, path: &str) -> (u16, Vec<u8>) {
-    let mut resp = test_client()
-        .get(server.url(path))
-        .send()
-        .await
-        .expect("hubcache answers");
-    let status = resp.status().as_u16();
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        body.extend_from_slice(&chunk);
-    }
-    (status, body)
-}
-
 #[tokio::test]
 async fn a_claimed_etag_with_another_size_proves_nothing() {
     let liar = FakeHub::start().await;
@@ -152,9 +148,10 @@ async fn a_claimed_etag_with_another_size_proves_nothing() {
         &claimed,
     );
     for file in ["empty.bin", "short.bin", "empty.bin"] {
-        let (status, body) = get_lenient(
+        let (status, body, _) = get_lenient(
             &server,
             &format!("/pulp/content/other/org/liar/resolve/main/{file}"),
+            None,
         )
         .await;
         assert!(
@@ -172,14 +169,7 @@ async fn a_claimed_etag_with_another_size_proves_nothing() {
 #[tokio::test]
 async fn a_proof_for_one_blob_never_serves_another_after_the_answer_changes() {
     let liar = FakeHub::start().await;
-    let hub = FakeHub::start().await;
-    hub.add_repo(RepoSpec::model("org/secret").private(TOKEN));
-    hub.add_lfs_file(
-        "org/secret",
-        "main",
-        "weights.bin",
-        Content::pattern(300_000, 41),
-    );
+    let hub = private_hub().await;
     liar.add_lfs_file("org/liar", "main", "a.bin", Content::pattern(200_000, 5));
     let server = TestServer::builder()
         .remote_with(RemoteCfg::hub("private", &hub).token(TOKEN))
@@ -210,8 +200,12 @@ async fn a_proof_for_one_blob_never_serves_another_after_the_answer_changes() {
         Content::pattern(300_000, 7),
         &claimed,
     );
-    let (status, body) =
-        get_lenient(&server, "/pulp/content/other/org/liar/resolve/main/a.bin").await;
+    let (status, body, _) = get_lenient(
+        &server,
+        "/pulp/content/other/org/liar/resolve/main/a.bin",
+        None,
+    )
+    .await;
     assert_ne!(
         body, secret,
         "the private blob was served (status {status})"
@@ -240,6 +234,7 @@ async fn a_failed_sample_is_not_retried_at_another_offset() {
         get_lenient(
             &server,
             "/pulp/content/other/org/liar/resolve/main/weights.bin",
+            None,
         )
         .await;
     }
@@ -296,14 +291,7 @@ async fn a_remote_whose_upstream_serves_the_same_bytes_shares_the_stored_copy() 
 
 #[tokio::test]
 async fn account_wide_hub_apis_never_run_with_the_remotes_token() {
-    let hub = FakeHub::start().await;
-    hub.add_repo(RepoSpec::model("org/secret").private(TOKEN));
-    hub.add_file(
-        "org/secret",
-        "main",
-        "config.json",
-        Content::pattern(100, 1),
-    );
+    let hub = private_hub().await;
     let server = TestServer::builder()
         .remote_with(RemoteCfg::hub("private", &hub).token(TOKEN))
         .distribution("open", "private")
@@ -343,7 +331,7 @@ async fn account_wide_hub_apis_never_run_with_the_remotes_token() {
         "api/models/org/secret/revision/main".to_string(),
         "api/models/org/secret/tree/main?recursive=true".to_string(),
         "api/models/org/secret/refs".to_string(),
-        format!("api/resolve-cache/models/org/secret/{commit}/config.json"),
+        format!("api/resolve-cache/models/org/secret/{commit}/notes.txt"),
     ] {
         let resp = server.get(&format!("/pulp/content/open/{route}")).await;
         assert_eq!(resp.status(), 200, "{route}: {}", resp.text());
@@ -351,7 +339,7 @@ async fn account_wide_hub_apis_never_run_with_the_remotes_token() {
     let info = server
         .post_form(
             "/pulp/content/open/api/models/org/secret/paths-info/main",
-            "paths=config.json",
+            "paths=notes.txt",
         )
         .await;
     assert_eq!(info.status(), 200, "paths-info: {}", info.text());
