@@ -54,7 +54,11 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs_err::remove_file(&tmp);
         return Err(e);
     }
-    sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+    sync_dir(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
 }
 
 /// Fsyncs a directory, so a rename or create inside it survives a crash.
@@ -94,6 +98,9 @@ mod tests {
         fs_err::create_dir_all(blocked.join("x")).unwrap();
         assert!(replace(&blocked, b"new").is_err());
         assert_eq!(fs_err::read(&path).unwrap(), b"old");
-        assert!(write_new(&path, b"again").is_err(), "write_new never overwrites");
+        assert!(
+            write_new(&path, b"again").is_err(),
+            "write_new never overwrites"
+        );
     }
 }

@@ -52,7 +52,7 @@ pub use store_failure::{StoreFailure, StoreFailures};
 use crate::hub::digest::Verifier;
 use crate::hub::headers::normalize_etag;
 use budget::{Budget, Victim};
-use fill::{Fill, FillState, Inflight, Progress, Fills};
+use fill::{Fill, FillState, Fills, Inflight, Progress};
 use layout::Layout;
 use meta::StoredMeta;
 

@@ -27,10 +27,10 @@ pub use ctx::RequestCtx;
 pub use dispatch::{api_request, MAX_BODY};
 
 use crate::cache::DiskCache;
-use crate::origin::Metadata;
 use crate::metrics::Metrics;
-use crate::registry::Registry;
 use crate::origin::HubClient;
+use crate::origin::Metadata;
+use crate::registry::Registry;
 
 /// The admin API as the content listener sees it (plain `http` types).
 #[async_trait]

@@ -25,7 +25,6 @@ pub use credentials::{is_remote_origin, upstream_headers};
 pub use error::UpstreamError;
 pub use limits::{Permit, RemoteLimits};
 pub use memory::{
-    FileAnswer, KnownFile, Lookup, MetaStore, Metadata, Remembered, StoredAnswer, StoredFile,
-    Value,
+    FileAnswer, KnownFile, Lookup, MetaStore, Metadata, Remembered, StoredAnswer, StoredFile, Value,
 };
 pub use target::FileTarget;

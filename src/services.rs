@@ -17,9 +17,9 @@ use crate::config::{Config, Credential, User};
 use crate::content::AdminApi;
 use crate::content::ContentProxy;
 use crate::downstream::HeadGuard;
+use crate::origin::HubClient;
 use crate::origin::Metadata;
 use crate::registry::Registry;
-use crate::origin::HubClient;
 
 /// Why the server could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -34,7 +34,6 @@ pub(crate) const FILE_MODE: u32 = 0o600;
 /// Prefix of directories that are being deleted.
 const TRASH: &str = "trash";
 
-
 /// The paths of one cache directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {

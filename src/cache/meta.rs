@@ -6,7 +6,6 @@
 //! setting (`docs/pingora.md` "Storage and metadata"), and its internal meta is MessagePack
 //! that pingora may change. The format is described in `docs/cache-format.md` "Object meta".
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +13,7 @@ use pingora::cache::CacheMeta;
 use pingora::http::ResponseHeader;
 use serde::{Deserialize, Serialize};
 
-use super::layout::{io_err, next_seq, sync_dir, META};
+use super::layout::{io_err, META};
 use super::Error;
 
 /// Version of the meta format; bump on any incompatible change (objects of another version

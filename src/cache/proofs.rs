@@ -11,9 +11,9 @@
 //! Records live in the object's directory (`proofs`: one 32-hex line per credentials), so they
 //! are evicted with the object and survive restarts; memory holds what was read or learned.
 
+use fs_err::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::io::Write;
 use std::num::NonZeroUsize;
-use fs_err::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use parking_lot::Mutex;

@@ -6,12 +6,10 @@
 //! A side file's budget name is its path under `v1/` (`meta/<shard>/<file>`), which can never
 //! be an object name. Its last access survives restarts as its mtime, like an object's meta.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::UNIX_EPOCH;
 
-use super::layout::{
-    create_private_dir_all, io_err, make_private, next_seq, private_file_options, Layout, SIDE_DIR,
-};
+use super::layout::{create_private_dir_all, io_err, make_private, next_seq, Layout, SIDE_DIR};
 use super::read::PERSIST_ACCESS_EVERY;
 use super::scan::remove_any;
 use super::{DiskCache, Error};

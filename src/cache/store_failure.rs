@@ -45,8 +45,11 @@ impl StoreFailure {
     pub(crate) fn of(err: &Error) -> Option<Self> {
         match err {
             Error::NoRoom { .. } => Some(Self::Budget),
-            Error::Io { source, .. } => Some(match source.raw_os_error() {
-                Some(code) if code == libc::ENOSPC || code == libc::EDQUOT => Self::NoSpace,
+            // By kind, not errno: fs_err keeps the kind but not the raw code.
+            Error::Io { source, .. } => Some(match source.kind() {
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                    Self::NoSpace
+                }
                 _ => Self::Io,
             }),
             _ => None,
@@ -133,6 +136,15 @@ mod tests {
             (io(libc::ENOSPC), Some(StoreFailure::NoSpace)),
             (io(libc::EDQUOT), Some(StoreFailure::NoSpace)),
             (io(libc::EIO), Some(StoreFailure::Io)),
+            // fs_err wraps the OS error: its kind survives, its errno does not.
+            (
+                Error::Io {
+                    op: "writing",
+                    path: "x".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::StorageFull, "wrapped"),
+                },
+                Some(StoreFailure::NoSpace),
+            ),
             (
                 Error::NoRoom {
                     key: "k".into(),

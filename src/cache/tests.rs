@@ -106,9 +106,7 @@ async fn is_waiting(hit: &mut HitHandler) -> bool {
 }
 
 fn tmp_entries(dir: &TempDir) -> usize {
-    fs_err::read_dir(dir.path().join("v1/tmp"))
-        .unwrap()
-        .count()
+    fs_err::read_dir(dir.path().join("v1/tmp")).unwrap().count()
 }
 
 #[tokio::test]

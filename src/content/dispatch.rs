@@ -11,8 +11,8 @@ use subtle::ConstantTimeEq;
 use super::reply::{send_file, send_file_head, Reply};
 use super::{ContentProxy, RequestCtx};
 use crate::hub::route::{parse_hub_path, HubRoute};
-use crate::origin::FileAnswer;
 use crate::model::{ContentGuard, Policy};
+use crate::origin::FileAnswer;
 use crate::origin::{Fetched, UpstreamError};
 
 /// Largest request body accepted on the content side (`paths-info` forms, API JSON).

@@ -9,8 +9,8 @@ use pingora::Error;
 
 use super::{ContentProxy, RequestCtx};
 use crate::access_log::{self, AccessRecord};
-use crate::origin::Lookup;
 use crate::metrics::Source;
+use crate::origin::Lookup;
 
 /// The cache result of this request for `hubcache_cache_lookups_total`: for file bodies the
 /// disk cache phase (a hit on bytes whose metadata was stale counts as stale), otherwise how

@@ -9,8 +9,8 @@ use rand::Rng;
 
 use super::ContentProxy;
 use crate::hub::HubRoute;
-use crate::origin::{FileAnswer, KnownFile};
 use crate::model::{Policy, Remote};
+use crate::origin::{FileAnswer, KnownFile};
 
 /// Bytes compared by one sample: far too many to guess, few enough for one round trip.
 const SAMPLE: u64 = 4096;

@@ -25,10 +25,10 @@ use parking_lot::Mutex;
 
 pub use store::{MetaStore, Remembered, StoredAnswer, StoredFile, Value};
 
+use super::{Fetched, FileTarget, HubClient, Resolution, UpstreamError};
 use crate::cache::Credentials;
 use crate::hub::{is_commit, HubRoute};
 use crate::model::Remote;
-use super::{Fetched, FileTarget, HubClient, Resolution, UpstreamError};
 
 /// How an answer was obtained: the `result` label of `hubcache_cache_lookups_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

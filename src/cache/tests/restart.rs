@@ -23,7 +23,7 @@ async fn reopen_serves_objects_and_removes_leftovers_and_corrupt_entries() {
     fs_err::create_dir(tmp.join("0123.99999999.7")).unwrap();
     fs_err::write(tmp.join("0123.99999999.7/body"), b"partial").unwrap();
     fs_err::create_dir(tmp.join("4567.1.1")).unwrap();
-    let file = std::fs::OpenOptions::new()
+    let file = fs_err::OpenOptions::new()
         .write(true)
         .open(object_dir(&dir, &key_truncated).join(BODY))
         .unwrap();
