@@ -144,11 +144,7 @@ pub fn file_meta_from_first_hop(status: StatusCode, headers: &HeaderMap) -> File
 /// An etag as the client names its blob: surrounding space, a leading `W/` and surrounding
 /// quotes removed (`huggingface_hub`'s `_normalize_etag`).
 pub fn normalize_etag(etag: &str) -> String {
-    let etag = etag.trim();
-    etag.strip_prefix("W/")
-        .unwrap_or(etag)
-        .trim_matches('"')
-        .to_owned()
+    super::Etag::parse(etag).as_str().to_owned()
 }
 
 /// One `<url>; params` member of a `Link` header.
