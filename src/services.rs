@@ -131,7 +131,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         },
     )));
     let metadata = Arc::new(Metadata::new(
-        hub.clone(),
+        hub,
         Some(disk),
         config.cache.revision_ttl,
         config.cache.negative_ttl,
@@ -168,7 +168,6 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
 
     let proxy = ContentProxy {
         registry,
-        hub,
         metadata,
         disk: Some(disk),
         cache_lock,
