@@ -63,6 +63,7 @@ mod labels;
 mod list;
 mod remote_fields;
 mod remotes;
+mod request;
 mod resource;
 mod status;
 
@@ -77,9 +78,10 @@ mod tests_input;
 
 pub use auth::insecure_default;
 pub use error::{ApiError, FieldErrors};
+pub use request::{read_body, request};
 
-/// Largest request body accepted; larger → 413. A caller reading the body from a socket may
-/// stop after `MAX_BODY_BYTES + 1` bytes and pass what it has.
+/// Largest request body accepted; larger → 413 (from [`Api::handle`], for both listeners).
+/// [`read_body`] stops reading after `MAX_BODY_BYTES + 1` bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Someone allowed to use the API (converted from the configuration's `users:`).

@@ -1,15 +1,27 @@
 //! `ContentProxy`: the Pingora `ProxyHttp` service behind `/pulp/content/<base_path>/…`.
-//! Each phase delegates in a few lines; the routing and direct answers live in `dispatch`,
-//! the upstream peer and header rewrite in `peer`, the failure mapping in `failure`.
+//! Each phase delegates in a few lines. A request goes route → answer → fetch:
+//! - `route`: what the request asks for, or why it is refused (pure, no I/O);
+//! - `answer`: everything answered without Pingora's upstream (refusals, HEAD metadata, the
+//!   `api/…` relay, the listing, the admin API hand-off); `dispatch` chains the two in
+//!   `request_filter`;
+//! - `fetch`: the upstream phases of a `resolve` GET (peer, request, response headers), with
+//!   `caching` (the disk cache's side of the same phases) and `proof` (may a stored blob be
+//!   shared with this request).
+//!
+//! `ctx` is what the phases learn, grouped by the step that writes it; `observe` turns it into
+//! the access log and the metrics; `failure` maps proxy errors to statuses; `reply` writes
+//! whole responses.
 
+mod answer;
 mod caching;
 mod ctx;
 mod dispatch;
 mod failure;
+mod fetch;
 mod observe;
-mod peer;
 mod proof;
 mod reply;
+mod route;
 
 use std::sync::Arc;
 
@@ -23,12 +35,10 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
 pub use caching::lock_age_timeout;
-pub use ctx::RequestCtx;
-pub use dispatch::{api_request, MAX_BODY};
+pub use ctx::{Answered, FileCtx, RequestCtx, Routing, UpstreamCtx};
 
 use crate::cache::DiskCache;
 use crate::metrics::Metrics;
-use crate::origin::HubClient;
 use crate::origin::Metadata;
 use crate::registry::Registry;
 
@@ -43,9 +53,8 @@ pub trait AdminApi: Send + Sync {
 pub struct ContentProxy {
     /// Remotes, distributions and guards in force.
     pub registry: Arc<Registry>,
-    /// Metadata client for every remote.
-    pub hub: Arc<HubClient>,
-    /// What is remembered of the Hub.
+    /// What is remembered of the Hub, and the Hub client behind it (the one route to it:
+    /// metadata, re-resolves, samples and the remotes' limits).
     pub metadata: Arc<Metadata>,
     /// The disk cache (`None`: nothing is stored, as for `streamed` remotes).
     pub disk: Option<&'static DiskCache>,
@@ -102,7 +111,7 @@ impl ProxyHttp for ContentProxy {
     }
 
     /// Routes the request and answers everything but file bodies. `Ok(true)`: answered here;
-    /// `Ok(false)`: a `resolve` GET whose target is in `ctx`, to be streamed from upstream.
+    /// `Ok(false)`: a `resolve` GET whose target is in `ctx.file`, to be streamed from upstream.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         match dispatch::dispatch(self, session, ctx).await? {
             dispatch::Outcome::Answered => Ok(true),
@@ -146,16 +155,14 @@ impl ProxyHttp for ContentProxy {
         Ok(caching::cacheable(resp, ctx))
     }
 
-    /// The Hub (`resolve-cache`) or CDN peer of `ctx.target`; re-resolves once if the CDN
+    /// The Hub (`resolve-cache`) or CDN peer of `ctx.file.target`; re-resolves once if the CDN
     /// refused an expired signed URL.
     async fn upstream_peer(
         &self,
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        ctx.body_upstream_started
-            .get_or_insert_with(std::time::Instant::now);
-        peer::upstream_peer(self, ctx).await
+        fetch::upstream_peer(self, ctx).await
     }
 
     /// A fresh upstream request: path of the target, `Host`, `Accept-Encoding: identity`, the
@@ -167,7 +174,7 @@ impl ProxyHttp for ContentProxy {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        peer::rewrite_request(session, upstream, ctx)
+        fetch::rewrite_request(session, upstream, ctx)
     }
 
     /// Rebuilds the response headers from the first Hub hop's metadata; refuses (502) an
@@ -178,9 +185,7 @@ impl ProxyHttp for ContentProxy {
         upstream: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        ctx.body_upstream_status = Some(upstream.status.as_u16());
-        ctx.body_upstream_headers = ctx.body_upstream_started.map(|t| t.elapsed());
-        peer::rewrite_response(upstream, ctx)
+        fetch::rewrite_response(upstream, ctx)
     }
 
     /// Frees the remote's `download_concurrency` slot once the upstream body has ended: the
@@ -193,7 +198,7 @@ impl ProxyHttp for ContentProxy {
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
         if end_of_stream {
-            ctx.permit = None;
+            fetch::body_ended(ctx);
         }
         Ok(None)
     }
@@ -218,11 +223,7 @@ impl ProxyHttp for ContentProxy {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let allowed = ctx.remote.as_ref().and_then(|r| r.max_retries).unwrap_or(2);
-        if ctx.connect_retries < allowed {
-            ctx.connect_retries += 1;
-            e.set_retry(true);
-        }
+        fetch::retry_connect(ctx, &mut e);
         e
     }
 

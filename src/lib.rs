@@ -7,12 +7,15 @@
 //! - `hub`: Hub protocol rules, pure (routes, header and JSON rewriting, digests).
 //! - `origin`: the one door to a remote's Hub: the metadata client, the credentials rule,
 //!   the memory of Hub answers, limits, file targets, upstream errors.
-//! - `content`: the Pingora `ProxyHttp` service for `/pulp/content/`.
+//! - `content`: the Pingora `ProxyHttp` service for `/pulp/content/`: each request goes
+//!   `route` (pure: what it asks for, or a typed refusal) → `answer` (everything answered
+//!   without Pingora's upstream) → `fetch` (the upstream phases of a file body).
 //! - `cache`: `DiskCache`, our pingora-cache `Storage` (the only pingora-cache user besides
 //!   `content/caching.rs`).
 //! - `metrics`, `access_log`: Prometheus families, the /metrics /healthz /readyz listener, one
 //!   log event per request.
-//! - `api`, `state`: the Pulp-style admin API and its persisted state.
+//! - `api`, `state`: the Pulp-style admin API and its persisted state. `api` also reads its
+//!   requests off either listener (one body cap, one conversion to `http` types).
 //! - `downstream`: what every listener enforces before Pingora parses a request (request-head
 //!   deadline and size cap) and the open-file limit.
 //! - `services`: Pingora services and `build_server`.

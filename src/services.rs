@@ -131,7 +131,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         },
     )));
     let metadata = Arc::new(Metadata::new(
-        hub.clone(),
+        hub,
         Some(disk),
         config.cache.revision_ttl,
         config.cache.negative_ttl,
@@ -168,7 +168,6 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
 
     let proxy = ContentProxy {
         registry,
-        hub,
         metadata,
         disk: Some(disk),
         cache_lock,
@@ -253,39 +252,13 @@ struct ApiService(Api);
 #[async_trait]
 impl ServeHttp for ApiService {
     async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
-        let mut body = Vec::new();
-        let limit = crate::api::MAX_BODY_BYTES + 1;
-        loop {
-            match session.read_request_body().await {
-                Ok(Some(chunk)) => {
-                    let take = chunk.len().min(limit.saturating_sub(body.len()));
-                    body.extend_from_slice(&chunk[..take]);
-                    if body.len() >= limit {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    return http::Response::builder()
-                        .status(400)
-                        .body(b"{\"detail\":\"Malformed request.\"}".to_vec())
-                        .unwrap_or_default()
-                }
-            }
-        }
-        let client = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        let Ok(request) =
-            crate::content::api_request(session.req_header(), Bytes::from(body), client)
-        else {
+        let Ok(body) = crate::api::read_body(session).await else {
             return http::Response::builder()
                 .status(400)
-                .body(Vec::new())
+                .body(b"{\"detail\":\"Malformed request.\"}".to_vec())
                 .unwrap_or_default();
         };
-        let response = self.0.handle(request).await;
+        let response = self.0.handle(crate::api::request(session, body)).await;
         let (parts, body) = response.into_parts();
         http::Response::from_parts(parts, body.to_vec())
     }

@@ -44,7 +44,9 @@ fn range_start(session: &Session) -> Option<u64> {
 /// Enables the cache for this request when the remote stores (`on_demand`), the object fits
 /// the budget, and no range far ahead of the stored bytes is asked for.
 pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx) {
-    let (Some(target), Some(remote), Some(disk)) = (&ctx.target, &ctx.remote, proxy.disk) else {
+    let (Some(target), Some(remote), Some(disk)) =
+        (&ctx.file.target, &ctx.routing.remote, proxy.disk)
+    else {
         return;
     };
     if remote.policy != Policy::OnDemand || target.size > disk.stats().max_size {
@@ -85,7 +87,7 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
     // keeps reading the upstream into the fill while the write waits; a client that falls
     // behind reads the bytes back from disk.
     session.set_proxy_tasks_enabled(true);
-    ctx.cache_enabled = true;
+    ctx.file.cache_enabled = true;
 }
 
 /// Request headers that make a hit more than "send the whole body" (a range, a conditional):
@@ -127,7 +129,7 @@ pub(super) fn is_digest(etag: &str) -> bool {
 
 /// The key: the file's etag.
 pub fn key(ctx: &RequestCtx) -> Result<CacheKey> {
-    let target = ctx.target.as_ref().ok_or_else(|| {
+    let target = ctx.file.target.as_ref().ok_or_else(|| {
         pingora::Error::explain(
             pingora::ErrorType::InternalError,
             "no target for the cache key",
@@ -138,7 +140,7 @@ pub fn key(ctx: &RequestCtx) -> Result<CacheKey> {
 
 /// Only a whole 200 of exactly the file's size is stored; it is immutable (content-addressed).
 pub fn cacheable(resp: &ResponseHeader, ctx: &RequestCtx) -> RespCacheable {
-    let Some(target) = &ctx.target else {
+    let Some(target) = &ctx.file.target else {
         return RespCacheable::Uncacheable(NoCacheReason::InternalError);
     };
     let length = resp
@@ -152,7 +154,7 @@ pub fn cacheable(resp: &ResponseHeader, ctx: &RequestCtx) -> RespCacheable {
     let now = SystemTime::now();
     let forever = now + Duration::from_secs(100 * 365 * 24 * 3600);
     let mut header = resp.clone();
-    if let Some(who) = &ctx.credentials {
+    if let Some(who) = &ctx.file.credentials {
         // Read (and dropped) by the storage: the blob is proven for these credentials once
         // the fill has verified what their upstream sent.
         if header
@@ -174,10 +176,12 @@ pub async fn hit_filter(
     hit: &HitHandler,
     ctx: &RequestCtx,
 ) -> Option<ForcedFreshness> {
-    let (Some(disk), Some(who), Some(target)) = (proxy.disk, &ctx.credentials, &ctx.target) else {
+    let (Some(disk), Some(who), Some(target)) =
+        (proxy.disk, &ctx.file.credentials, &ctx.file.target)
+    else {
         return Some(ForcedFreshness::ForceMiss);
     };
-    if ctx.may_share(&target.etag) {
+    if ctx.file.may_share(&target.etag) {
         return None;
     }
     if DiskCache::hit_reads_fill_by(hit, who) || disk.is_proven(&target.etag, who).await {
@@ -189,7 +193,7 @@ pub async fn hit_filter(
 /// On every answer (hits included): the stored header describes whichever request filled
 /// the blob; this request's commit and metadata are put back.
 pub fn restore_headers(resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
-    let Some(target) = &ctx.target else {
+    let Some(target) = &ctx.file.target else {
         return Ok(());
     };
     // Whatever status Pingora built from the stored header (200, 206, 416, 304), nothing of

@@ -16,11 +16,11 @@ use crate::origin::Lookup;
 /// disk cache phase (a hit on bytes whose metadata was stale counts as stale), otherwise how
 /// the metadata was obtained. `None`: no lookup happened (errors, listings, the API).
 fn lookup_result(session: &Session, ctx: &RequestCtx) -> Option<&'static str> {
-    let stale_meta = ctx.lookup == Some(Lookup::Stale);
-    if ctx.memory_hit {
+    let stale_meta = ctx.answer.lookup == Some(Lookup::Stale);
+    if ctx.answer.memory_hit {
         return Some(if stale_meta { "stale" } else { "hit" });
     }
-    if ctx.cache_enabled {
+    if ctx.file.cache_enabled {
         return Some(match session.cache.phase() {
             CachePhase::Hit if stale_meta => "stale",
             CachePhase::Hit => "hit",
@@ -30,11 +30,11 @@ fn lookup_result(session: &Session, ctx: &RequestCtx) -> Option<&'static str> {
             _ => "bypass",
         });
     }
-    if ctx.target.is_some() {
+    if ctx.file.target.is_some() {
         // A file body that did not go through the disk cache (streamed remote, far range).
         return Some("bypass");
     }
-    ctx.lookup.map(Lookup::as_str)
+    ctx.answer.lookup.map(Lookup::as_str)
 }
 
 /// Records the finished request.
@@ -49,7 +49,7 @@ pub fn record(
         .map(|r| r.status.as_u16())
         .unwrap_or_else(|| error.map(|e| super::failure::classify(e).0).unwrap_or(0));
     let method = session.req_header().method.clone();
-    let distribution = ctx.distribution.as_ref().map(|d| d.name.as_str());
+    let distribution = ctx.routing.distribution.as_ref().map(|d| d.name.as_str());
     let bytes = session.as_downstream().body_bytes_sent() as u64;
     let total = ctx.started.elapsed();
     let result = lookup_result(session, ctx);
@@ -64,7 +64,7 @@ pub fn record(
     if bytes > 0 && distribution.is_some() {
         let from_cache = match result {
             Some("hit") | Some("stale") => true,
-            _ => ctx.target.is_none() && matches!(ctx.lookup, Some(Lookup::Hit)),
+            _ => ctx.file.target.is_none() && matches!(ctx.answer.lookup, Some(Lookup::Hit)),
         };
         proxy.metrics.add_response_bytes(
             dist_label,
@@ -77,17 +77,17 @@ pub fn record(
         );
     }
     if let (Some(remote), Some(up_status), Some(started)) = (
-        &ctx.remote,
-        ctx.body_upstream_status,
-        ctx.body_upstream_started,
+        &ctx.routing.remote,
+        ctx.upstream.status,
+        ctx.upstream.started,
     ) {
         proxy.metrics.observe_upstream(
             &remote.name,
             up_status,
-            ctx.body_upstream_headers.unwrap_or(started.elapsed()),
+            ctx.upstream.headers_after.unwrap_or(started.elapsed()),
         );
     } else if let (Some(remote), Some(started), true) =
-        (&ctx.remote, ctx.body_upstream_started, error.is_some())
+        (&ctx.routing.remote, ctx.upstream.started, error.is_some())
     {
         proxy
             .metrics
@@ -98,11 +98,11 @@ pub fn record(
         .as_downstream()
         .client_addr()
         .and_then(|a| a.as_inet().copied());
-    let upstream_ms = ctx.upstream_time.map(|d| d.as_millis() as u64);
-    let path = if ctx.hub_path.is_empty() {
+    let upstream_ms = ctx.answer.upstream_time.map(|d| d.as_millis() as u64);
+    let path = if ctx.routing.hub_path.is_empty() {
         session.req_header().uri.path().to_string()
     } else {
-        ctx.hub_path.clone()
+        ctx.routing.hub_path.clone()
     };
     access_log::log(&AccessRecord {
         method: &method,

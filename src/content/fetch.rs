@@ -1,6 +1,6 @@
-//! The upstream side of a `resolve` GET: the peer for the target URL (Hub `resolve-cache` or
-//! CDN), the upstream request (token on the Hub origin only), and the response headers
-//! rebuilt from the first Hub hop.
+//! The `fetch` step: the Pingora upstream phases of a `resolve` GET — the peer for the target
+//! URL (Hub `resolve-cache` or CDN), the upstream request (token on the remote's origin only),
+//! and the response headers rebuilt from the first Hub hop. Writes `ctx.upstream`.
 
 use std::time::Duration;
 
@@ -12,7 +12,9 @@ use pingora::{Error, ErrorType, Result};
 
 use super::reply::insert_file_headers;
 use super::{ContentProxy, RequestCtx};
-use crate::origin::{FileTarget, Resolution};
+use crate::model::Policy;
+use crate::origin::FileAnswer;
+use crate::origin::FileTarget;
 
 /// The parts of an absolute URL the peer needs.
 struct UrlParts<'a> {
@@ -55,7 +57,11 @@ fn internal(msg: &'static str) -> Box<Error> {
 
 /// Resolves the target's address (before any cache lookup, so a miss can go straight on).
 async fn prepare(ctx: &mut RequestCtx) -> Result<()> {
-    let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
+    let target = ctx
+        .file
+        .target
+        .as_ref()
+        .ok_or_else(|| internal("no target"))?;
     if target.url.is_empty() {
         // Remembered metadata, bytes on disk: no upstream unless the cache misses after all.
         return Ok(());
@@ -72,52 +78,48 @@ async fn prepare(ctx: &mut RequestCtx) -> Result<()> {
                 "the upstream host has no address",
             )
         })?;
-    ctx.peer_addr = Some(addr);
+    ctx.upstream.peer_addr = Some(addr);
     Ok(())
 }
 
-/// The peer for `ctx.target`, re-resolving first if the CDN refused the previous URL.
+/// The peer for `ctx.file.target`, re-resolving first if the CDN refused the previous URL.
 pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    ctx.upstream
+        .started
+        .get_or_insert_with(std::time::Instant::now);
     // A remembered target has no URL: the bytes were expected on disk but are gone (evicted
     // since), so ask the Hub for a fresh one.
-    let no_url = ctx.target.as_ref().is_some_and(|t| t.url.is_empty());
-    if ctx.need_re_resolve || no_url {
-        ctx.need_re_resolve = false;
+    let no_url = ctx.file.target.as_ref().is_some_and(|t| t.url.is_empty());
+    if ctx.upstream.need_re_resolve || no_url {
+        ctx.upstream.need_re_resolve = false;
         if !no_url {
-            ctx.re_resolved += 1;
+            ctx.upstream.re_resolved += 1;
         }
-        let remote = ctx.remote.clone().ok_or_else(|| internal("no remote"))?;
-        match proxy
-            .metadata
-            .hub()
-            .resolve_file(&remote, &ctx.upstream_path)
-            .await
-        {
-            Ok(Resolution::Found(target)) => ctx.target = Some(target),
-            _ => {
-                return Err(Error::explain(
-                    ErrorType::HTTPStatus(502),
-                    "re-resolving the file failed",
-                ))
-            }
-        }
-        ctx.peer_addr = None;
+        ctx.file.target = Some(re_resolve(proxy, ctx).await?);
+        ctx.upstream.peer_addr = None;
     }
     // Only requests that really go upstream take a `download_concurrency` slot and a
     // `rate_limit` start; hits never wait on the remote's limits.
-    if ctx.permit.is_none() {
-        if let Some(remote) = &ctx.remote {
-            ctx.permit = Some(proxy.hub.limits().acquire(remote).await);
+    if ctx.upstream.permit.is_none() {
+        if let Some(remote) = &ctx.routing.remote {
+            ctx.upstream.permit = Some(proxy.metadata.hub().limits().acquire(remote).await);
         }
     }
-    if ctx.peer_addr.is_none() {
+    if ctx.upstream.peer_addr.is_none() {
         prepare(ctx).await?;
     }
-    let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
+    let target = ctx
+        .file
+        .target
+        .as_ref()
+        .ok_or_else(|| internal("no target"))?;
     let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;
-    let addr = ctx.peer_addr.ok_or_else(|| internal("no peer address"))?;
+    let addr = ctx
+        .upstream
+        .peer_addr
+        .ok_or_else(|| internal("no peer address"))?;
     let mut peer = HttpPeer::new(addr, parts.tls, parts.host.to_string());
-    if let Some(remote) = &ctx.remote {
+    if let Some(remote) = &ctx.routing.remote {
         peer.options.connection_timeout = Some(remote.connect_timeout());
         peer.options.read_timeout = Some(remote.read_timeout());
         peer.options.verify_cert = remote.tls_validation;
@@ -130,6 +132,31 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
     }
     peer.options.idle_timeout = Some(Duration::from_secs(60));
     Ok(Box::new(peer))
+}
+
+/// A fresh download URL for the request's file, through the same memory and single-flight
+/// as the first resolve (`need_url`: a remembered answer, which has no URL, is not enough).
+/// Anything but a target with a URL — a refusal, a failure, the remembered answer the memory
+/// falls back on — is a 502: the file was there a moment ago.
+async fn re_resolve(proxy: &ContentProxy, ctx: &RequestCtx) -> Result<FileTarget> {
+    let routing = &ctx.routing;
+    let remote = routing
+        .remote
+        .as_ref()
+        .ok_or_else(|| internal("no remote"))?;
+    let route = routing.route.as_ref().ok_or_else(|| internal("no route"))?;
+    let remember = remote.policy == Policy::OnDemand;
+    match proxy
+        .metadata
+        .resolve(remote, route, &routing.upstream_path, remember, true)
+        .await
+    {
+        Ok(FileAnswer::Found(known)) if !known.target.url.is_empty() => Ok(known.target),
+        _ => Err(Error::explain(
+            ErrorType::HTTPStatus(502),
+            "re-resolving the file failed",
+        )),
+    }
 }
 
 /// The remote's extra trust anchors in Pingora's form (validated when the remote was saved).
@@ -150,7 +177,11 @@ pub fn rewrite_request(
     upstream: &mut RequestHeader,
     ctx: &RequestCtx,
 ) -> Result<()> {
-    let target = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
+    let target = ctx
+        .file
+        .target
+        .as_ref()
+        .ok_or_else(|| internal("no target"))?;
     let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;
     let mut req = RequestHeader::build(http::Method::GET, parts.path_and_query.as_bytes(), None)?;
     let default_port = if parts.tls { 443 } else { 80 };
@@ -169,7 +200,7 @@ pub fn rewrite_request(
             }
         }
     }
-    if let Some(remote) = &ctx.remote {
+    if let Some(remote) = &ctx.routing.remote {
         for (name, value) in crate::origin::upstream_headers(remote, &target.url) {
             req.insert_header(name, value)?;
         }
@@ -190,11 +221,17 @@ fn content_length(resp: &ResponseHeader) -> Option<u64> {
 
 /// Rebuilds the upstream answer for the client; see `ContentProxy::upstream_response_filter`.
 pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
-    let target: &FileTarget = ctx.target.as_ref().ok_or_else(|| internal("no target"))?;
+    ctx.upstream.status = Some(upstream.status.as_u16());
+    ctx.upstream.headers_after = ctx.upstream.started.map(|t| t.elapsed());
+    let target: &FileTarget = ctx
+        .file
+        .target
+        .as_ref()
+        .ok_or_else(|| internal("no target"))?;
     let status = upstream.status;
-    if status == StatusCode::FORBIDDEN && !target.same_origin && ctx.re_resolved == 0 {
+    if status == StatusCode::FORBIDDEN && !target.same_origin && ctx.upstream.re_resolved == 0 {
         // Signed CDN URLs expire (~1 h): resolve again once, then give up.
-        ctx.need_re_resolve = true;
+        ctx.upstream.need_re_resolve = true;
         let mut e = Error::explain(ErrorType::HTTPStatus(502), "the CDN refused the signed URL");
         e.set_retry(true);
         return Err(e);
@@ -283,6 +320,26 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
     }
     *upstream = resp;
     Ok(())
+}
+
+/// Connect failures to the file's host are retried up to the remote's `max_retries`.
+pub fn retry_connect(ctx: &mut RequestCtx, e: &mut Error) {
+    let allowed = ctx
+        .routing
+        .remote
+        .as_ref()
+        .and_then(|r| r.max_retries)
+        .unwrap_or(2);
+    if ctx.upstream.connect_retries < allowed {
+        ctx.upstream.connect_retries += 1;
+        e.set_retry(true);
+    }
+}
+
+/// Frees the remote's `download_concurrency` slot once the upstream body has ended: the
+/// client of a fill may still be reading it from disk, long after the upstream is done.
+pub fn body_ended(ctx: &mut RequestCtx) {
+    ctx.upstream.permit = None;
 }
 
 #[cfg(test)]
