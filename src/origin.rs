@@ -20,11 +20,15 @@ mod limits;
 mod memory;
 mod target;
 
+#[cfg(test)]
+pub(crate) use client::authorize as authorize_for_test;
 pub use client::{Fetched, HubClient, Resolution, UpstreamObserver, USER_AGENT};
+#[cfg(test)]
+pub(crate) use credentials::table as credentials_table;
 pub use credentials::{is_remote_origin, upstream_headers};
 pub use error::UpstreamError;
 pub use limits::{Permit, RemoteLimits};
 pub use memory::{
     FileAnswer, KnownFile, Lookup, MetaStore, Metadata, Remembered, StoredAnswer, StoredFile, Value,
 };
-pub use target::FileTarget;
+pub use target::{Download, FileTarget};

@@ -77,7 +77,9 @@ pub async fn file(
             }
             // A remembered answer has no download URL: fine when the bytes are stored (and
             // may be shared); otherwise ask the Hub for a fresh URL.
-            if known.target.url.is_empty() && !servable_from_disk(proxy, ctx, &known.target.etag) {
+            if known.target.download.is_none()
+                && !servable_from_disk(proxy, ctx, &known.target.etag)
+            {
                 answer = proxy
                     .metadata
                     .resolve(remote, route, upstream_path, remember, true)
@@ -102,7 +104,9 @@ pub async fn file(
             Ok(FileOutcome::Answered)
         }
         Ok(FileAnswer::Found(known)) => {
-            if known.target.url.is_empty() && !servable_from_disk(proxy, ctx, &known.target.etag) {
+            if known.target.download.is_none()
+                && !servable_from_disk(proxy, ctx, &known.target.etag)
+            {
                 // The Hub is unreachable and the bytes were never stored.
                 upstream_failure(session, &UpstreamError::Connect).await?;
                 return Ok(FileOutcome::Answered);

@@ -54,7 +54,7 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
     }
     // Only digests are shared across remotes: an etag that is not a sha1 or sha256 cannot be
     // verified, so such a body is streamed, never stored under a shared key.
-    if !is_digest(&target.etag) {
+    if !target.etag.is_digest() {
         return;
     }
     if session
@@ -112,7 +112,7 @@ pub fn memory_hit(
     let disk = proxy.disk?;
     let headers = &session.req_header().headers;
     if remote.policy != Policy::OnDemand
-        || !is_digest(&target.etag)
+        || !target.etag.is_digest()
         || PARTIAL_OR_CONDITIONAL
             .iter()
             .any(|h| headers.contains_key(h))
@@ -121,10 +121,6 @@ pub fn memory_hit(
     }
     disk.memory_hit(&target.etag)
         .filter(|hit| hit.body.len() as u64 == target.size)
-}
-
-pub(super) fn is_digest(etag: &str) -> bool {
-    (etag.len() == 40 || etag.len() == 64) && etag.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The key: the file's etag.

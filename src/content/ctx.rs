@@ -46,7 +46,7 @@ pub struct FileCtx {
     pub credentials: Option<crate::cache::Credentials>,
     /// The etag whose stored blob may be served to this request (its credentials proved they
     /// can serve it); a hit of any other blob is turned into a fill of its own.
-    pub shared_etag: Option<String>,
+    pub shared_etag: Option<crate::hub::Etag>,
     /// Whether the disk cache was enabled for this request (`caching::enable`).
     pub cache_enabled: bool,
 }
@@ -54,7 +54,9 @@ pub struct FileCtx {
 impl FileCtx {
     /// Whether the stored blob of `etag` may be served to this request.
     pub fn may_share(&self, etag: &str) -> bool {
-        self.shared_etag.as_deref() == Some(etag)
+        self.shared_etag
+            .as_ref()
+            .is_some_and(|e| e.as_str() == etag)
     }
 }
 

@@ -13,43 +13,9 @@ use pingora::{Error, ErrorType, Result};
 use super::reply::insert_file_headers;
 use super::{ContentProxy, RequestCtx};
 use crate::model::Policy;
+use crate::model::Remote;
 use crate::origin::FileAnswer;
-use crate::origin::FileTarget;
-
-/// The parts of an absolute URL the peer needs.
-struct UrlParts<'a> {
-    tls: bool,
-    host: &'a str,
-    port: u16,
-    path_and_query: &'a str,
-}
-
-fn split_url(url: &str) -> Option<UrlParts<'_>> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else {
-        (false, url.strip_prefix("http://")?)
-    };
-    let (authority, path_and_query) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let default_port = if tls { 443 } else { 80 };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !authority.ends_with(']') => (h, p.parse().ok()?),
-        _ => (authority, default_port),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return None;
-    }
-    Some(UrlParts {
-        tls,
-        host,
-        port,
-        path_and_query,
-    })
-}
+use crate::origin::{Download, FileTarget};
 
 fn internal(msg: &'static str) -> Box<Error> {
     Error::explain(ErrorType::InternalError, msg)
@@ -62,13 +28,11 @@ async fn prepare(ctx: &mut RequestCtx) -> Result<()> {
         .target
         .as_ref()
         .ok_or_else(|| internal("no target"))?;
-    if target.url.is_empty() {
+    let Some(download) = &target.download else {
         // Remembered metadata, bytes on disk: no upstream unless the cache misses after all.
         return Ok(());
-    }
-    let parts = split_url(&target.url)
-        .ok_or_else(|| Error::explain(ErrorType::ConnectProxyFailure, "bad target URL"))?;
-    let addr = tokio::net::lookup_host((parts.host, parts.port))
+    };
+    let addr = tokio::net::lookup_host((download.host(), download.port()))
         .await
         .map_err(|e| Error::because(ErrorType::ConnectNoRoute, "resolving the upstream host", e))?
         .next()
@@ -89,7 +53,11 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
         .get_or_insert_with(std::time::Instant::now);
     // A remembered target has no URL: the bytes were expected on disk but are gone (evicted
     // since), so ask the Hub for a fresh one.
-    let no_url = ctx.file.target.as_ref().is_some_and(|t| t.url.is_empty());
+    let no_url = ctx
+        .file
+        .target
+        .as_ref()
+        .is_some_and(|t| t.download.is_none());
     if ctx.upstream.need_re_resolve || no_url {
         ctx.upstream.need_re_resolve = false;
         if !no_url {
@@ -113,18 +81,21 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
         .target
         .as_ref()
         .ok_or_else(|| internal("no target"))?;
-    let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;
+    let download = target
+        .download
+        .as_ref()
+        .ok_or_else(|| internal("no download URL"))?;
     let addr = ctx
         .upstream
         .peer_addr
         .ok_or_else(|| internal("no peer address"))?;
-    let mut peer = HttpPeer::new(addr, parts.tls, parts.host.to_string());
+    let mut peer = HttpPeer::new(addr, download.tls(), download.host().to_string());
     if let Some(remote) = &ctx.routing.remote {
         peer.options.connection_timeout = Some(remote.connect_timeout());
         peer.options.read_timeout = Some(remote.read_timeout());
         peer.options.verify_cert = remote.tls_validation;
         peer.options.verify_hostname = remote.tls_validation;
-        if parts.tls && target.same_origin {
+        if download.tls() && download.is_same_origin() {
             if let Some(ca) = remote.ca_cert.as_deref().and_then(pingora_ca) {
                 peer.options.ca = Some(ca);
             }
@@ -151,7 +122,7 @@ async fn re_resolve(proxy: &ContentProxy, ctx: &RequestCtx) -> Result<FileTarget
         .resolve(remote, route, &routing.upstream_path, remember, true)
         .await
     {
-        Ok(FileAnswer::Found(known)) if !known.target.url.is_empty() => Ok(known.target),
+        Ok(FileAnswer::Found(known)) if known.target.download.is_some() => Ok(known.target),
         _ => Err(Error::explain(
             ErrorType::HTTPStatus(502),
             "re-resolving the file failed",
@@ -182,32 +153,48 @@ pub fn rewrite_request(
         .target
         .as_ref()
         .ok_or_else(|| internal("no target"))?;
-    let parts = split_url(&target.url).ok_or_else(|| internal("bad target URL"))?;
-    let mut req = RequestHeader::build(http::Method::GET, parts.path_and_query.as_bytes(), None)?;
-    let default_port = if parts.tls { 443 } else { 80 };
-    let host = if parts.port == default_port {
-        parts.host.to_string()
-    } else {
-        format!("{}:{}", parts.host, parts.port)
-    };
-    req.insert_header("host", host)?;
+    let download = target
+        .download
+        .as_ref()
+        .ok_or_else(|| internal("no download URL"))?;
+    let client = (!session.cache.enabled()).then(|| &session.req_header().headers);
+    *upstream = body_request(download, ctx.routing.remote.as_deref(), client)?;
+    Ok(())
+}
+
+/// The body's upstream request for `download`: path, `Host`, `User-Agent`,
+/// `Accept-Encoding: identity`, the client's `Range`/`If-Range` when `client` is given (a
+/// response not being stored), and `remote`'s credentials by the one rule.
+pub(crate) fn body_request(
+    download: &Download,
+    remote: Option<&Remote>,
+    client: Option<&http::HeaderMap>,
+) -> Result<RequestHeader> {
+    let mut req = RequestHeader::build(
+        http::Method::GET,
+        download.path_and_query().as_bytes(),
+        None,
+    )?;
+    req.insert_header("host", download.host_header())?;
     req.insert_header("user-agent", crate::origin::USER_AGENT)?;
     req.insert_header("accept-encoding", "identity")?;
-    if !session.cache.enabled() {
+    if let Some(client) = client {
         for name in ["range", "if-range"] {
-            if let Some(v) = session.req_header().headers.get(name) {
+            if let Some(v) = client.get(name) {
                 req.insert_header(name, v.clone())?;
             }
         }
     }
-    if let Some(remote) = &ctx.routing.remote {
-        for (name, value) in crate::origin::upstream_headers(remote, &target.url) {
+    if let Some(remote) = remote {
+        for (name, value) in crate::origin::upstream_headers(remote, download.url()) {
             req.insert_header(name, value)?;
         }
     }
-    *upstream = req;
-    Ok(())
+    Ok(req)
 }
+
+#[cfg(test)]
+mod tests;
 
 fn content_length(resp: &ResponseHeader) -> Option<u64> {
     resp.headers
@@ -229,7 +216,8 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
         .as_ref()
         .ok_or_else(|| internal("no target"))?;
     let status = upstream.status;
-    if status == StatusCode::FORBIDDEN && !target.same_origin && ctx.upstream.re_resolved == 0 {
+    if status == StatusCode::FORBIDDEN && !target.is_same_origin() && ctx.upstream.re_resolved == 0
+    {
         // Signed CDN URLs expire (~1 h): resolve again once, then give up.
         ctx.upstream.need_re_resolve = true;
         let mut e = Error::explain(ErrorType::HTTPStatus(502), "the CDN refused the signed URL");
@@ -247,7 +235,7 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
             "the upstream answered 5xx",
         ));
     }
-    if !target.same_origin
+    if !target.is_same_origin()
         && status.is_client_error()
         && status != StatusCode::RANGE_NOT_SATISFIABLE
         && status != StatusCode::TOO_MANY_REQUESTS
@@ -340,31 +328,4 @@ pub fn retry_connect(ctx: &mut RequestCtx, e: &mut Error) {
 /// client of a fill may still be reading it from disk, long after the upstream is done.
 pub fn body_ended(ctx: &mut RequestCtx) {
     ctx.upstream.permit = None;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_urls() {
-        let rows = [
-            (
-                "https://cdn.hf.co/a/b?x=1",
-                Some((true, "cdn.hf.co", 443, "/a/b?x=1")),
-            ),
-            (
-                "http://127.0.0.2:8001/x",
-                Some((false, "127.0.0.2", 8001, "/x")),
-            ),
-            ("http://[::1]:9/x", Some((false, "::1", 9, "/x"))),
-            ("http://h", Some((false, "h", 80, "/"))),
-            ("ftp://h/x", None),
-            ("http://:80/x", None),
-        ];
-        for (url, want) in rows {
-            let got = split_url(url).map(|p| (p.tls, p.host, p.port, p.path_and_query));
-            assert_eq!(got, want, "{url}");
-        }
-    }
 }

@@ -36,7 +36,7 @@ pub(super) async fn may_share(
         return false;
     };
     let etag = known.target.etag.clone();
-    if remote.policy != Policy::OnDemand || !super::caching::is_digest(&etag) {
+    if remote.policy != Policy::OnDemand || !etag.is_digest() {
         return false;
     }
     let stored = disk.stored_size(&etag);
@@ -57,7 +57,7 @@ pub(super) async fn may_share(
     if known.target.size != size || !disk.may_sample(&etag, &who) {
         return false;
     }
-    if known.target.url.is_empty() {
+    if known.target.download.is_none() {
         match proxy
             .metadata
             .resolve(remote, route, upstream_path, true, true)
@@ -66,13 +66,16 @@ pub(super) async fn may_share(
             Ok(FileAnswer::Found(fresh))
                 if fresh.target.etag == etag
                     && fresh.target.size == size
-                    && !fresh.target.url.is_empty() =>
+                    && fresh.target.download.is_some() =>
             {
                 known.target = fresh.target;
             }
             _ => return false,
         }
     }
+    let Some(url) = known.target.download.as_ref().map(|d| d.url().to_owned()) else {
+        return false;
+    };
     let windows = sample_windows(size);
     let mut matched = true;
     for (offset, len) in windows {
@@ -80,10 +83,7 @@ pub(super) async fn may_share(
             return false;
         };
         let (theirs, ours) = futures::join!(
-            proxy
-                .metadata
-                .hub()
-                .sample(remote, &known.target.url, offset, len),
+            proxy.metadata.hub().sample(remote, &url, offset, len),
             disk.read_stored(&etag, offset, len)
         );
         let Some(ours) = ours else {

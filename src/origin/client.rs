@@ -17,7 +17,9 @@ use crate::model::Remote;
 
 use super::credentials::{is_remote_origin, upstream_headers};
 use super::limits::RemoteLimits;
+use super::target::Download;
 use super::{FileTarget, UpstreamError};
+use crate::hub::Etag;
 
 /// How many redirects one metadata exchange may follow.
 const MAX_HOPS: usize = 10;
@@ -291,7 +293,7 @@ impl HubClient {
 }
 
 /// The remote's credentials on a request to `url`, by the one rule (`origin/credentials.rs`).
-pub(super) fn authorize(
+pub(crate) fn authorize(
     mut req: reqwest::RequestBuilder,
     remote: &Remote,
     url: &str,
@@ -330,11 +332,15 @@ fn target_from(
             "X-Repo-Commit is not a 40-hex commit",
         ));
     }
+    let download = Download::parse(url, same_origin).ok_or(UpstreamError::Protocol(
+        "the file's URL is not an absolute http(s) URL",
+    ))?;
     Ok(FileTarget {
         commit,
         etag: first
             .etag
             .or(last.etag)
+            .map(|e| Etag::parse(&e))
             .ok_or(UpstreamError::Protocol("no etag"))?,
         size: first
             .size
@@ -344,7 +350,6 @@ fn target_from(
             .content_type
             .unwrap_or_else(|| "application/octet-stream".to_string()),
         content_disposition: first.content_disposition.or(last.content_disposition),
-        url,
-        same_origin,
+        download: Some(download),
     })
 }

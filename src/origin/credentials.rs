@@ -43,4 +43,6 @@ pub fn upstream_headers(remote: &Remote, url: &str) -> Vec<(HeaderName, HeaderVa
 }
 
 #[cfg(test)]
+pub(crate) mod table;
+#[cfg(test)]
 mod tests;

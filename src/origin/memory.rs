@@ -27,7 +27,7 @@ pub use store::{MetaStore, Remembered, StoredAnswer, StoredFile, Value};
 
 use super::{Fetched, FileTarget, HubClient, Resolution, UpstreamError};
 use crate::cache::Credentials;
-use crate::hub::{is_commit, HubRoute};
+use crate::hub::{is_commit, Etag, HubRoute};
 use crate::model::Remote;
 
 /// How an answer was obtained: the `result` label of `hubcache_cache_lookups_total`.
@@ -148,7 +148,7 @@ fn from_stored(a: &StoredAnswer) -> Fetched {
 fn stored_file(t: &FileTarget) -> StoredFile {
     StoredFile {
         commit: t.commit.clone(),
-        etag: t.etag.clone(),
+        etag: t.etag.as_str().to_owned(),
         size: t.size,
         content_type: t.content_type.clone(),
         content_disposition: t.content_disposition.clone(),
@@ -158,12 +158,11 @@ fn stored_file(t: &FileTarget) -> StoredFile {
 fn from_stored_file(f: StoredFile) -> FileTarget {
     FileTarget {
         commit: f.commit,
-        etag: f.etag,
+        etag: Etag::parse(&f.etag),
         size: f.size,
         content_type: f.content_type,
         content_disposition: f.content_disposition,
-        url: String::new(),
-        same_origin: false,
+        download: None,
     }
 }
 

@@ -328,7 +328,12 @@ async fn bad_logins_are_throttled_per_address_and_good_logins_still_work() {
     }
     repeats.sort();
     eprintln!("good argon2 login: first {first:?}, repeats {repeats:?}");
-    assert!(repeats[2] < Duration::from_millis(10), "{repeats:?}");
+    // Relative to the first check, not an absolute bound: on a loaded 2-core machine a round
+    // trip alone can take 10 ms, while a repeated argon2 check would cost as much as the first.
+    assert!(
+        repeats[2] < Duration::from_millis(10) || repeats[2] * 2 < first,
+        "first {first:?}, repeats {repeats:?}"
+    );
 
     // Wrong passwords from one address: refused, then throttled without checking.
     let mut statuses = Vec::new();
