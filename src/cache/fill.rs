@@ -13,26 +13,30 @@
 //! (hashing overlaps the network). A full channel makes `write_body` wait (bounded memory).
 //! `finish` joins the writer before the length and digest check. A failed fill's directory is
 //! removed only when both the `Fill` and its writer have let go of it (`FillDir`).
+//!
+//! The writer thread lives in `writer`, the registry (`Fills`) in `registry`, the rename into
+//! `objects/` in `publish`.
 
-use std::collections::HashMap;
+mod publish;
+mod registry;
+mod writer;
+
 use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use parking_lot::Mutex;
 use pingora::cache::storage::{HandleMiss, MissFinishType};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
-use super::layout::{create_private_dir_all, io_err, sync_dir, BODY};
 use super::meta::StoredMeta;
-use super::scan::remove_any;
 use super::{blocking, DiskCache, Error};
 use crate::hub::digest::Verifier;
+use writer::Writer;
+
+pub(crate) use registry::Fills;
 
 /// Bytes buffered before a write to disk. `write_body` is awaited inline on pingora's upstream
 /// read path ("TODO: do this async" in `proxy_cache.rs`), so it must not wait for the disk:
@@ -78,49 +82,6 @@ pub(crate) struct Inflight {
     pub(crate) filled_by: Option<super::Credentials>,
 }
 
-/// Fills in flight by object name (several per name are possible when pingora's lock times
-/// out; a lookup joins any of them, `lookup_streaming_write` a precise one).
-#[derive(Default)]
-pub(crate) struct Fills(Mutex<HashMap<String, Vec<Arc<Inflight>>>>);
-
-impl Fills {
-    pub(crate) fn insert(&self, fill: Arc<Inflight>) {
-        self.0
-            .lock()
-            .entry(fill.name.clone())
-            .or_default()
-            .push(fill);
-    }
-
-    pub(crate) fn remove(&self, name: &str, id: u64) {
-        let mut map = self.0.lock();
-        if let Some(fills) = map.get_mut(name) {
-            fills.retain(|f| f.id != id);
-            if fills.is_empty() {
-                map.remove(name);
-            }
-        }
-    }
-
-    pub(crate) fn any(&self, name: &str) -> Option<Arc<Inflight>> {
-        self.0
-            .lock()
-            .get(name)
-            .and_then(|fills| fills.first().cloned())
-    }
-
-    pub(crate) fn find(&self, name: &str, id: u64) -> Option<Arc<Inflight>> {
-        self.0
-            .lock()
-            .get(name)
-            .and_then(|fills| fills.iter().find(|f| f.id == id).cloned())
-    }
-
-    pub(crate) fn count(&self) -> u64 {
-        self.0.lock().values().map(|fills| fills.len() as u64).sum()
-    }
-}
-
 /// The fill directory in `tmp/`, removed when the last holder (the `Fill` or its writer
 /// thread) lets go of it unless the fill was published: a failed fill's directory is never
 /// removed while its writer may still write into it.
@@ -142,18 +103,6 @@ impl Drop for FillDir {
             }
         }
     }
-}
-
-/// What the writer thread hands back when its channel closes.
-struct Written {
-    verifier: Verifier,
-}
-
-/// The per-fill writer: a blocking thread fed full buffers through a bounded channel.
-struct Writer {
-    /// `None` once closed (the writer then drains the queue and returns).
-    tx: Option<mpsc::Sender<Vec<Bytes>>>,
-    handle: JoinHandle<Result<Written, Error>>,
 }
 
 /// The `MissHandler` of one fill.
@@ -219,79 +168,6 @@ impl Fill {
         }
     }
 
-    /// Starts the writer thread (on the first buffer to write).
-    fn start_writer(&mut self) -> Result<mpsc::Sender<Vec<Bytes>>, Error> {
-        if self.writer.is_none() {
-            let (Some(verifier), Some(dir)) = (self.verifier.take(), self.dir.clone()) else {
-                return Err(self.interrupted());
-            };
-            let (tx, rx) = mpsc::channel(IN_FLIGHT);
-            let entry = self.entry.clone();
-            let handle = tokio::task::spawn_blocking(move || write_loop(rx, entry, dir, verifier));
-            self.writer = Some(Writer {
-                tx: Some(tx),
-                handle,
-            });
-        }
-        self.writer
-            .as_ref()
-            .and_then(|w| w.tx.clone())
-            .ok_or_else(|| self.interrupted())
-    }
-
-    /// A slot in the writer's channel, waiting while it is full (backpressure). Cancel-safe:
-    /// nothing is taken before the slot is there.
-    async fn reserve(&mut self) -> Result<mpsc::OwnedPermit<Vec<Bytes>>, Error> {
-        let tx = self.start_writer()?;
-        match tx.reserve_owned().await {
-            Ok(permit) => Ok(permit),
-            // The writer stopped: it failed; its error says why.
-            Err(_) => Err(self
-                .join_writer()
-                .await
-                .err()
-                .unwrap_or_else(|| self.interrupted())),
-        }
-    }
-
-    /// Hands the pending buffer, if any, to the writer.
-    async fn flush(&mut self) -> Result<(), Error> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let permit = self.reserve().await?;
-        self.pending_len = 0;
-        permit.send(std::mem::take(&mut self.pending));
-        Ok(())
-    }
-
-    /// Closes the writer's channel and waits for it to write what it holds; its verifier.
-    /// Cancel-safe: the handle stays in `self` until the writer has exited.
-    async fn join_writer(&mut self) -> Result<Verifier, Error> {
-        let Some(writer) = self.writer.as_mut() else {
-            return self.verifier.take().ok_or_else(|| self.interrupted());
-        };
-        // Closed: the writer's `recv` returns `None` once the queue is drained.
-        writer.tx = None;
-        let joined = (&mut writer.handle).await;
-        self.writer = None;
-        match joined {
-            Ok(Ok(Written { verifier })) => Ok(verifier),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(Error::Join {
-                what: "writing a fill",
-            }),
-        }
-    }
-
-    /// Whether the writer has stopped before being asked to (it failed).
-    fn writer_stopped(&self) -> bool {
-        self.writer
-            .as_ref()
-            .and_then(|w| w.tx.as_ref())
-            .is_some_and(|tx| tx.is_closed())
-    }
-
     /// Marks the fill failed, wakes its readers (they get `Err`: pingora #932), forgets it,
     /// returns its reservation and deletes its directory once its writer has exited.
     fn fail(&mut self) {
@@ -348,102 +224,6 @@ impl Fill {
             drop(tokio::task::spawn_blocking(move || drop(dir)));
         }
         Ok(())
-    }
-}
-
-/// The writer thread of one fill: writes each buffer at the next offset, publishes the bytes
-/// on disk, then hashes them. Ends when the channel closes (returning the verifier), on a
-/// write error, or when the fill has failed. Holds `dir` until it returns, so a failed
-/// fill's directory is removed only after the last write.
-fn write_loop(
-    mut rx: mpsc::Receiver<Vec<Bytes>>,
-    entry: Arc<Inflight>,
-    dir: Arc<FillDir>,
-    mut verifier: Verifier,
-) -> Result<Written, Error> {
-    let mut written = 0u64;
-    let mut synced_at = 0u64;
-    let mut sync: Option<BackgroundSync> = None;
-    let body = dir.path.join(BODY);
-    while let Some(chunks) = rx.blocking_recv() {
-        if entry.progress.borrow().state == FillState::Failed {
-            return Err(Error::Interrupted {
-                key: entry.name.clone(),
-            });
-        }
-        let mut at = written;
-        for chunk in &chunks {
-            entry
-                .file
-                .write_all_at(chunk, at)
-                .map_err(|source| Error::Io {
-                    op: "writing",
-                    path: body.clone(),
-                    source,
-                })?;
-            at += chunk.len() as u64;
-        }
-        written = at;
-        // Published only now that the bytes are on disk (readers pread them).
-        entry.progress.send_modify(|p| p.written = written);
-        if written - synced_at >= SYNC_EVERY && sync.as_ref().is_none_or(BackgroundSync::is_done) {
-            // The previous sync's outcome first: a writeback error is reported only once.
-            BackgroundSync::check(sync.take(), &body)?;
-            synced_at = written;
-            sync = Some(BackgroundSync::start(&entry.file));
-        }
-        for chunk in &chunks {
-            verifier.update(chunk);
-        }
-    }
-    BackgroundSync::check(sync, &body)?;
-    drop(dir);
-    Ok(Written { verifier })
-}
-
-/// A background `fdatasync` of a fill's body, started by the writer every [`SYNC_EVERY`]
-/// bytes so the disk writes while the body arrives. Its result is checked before the next one
-/// starts and when the writer ends: Linux reports a writeback error to one `fsync` only, so
-/// an error seen here would otherwise be lost to the fsync before publishing.
-enum BackgroundSync {
-    Running(std::thread::JoinHandle<std::io::Result<()>>),
-    /// No thread could be started: synced inline.
-    Done(std::io::Result<()>),
-}
-
-impl BackgroundSync {
-    fn start(file: &Arc<File>) -> Self {
-        let shared = file.clone();
-        match std::thread::Builder::new()
-            .name("fill-sync".into())
-            .spawn(move || shared.sync_data())
-        {
-            Ok(handle) => BackgroundSync::Running(handle),
-            Err(_) => BackgroundSync::Done(file.sync_data()),
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        match self {
-            BackgroundSync::Running(handle) => handle.is_finished(),
-            BackgroundSync::Done(_) => true,
-        }
-    }
-
-    /// Waits for `sync` (if any) and turns its failure into the fill's.
-    fn check(sync: Option<BackgroundSync>, body: &Path) -> Result<(), Error> {
-        let result = match sync {
-            None => return Ok(()),
-            Some(BackgroundSync::Done(result)) => result,
-            Some(BackgroundSync::Running(handle)) => handle.join().map_err(|_| Error::Join {
-                what: "syncing a fill",
-            })?,
-        };
-        result.map_err(|source| Error::Io {
-            op: "syncing",
-            path: body.to_path_buf(),
-            source,
-        })
     }
 }
 
@@ -539,56 +319,6 @@ impl HandleMiss for Fill {
 
     fn streaming_write_tag(&self) -> Option<&[u8]> {
         Some(&self.tag)
-    }
-}
-
-impl DiskCache {
-    /// Publishes a verified fill: fsync the body, write `meta` last inside the fill directory,
-    /// then rename the directory into `objects/` under the budget lock, so the index and the
-    /// disk change together (an eviction cannot interleave).
-    fn publish(&self, entry: &Inflight, dir: &Path) -> Result<(), Error> {
-        let body = dir.join(BODY);
-        entry.file.sync_all().map_err(io_err("syncing", &body))?;
-        entry.meta.write(dir)?;
-        if let Some(who) = &entry.filled_by {
-            super::proofs::append(dir, who)?;
-        }
-        let target = self.layout.object_dir(&entry.name);
-        let parent = target
-            .parent()
-            .unwrap_or(self.layout.objects())
-            .to_path_buf();
-        create_private_dir_all(&parent)?;
-        let trash = {
-            let mut budget = self.budget.lock();
-            let mut trash = Vec::new();
-            if let Err(e) = fs_err::rename(dir, &target) {
-                if !target.exists() {
-                    return Err(Error::Io {
-                        op: "publishing",
-                        path: dir.to_path_buf(),
-                        source: e,
-                    });
-                }
-                // A concurrent fill of the same etag published first: same verified bytes.
-                // Replace it, so the index entry and the directory are one generation.
-                super::proofs::carry_over(&target, dir);
-                let old = self.layout.trash_dir();
-                fs_err::rename(&target, &old).map_err(io_err("replacing", &target))?;
-                trash.push(old);
-                fs_err::rename(dir, &target).map_err(io_err("publishing", dir))?;
-            }
-            // From here on the object is published: nothing below may fail the fill (its
-            // reservation is now the object's accounted size).
-            let victims = budget.commit(&entry.name, entry.size, entry.size);
-            trash.extend(self.discard(&mut budget, victims));
-            trash
-        };
-        trash.iter().for_each(|t| remove_any(t));
-        if let Err(e) = sync_dir(&parent) {
-            tracing::warn!(error = %e, "published object may not survive a crash");
-        }
-        Ok(())
     }
 }
 

@@ -15,6 +15,8 @@
 //!   upstream fails the fill through pingora's read timeout, which fails the readers). Callers
 //!   that must not wait bypass the cache for such ranges, using `DiskCache::fill_progress`.
 
+mod hot;
+
 use std::any::Any;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -45,70 +47,7 @@ const INLINE: u64 = 64 * 1024;
 /// object: one `utimensat` per hit would be most of a small hit's syscalls.
 pub(crate) const PERSIST_ACCESS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Small committed objects (≤ `INLINE`) kept in memory after their first hit, so later hits
-/// never leave the runtime thread (no blocking-pool hand-off, no syscall). Bounded by bytes;
-/// when full it is simply emptied. The budget index stays the source of truth: an entry is
-/// used only while its object is indexed (so an evicted or removed object is never served
-/// from here), and bodies were verified when stored.
-#[derive(Default)]
-pub(crate) struct HotObjects {
-    map: parking_lot::Mutex<HotMap>,
-}
-
-/// Hot objects by object name and by etag (the content service asks by etag, which spares
-/// it the key hashing), and the bytes they hold.
-#[derive(Default)]
-struct HotMap {
-    by_name: std::collections::HashMap<String, Arc<Hot>>,
-    by_etag: std::collections::HashMap<String, Arc<Hot>>,
-    bytes: u64,
-}
-
-/// One hot object: its name, meta and whole body.
-pub(crate) struct Hot {
-    pub(crate) name: String,
-    pub(crate) meta: StoredMeta,
-    pub(crate) body: Bytes,
-}
-
-/// Bytes of bodies the hot tier may hold.
-const HOT_BYTES: u64 = 64 * 1024 * 1024;
-
-impl HotObjects {
-    fn get(&self, name: &str) -> Option<Arc<Hot>> {
-        self.map.lock().by_name.get(name).cloned()
-    }
-
-    /// By normalised etag (lowercase hex, as `StoredMeta::etag`).
-    pub(crate) fn get_by_etag(&self, etag: &str) -> Option<Arc<Hot>> {
-        self.map.lock().by_etag.get(etag).cloned()
-    }
-
-    fn put(&self, name: &str, meta: &StoredMeta, body: &Bytes) {
-        let mut map = self.map.lock();
-        if map.bytes + body.len() as u64 > HOT_BYTES {
-            *map = HotMap::default();
-        }
-        map.bytes += body.len() as u64;
-        let hot = Arc::new(Hot {
-            name: name.to_string(),
-            meta: meta.clone(),
-            body: body.clone(),
-        });
-        map.by_etag.insert(meta.etag.clone(), hot.clone());
-        if let Some(old) = map.by_name.insert(name.to_string(), hot) {
-            map.bytes = map.bytes.saturating_sub(old.body.len() as u64);
-        }
-    }
-
-    fn forget(&self, name: &str) {
-        let mut map = self.map.lock();
-        if let Some(old) = map.by_name.remove(name) {
-            map.by_etag.remove(&old.meta.etag);
-            map.bytes = map.bytes.saturating_sub(old.body.len() as u64);
-        }
-    }
-}
+pub(crate) use hot::HotObjects;
 
 /// A reader of one object's body, committed or still filling.
 pub(crate) struct Reader {
@@ -315,47 +254,6 @@ impl DiskCache {
             fill.filled_by,
         );
         Ok((fill.meta.to_cache_meta()?, Box::new(reader)))
-    }
-
-    /// The hot copy of `name` if it is still indexed (a hit: the LRU is touched, and the
-    /// access time persisted now and then); an object evicted or removed since is forgotten
-    /// here and never served from memory.
-    pub(crate) fn hot_hit(&self, name: &str) -> Option<Arc<Hot>> {
-        let hot = self.hot.get(name)?;
-        self.hot_touch(hot)
-    }
-
-    /// [`Self::hot_hit`] by normalised etag.
-    pub(crate) fn hot_hit_by_etag(&self, etag: &str) -> Option<Arc<Hot>> {
-        let hot = self.hot.get_by_etag(etag)?;
-        self.hot_touch(hot)
-    }
-
-    fn hot_touch(&self, hot: Arc<Hot>) -> Option<Arc<Hot>> {
-        let name = hot.name.as_str();
-        let (indexed, persist) = {
-            let mut budget = self.budget.lock();
-            let indexed = budget.touch(name);
-            (
-                indexed,
-                indexed && budget.access_due(name, PERSIST_ACCESS_EVERY),
-            )
-        };
-        if !indexed {
-            self.hot.forget(name);
-            return None;
-        }
-        if persist {
-            let meta_path = self.layout.object_dir(name).join(META);
-            // Fire and forget: only the LRU order across restarts depends on it.
-            drop(tokio::task::spawn_blocking(move || {
-                let _ = fs_err::OpenOptions::new()
-                    .write(true)
-                    .open(&meta_path)
-                    .and_then(|f| f.file().set_modified(std::time::SystemTime::now()));
-            }));
-        }
-        Some(hot)
     }
 
     pub(crate) async fn lookup_committed(
