@@ -39,7 +39,7 @@ pub use ctx::{Answered, FileCtx, RequestCtx, Routing, UpstreamCtx};
 
 use crate::cache::DiskCache;
 use crate::metrics::Metrics;
-use crate::origin::Metadata;
+use crate::origin::HubMemory;
 use crate::registry::Registry;
 
 /// The admin API as the content listener sees it (plain `http` types).
@@ -55,7 +55,7 @@ pub struct ContentProxy {
     pub registry: Arc<Registry>,
     /// What is remembered of the Hub, and the Hub client behind it (the one route to it:
     /// metadata, re-resolves, samples and the remotes' limits).
-    pub metadata: Arc<Metadata>,
+    pub memory: Arc<HubMemory>,
     /// The disk cache (`None`: nothing is stored, as for `streamed` remotes).
     pub disk: Option<&'static DiskCache>,
     /// Pingora's cache lock: one fill per key, joiners read the fill as it streams.

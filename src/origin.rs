@@ -4,7 +4,7 @@
 //! - `client`: [`HubClient`], the metadata exchanges (resolve HEADs, `api/…` JSON, ranged
 //!   samples), redirects followed server-side.
 //! - `credentials`: the one rule for which of a remote's secrets go on a request.
-//! - `memory`: [`Metadata`], the memory of Hub answers (revisions, file metadata, API JSON,
+//! - `memory`: [`HubMemory`], the memory of Hub answers (revisions, file metadata, API JSON,
 //!   refusals) in front of the client, with single-flight; `memory/store.rs` keeps it on disk.
 //! - `limits`: a remote's `download_concurrency` and `rate_limit`.
 //! - `target`: [`FileTarget`], where a file's bytes are.
@@ -29,6 +29,7 @@ pub use credentials::{is_remote_origin, upstream_headers};
 pub use error::UpstreamError;
 pub use limits::{Permit, RemoteLimits};
 pub use memory::{
-    FileAnswer, KnownFile, Lookup, MetaStore, Metadata, Remembered, StoredAnswer, StoredFile, Value,
+    FileAnswer, HubMemory, KnownFile, Lookup, MetaStore, Remembered, StoredAnswer, StoredFile,
+    Value,
 };
 pub use target::{Download, FileTarget};

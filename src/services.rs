@@ -18,7 +18,7 @@ use crate::content::AdminApi;
 use crate::content::ContentProxy;
 use crate::downstream::HeadGuard;
 use crate::origin::HubClient;
-use crate::origin::Metadata;
+use crate::origin::HubMemory;
 use crate::registry::Registry;
 
 /// Why the server could not be built.
@@ -130,7 +130,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
             observer_metrics.observe_upstream(remote, status, took)
         },
     )));
-    let metadata = Arc::new(Metadata::new(
+    let metadata = Arc::new(HubMemory::new(
         hub,
         Some(disk),
         config.cache.revision_ttl,
@@ -168,7 +168,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
 
     let proxy = ContentProxy {
         registry,
-        metadata,
+        memory: metadata,
         disk: Some(disk),
         cache_lock,
         metrics: metrics.clone(),

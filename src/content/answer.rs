@@ -52,12 +52,12 @@ pub async fn file(
     let remember = remote.policy == Policy::OnDemand;
     let started = std::time::Instant::now();
     let mut answer = proxy
-        .metadata
+        .memory
         .resolve(remote, route, upstream_path, remember, false)
         .await;
     if is_get {
         if let Ok(FileAnswer::Found(known)) = &mut answer {
-            ctx.file.credentials = Some(proxy.metadata.credentials_of(remote));
+            ctx.file.credentials = Some(proxy.memory.credentials_of(remote));
             if super::proof::may_share(proxy, remote, known, route, upstream_path).await {
                 ctx.file.shared_etag = Some(known.target.etag.clone());
             }
@@ -81,7 +81,7 @@ pub async fn file(
                 && !servable_from_disk(proxy, ctx, &known.target.etag)
             {
                 answer = proxy
-                    .metadata
+                    .memory
                     .resolve(remote, route, upstream_path, remember, true)
                     .await;
             }

@@ -70,7 +70,7 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
     // `rate_limit` start; hits never wait on the remote's limits.
     if ctx.upstream.permit.is_none() {
         if let Some(remote) = &ctx.routing.remote {
-            ctx.upstream.permit = Some(proxy.metadata.hub().limits().acquire(remote).await);
+            ctx.upstream.permit = Some(proxy.memory.hub().limits().acquire(remote).await);
         }
     }
     if ctx.upstream.peer_addr.is_none() {
@@ -118,7 +118,7 @@ async fn re_resolve(proxy: &ContentProxy, ctx: &RequestCtx) -> Result<FileTarget
     let route = routing.route.as_ref().ok_or_else(|| internal("no route"))?;
     let remember = remote.policy == Policy::OnDemand;
     match proxy
-        .metadata
+        .memory
         .resolve(remote, route, &routing.upstream_path, remember, true)
         .await
     {

@@ -44,7 +44,7 @@ pub(super) async fn may_share(
         // Cold: nothing to share.
         return false;
     }
-    let who = proxy.metadata.credentials_of(remote);
+    let who = proxy.memory.credentials_of(remote);
     if disk.is_proven(&etag, &who).await {
         return true;
     }
@@ -59,7 +59,7 @@ pub(super) async fn may_share(
     }
     if known.target.download.is_none() {
         match proxy
-            .metadata
+            .memory
             .resolve(remote, route, upstream_path, true, true)
             .await
         {
@@ -83,7 +83,7 @@ pub(super) async fn may_share(
             return false;
         };
         let (theirs, ours) = futures::join!(
-            proxy.metadata.hub().sample(remote, &url, offset, len),
+            proxy.memory.hub().sample(remote, &url, offset, len),
             disk.read_stored(&etag, offset, len)
         );
         let Some(ours) = ours else {

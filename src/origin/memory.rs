@@ -1,4 +1,4 @@
-//! `Metadata`: what hubcache remembers of the Hub, per remote, so that known answers are
+//! `HubMemory`: what hubcache remembers of the Hub, per remote, so that known answers are
 //! served without asking again (rate limit: 3000 resolves / 5 min / token) and keep being
 //! served while the Hub is down.
 //!
@@ -11,6 +11,7 @@
 //! Keys always start with the remote's id: a private remote's answers are never used for
 //! another remote's distributions. Concurrent identical questions share one upstream request.
 
+mod api;
 mod store;
 
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{FutureExt, Shared};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, StatusCode};
 use parking_lot::Mutex;
 
 pub use store::{MetaStore, Remembered, StoredAnswer, StoredFile, Value};
@@ -71,7 +72,7 @@ type SharedResolve =
     Shared<Pin<Box<dyn Future<Output = Result<Resolution, Arc<UpstreamError>>> + Send>>>;
 
 /// The remembered Hub, in front of a `HubClient`.
-pub struct Metadata {
+pub struct HubMemory {
     hub: Arc<HubClient>,
     store: MetaStore,
     revision_ttl: Duration,
@@ -202,7 +203,7 @@ fn namespace(remote: &Remote) -> (String, Credentials) {
     )
 }
 
-impl Metadata {
+impl HubMemory {
     /// Remembers as side files of `disk` (`None`: memory only).
     pub fn new(
         hub: Arc<HubClient>,
@@ -210,7 +211,7 @@ impl Metadata {
         revision_ttl: Duration,
         negative_ttl: Duration,
     ) -> Self {
-        Metadata {
+        HubMemory {
             hub,
             store: MetaStore::new(disk),
             revision_ttl,
@@ -432,90 +433,5 @@ impl Metadata {
             }
         };
         fut.await
-    }
-
-    /// An `api/…` GET/HEAD, remembered when the route is a revision or tree answer.
-    pub async fn api(
-        &self,
-        remote: &Arc<Remote>,
-        route: &HubRoute,
-        method: Method,
-        upstream_path: &str,
-        body: Option<(bytes::Bytes, Option<String>)>,
-        remember: bool,
-    ) -> Result<(Fetched, Lookup), UpstreamError> {
-        let cacheable = remember
-            && method == Method::GET
-            && matches!(route, HubRoute::RepoInfo { .. } | HubRoute::Tree { .. })
-            && query_is_rememberable(upstream_path);
-        if !cacheable {
-            let fetched = self.hub.fetch(remote, method, upstream_path, body).await?;
-            return Ok((fetched, Lookup::Bypass));
-        }
-        let pinned = route.revision().is_some_and(is_commit);
-        let ns = self.namespace_of(remote);
-        let key = format!("{ns}:api:{upstream_path}");
-        let neg_key = format!("{ns}:neg:{upstream_path}");
-        if let Some(e) = self.store.get(&neg_key) {
-            if let Value::Refusal(a) = &e.value {
-                if e.age() < self.negative_ttl {
-                    return Ok((from_stored(a), Lookup::Hit));
-                }
-            }
-        }
-        let remembered = self.store.get(&key).and_then(|e| match &e.value {
-            Value::Answer(a) => Some((from_stored(a), pinned || e.age() < self.revision_ttl)),
-            _ => None,
-        });
-        if let Some((fetched, true)) = &remembered {
-            return Ok((fetched.clone(), Lookup::Hit));
-        }
-        let asked = match &remembered {
-            Some(_) if self.is_failing(&ns) => Err(UpstreamError::Connect),
-            Some(_) => tokio::time::timeout(
-                STALE_WAIT,
-                self.hub.fetch(remote, Method::GET, upstream_path, None),
-            )
-            .await
-            .unwrap_or(Err(UpstreamError::Timeout)),
-            None => {
-                self.hub
-                    .fetch(remote, Method::GET, upstream_path, None)
-                    .await
-            }
-        };
-        if matches!(asked, Err(UpstreamError::Connect | UpstreamError::Timeout)) {
-            self.mark_failing(&ns);
-        }
-        match asked {
-            Ok(fetched) if fetched.status == StatusCode::OK => {
-                let source = match &remembered {
-                    Some((old, false)) if old.body == fetched.body => Lookup::Revalidated,
-                    _ => Lookup::Miss,
-                };
-                self.store.put(&key, Value::Answer(to_stored(&fetched)));
-                Ok((fetched, source))
-            }
-            Ok(fetched)
-                if fetched.status.is_server_error()
-                    || fetched.status == StatusCode::TOO_MANY_REQUESTS =>
-            {
-                match remembered {
-                    Some((old, _)) => Ok((old, Lookup::Stale)),
-                    None => Ok((fetched, Lookup::Miss)),
-                }
-            }
-            Ok(fetched) => {
-                if is_kept_refusal(&fetched) {
-                    self.store
-                        .put(&neg_key, Value::Refusal(to_stored(&fetched)));
-                }
-                Ok((fetched, Lookup::Miss))
-            }
-            Err(err) => match remembered {
-                Some((old, _)) => Ok((old, Lookup::Stale)),
-                None => Err(err),
-            },
-        }
     }
 }

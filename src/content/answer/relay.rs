@@ -57,7 +57,7 @@ pub async fn hub_api(
     let started = std::time::Instant::now();
     let remember = req.remote.policy == Policy::OnDemand;
     let fetched = proxy
-        .metadata
+        .memory
         .api(
             &req.remote,
             &req.route,
