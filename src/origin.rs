@@ -10,7 +10,7 @@
 //! - `target`: [`FileTarget`], where a file's bytes are.
 //! - `error`: [`UpstreamError`] and its one mapping to 502/503/504.
 //!
-//! File bodies are streamed by Pingora (`content/peer.rs`), which asks `credentials` and
+//! File bodies are streamed by Pingora (`content/fetch.rs`), which asks `credentials` and
 //! `limits` here too.
 
 mod client;

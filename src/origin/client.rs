@@ -1,7 +1,7 @@
 //! `HubClient`: every metadata exchange with a remote's Hub (resolve HEADs, `api/…` JSON, the
 //! ranged samples that prove a blob), with redirects off, same-origin redirects followed here,
 //! and the credentials rule of `origin/credentials.rs`. File bodies do not pass through here:
-//! Pingora streams them (`content/peer.rs`), under the same rule.
+//! Pingora streams them (`content/fetch.rs`), under the same rule.
 
 use std::collections::HashMap;
 use std::sync::Arc;

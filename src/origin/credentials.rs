@@ -3,7 +3,7 @@
 //! origin and nowhere else — never to a CDN host a redirect points at, never back to a client.
 //! Origins are compared after normalising the scheme and host case and filling in default
 //! ports, so `HTTPS://HUB.example:443` is the Hub and `https://hub.example.evil` is not. Both
-//! the metadata client (`origin/client.rs`) and the body request (`content/peer.rs`) ask
+//! the metadata client (`origin/client.rs`) and the body request (`content/fetch.rs`) ask
 //! here; the client's own `Authorization` is never among what goes upstream.
 
 use http::{HeaderName, HeaderValue};
