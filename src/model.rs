@@ -127,6 +127,28 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// A remote with every optional field at its default: no token, no extra headers, TLS
+    /// verified, no limits.
+    pub fn new(origin: Origin, name: impl Into<String>, url: impl Into<String>) -> Self {
+        Remote {
+            meta: Meta::new(origin),
+            name: name.into(),
+            url: url.into(),
+            policy: Policy::default(),
+            hf_token: None,
+            pulp_labels: BTreeMap::new(),
+            tls_validation: true,
+            ca_cert: None,
+            headers: Vec::new(),
+            connect_timeout: None,
+            sock_read_timeout: None,
+            total_timeout: None,
+            max_retries: None,
+            rate_limit: None,
+            download_concurrency: None,
+        }
+    }
+
     /// Connect timeout in force (default 10 s).
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout.unwrap_or(Duration::from_secs(10))

@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::json::{Given, Input, Mode};
 use super::remote_fields::{read_headers, read_timeouts, read_url};
 use super::resource::{kind_accessors, object, read_name, Kind};
-use crate::model::{Meta, Origin, Policy, Remote};
+use crate::model::{Origin, Policy, Remote};
 use crate::registry::Snapshot;
 use crate::rules;
 
@@ -193,21 +193,5 @@ impl Kind for Remote {
 }
 
 fn new_remote() -> Remote {
-    Remote {
-        meta: Meta::new(Origin::Api),
-        name: String::new(),
-        url: String::new(),
-        policy: Policy::default(),
-        hf_token: None,
-        pulp_labels: BTreeMap::new(),
-        tls_validation: true,
-        ca_cert: None,
-        headers: Vec::new(),
-        connect_timeout: None,
-        sock_read_timeout: None,
-        total_timeout: None,
-        max_retries: None,
-        rate_limit: None,
-        download_concurrency: None,
-    }
+    Remote::new(Origin::Api, String::new(), String::new())
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::tests::{request, Harness, DISTS, GUARDS, REMOTES, TOKEN};
 use super::*;
-use crate::model::{Meta, Origin, Policy};
+use crate::model::Origin;
 use crate::registry::Snapshot;
 #[tokio::test]
 async fn pulp_authentication_guide_flow() {
@@ -174,21 +174,8 @@ async fn a_guard_in_use_cannot_be_deleted() {
 
 fn declared() -> Snapshot {
     let remote = crate::model::Remote {
-        meta: Meta::new(Origin::Config),
-        name: "declared".into(),
-        url: "https://huggingface.co".into(),
-        policy: Policy::OnDemand,
         hf_token: Some(Secret::new(TOKEN)),
-        pulp_labels: Default::default(),
-        tls_validation: true,
-        ca_cert: None,
-        headers: vec![],
-        connect_timeout: None,
-        sock_read_timeout: None,
-        total_timeout: None,
-        max_retries: None,
-        rate_limit: None,
-        download_concurrency: None,
+        ..crate::model::Remote::new(Origin::Config, "declared", "https://huggingface.co")
     };
     Snapshot {
         remotes: vec![Arc::new(remote)],

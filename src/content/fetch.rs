@@ -17,6 +17,21 @@ use crate::model::Remote;
 use crate::origin::FileAnswer;
 use crate::origin::{Download, FileTarget};
 
+/// The file being fetched and where its bytes are; an internal error if either is missing
+/// (the upstream phases run only for a resolved file with a download URL).
+fn download_of(ctx: &RequestCtx) -> Result<(&FileTarget, &Download)> {
+    let target = ctx
+        .file
+        .target
+        .as_ref()
+        .ok_or_else(|| internal("no target"))?;
+    let download = target
+        .download
+        .as_ref()
+        .ok_or_else(|| internal("no download URL"))?;
+    Ok((target, download))
+}
+
 fn internal(msg: &'static str) -> Box<Error> {
     Error::explain(ErrorType::InternalError, msg)
 }
@@ -76,15 +91,7 @@ pub async fn upstream_peer(proxy: &ContentProxy, ctx: &mut RequestCtx) -> Result
     if ctx.upstream.peer_addr.is_none() {
         prepare(ctx).await?;
     }
-    let target = ctx
-        .file
-        .target
-        .as_ref()
-        .ok_or_else(|| internal("no target"))?;
-    let download = target
-        .download
-        .as_ref()
-        .ok_or_else(|| internal("no download URL"))?;
+    let (_, download) = download_of(ctx)?;
     let addr = ctx
         .upstream
         .peer_addr
@@ -148,15 +155,7 @@ pub fn rewrite_request(
     upstream: &mut RequestHeader,
     ctx: &RequestCtx,
 ) -> Result<()> {
-    let target = ctx
-        .file
-        .target
-        .as_ref()
-        .ok_or_else(|| internal("no target"))?;
-    let download = target
-        .download
-        .as_ref()
-        .ok_or_else(|| internal("no download URL"))?;
+    let (_, download) = download_of(ctx)?;
     let client = (!session.cache.enabled()).then(|| &session.req_header().headers);
     *upstream = body_request(download, ctx.routing.remote.as_deref(), client)?;
     Ok(())

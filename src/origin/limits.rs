@@ -95,25 +95,13 @@ fn next_wait(limit: &mut Limit, remote: &Remote) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Meta, Origin, Policy};
+    use crate::model::Origin;
 
     fn remote(concurrency: Option<u32>, rate: Option<u32>) -> Remote {
         Remote {
-            meta: Meta::new(Origin::Api),
-            name: "r".into(),
-            url: "http://127.0.0.1:1".into(),
-            policy: Policy::OnDemand,
-            hf_token: None,
-            pulp_labels: Default::default(),
-            tls_validation: true,
-            ca_cert: None,
-            headers: vec![],
-            connect_timeout: None,
-            sock_read_timeout: None,
-            total_timeout: None,
-            max_retries: None,
             rate_limit: rate,
             download_concurrency: concurrency,
+            ..Remote::new(Origin::Api, "r", "http://127.0.0.1:1")
         }
     }
 

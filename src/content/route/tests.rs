@@ -6,27 +6,11 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::{route, Decision, Refusal, Request};
 use crate::hub::route::RouteError;
-use crate::model::{ContentGuard, Distribution, Meta, Origin, Policy, Remote, Secret};
+use crate::model::{ContentGuard, Distribution, Meta, Origin, Remote, Secret};
 use crate::registry::Snapshot;
 
 fn remote() -> Arc<Remote> {
-    Arc::new(Remote {
-        meta: Meta::new(Origin::Api),
-        name: "hub".into(),
-        url: "https://huggingface.co".into(),
-        policy: Policy::OnDemand,
-        hf_token: None,
-        pulp_labels: Default::default(),
-        tls_validation: true,
-        ca_cert: None,
-        headers: vec![],
-        connect_timeout: None,
-        sock_read_timeout: None,
-        total_timeout: None,
-        max_retries: None,
-        rate_limit: None,
-        download_concurrency: None,
-    })
+    Arc::new(Remote::new(Origin::Api, "hub", "https://huggingface.co"))
 }
 
 fn distribution(

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{Meta, Origin, Policy, Remote, Secret};
+use crate::model::{Origin, Remote, Secret};
 
 /// The remote's token in every row.
 pub(crate) const TOKEN: &str = "hf_remote_secret";
@@ -11,21 +11,9 @@ pub(crate) const TOKEN: &str = "hf_remote_secret";
 /// A remote at `url` with [`TOKEN`] and one extra header `X-Extra: extra-value`.
 pub(crate) fn remote(url: &str) -> Arc<Remote> {
     Arc::new(Remote {
-        meta: Meta::new(Origin::Config),
-        name: "r".into(),
-        url: url.into(),
-        policy: Policy::OnDemand,
         hf_token: Some(Secret::new(TOKEN)),
-        pulp_labels: Default::default(),
-        tls_validation: true,
-        ca_cert: None,
         headers: vec![("X-Extra".into(), "extra-value".into())],
-        connect_timeout: None,
-        sock_read_timeout: None,
-        total_timeout: None,
-        max_retries: None,
-        rate_limit: None,
-        download_concurrency: None,
+        ..Remote::new(Origin::Config, "r", url)
     })
 }
 
