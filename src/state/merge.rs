@@ -37,6 +37,9 @@ pub(super) fn merge(
         let at = |f: &str| format!("content_guards[{i}].{f}");
         rules::check_name(&g.name).map_err(|m| invalid(at("name"), m))?;
         rules::check_header_name(&g.header_name).map_err(|m| invalid(at("header_name"), m))?;
+        // Checked at write time too; a file from an older release may still hold one that
+        // would break every guarded request.
+        rules::check_header_value(&g.header_value).map_err(|m| invalid(at("header_value"), m))?;
         fresh_id(g.id, at("id"))?;
         if snap.guards.iter().any(|x| x.name == g.name) {
             warnings.push(format!(
@@ -61,6 +64,9 @@ pub(super) fn merge(
         let url = rules::check_url(&r.url).map_err(|m| invalid(at("url"), m))?;
         rules::check_labels(&r.pulp_labels).map_err(|m| invalid(at("pulp_labels"), m))?;
         rules::check_headers(&r.headers).map_err(|m| invalid(at("headers"), m))?;
+        if let Some(token) = &r.hf_token {
+            rules::check_token(token).map_err(|m| invalid(at("hf_token"), m))?;
+        }
         let policy = match r.policy.as_str() {
             "on_demand" => Policy::OnDemand,
             "streamed" => Policy::Streamed,

@@ -212,6 +212,8 @@ fn bad_files_are_errors_without_secrets() {
         ("version: [\n", ""),
         ("version: 1\nremotes:\n- {id: 0190a4b0-0000-7000-8000-000000000000, created_ns: 0, updated_ns: 0, name: x, url: \"ftp://h\", policy: on_demand, tls_validation: true}\n", "remotes[0].url"),
         ("version: 1\nremotes:\n- {id: 0190a4b0-0000-7000-8000-000000000000, created_ns: \"hf_SECRET\", updated_ns: 0}\n", ""),
+        ("version: 1\nremotes:\n- {id: 0190a4b0-0000-7000-8000-000000000000, created_ns: 0, updated_ns: 0, name: x, url: \"https://h\", policy: on_demand, tls_validation: true, hf_token: \"hf_SECRET\\r\\nX: y\"}\n", "remotes[0].hf_token"),
+        ("version: 1\ncontent_guards:\n- {id: 0190a4b0-0000-7000-8000-000000000001, created_ns: 0, updated_ns: 0, name: g, header_name: X-Key, header_value: \"hf_SECRET\\u0000\"}\n", "content_guards[0].header_value"),
     ];
     for (text, want) in rows {
         fs_err::write(&path, text).unwrap();
