@@ -10,6 +10,8 @@ use fs_err::os::unix::fs::OpenOptionsExt;
 
 /// Mode of every file hubcache writes.
 pub const PRIVATE_FILE: u32 = 0o600;
+/// Mode of every directory hubcache makes.
+pub const PRIVATE_DIR: u32 = 0o700;
 
 /// Process-wide sequence for temp names; with the pid it makes every name unique, also
 /// between two processes sharing a directory during a graceful upgrade.

@@ -57,7 +57,7 @@ fn ensure_dir(path: &std::path::Path) -> Result<(), StartError> {
     // std's builder: fs_err has no synchronous one; the error names the path below.
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(crate::atomic::PRIVATE_DIR)
         .create(path)
         .map_err(|source| StartError::Dir {
             path: path.to_path_buf(),

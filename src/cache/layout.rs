@@ -28,9 +28,9 @@ pub(crate) const BODY: &str = "body";
 /// budget names (`meta/<aa>/<file>`).
 pub(crate) const SIDE_DIR: &str = "meta";
 /// Mode of every directory the cache creates.
-pub(crate) const DIR_MODE: u32 = 0o700;
+pub(crate) const DIR_MODE: u32 = crate::atomic::PRIVATE_DIR;
 /// Mode of every file the cache creates.
-pub(crate) const FILE_MODE: u32 = 0o600;
+pub(crate) const FILE_MODE: u32 = crate::atomic::PRIVATE_FILE;
 /// Prefix of directories that are being deleted.
 const TRASH: &str = "trash";
 

@@ -159,6 +159,13 @@ impl DiskCache {
         self.proofs.check(&etag, who).unwrap_or(false)
     }
 
+    /// Whether memory already holds a proof of `who` for the blob of `etag` (no disk read,
+    /// nothing remembered: cheap enough for every hit).
+    pub fn is_proven_in_memory(&self, etag: &str, who: &Credentials) -> bool {
+        let etag = normalize_etag(etag).to_ascii_lowercase();
+        self.proofs.check(&etag, who) == Some(true)
+    }
+
     /// Records that `who` can serve the blob of `etag` (in memory at once, on disk shortly).
     pub fn record_proof(&'static self, etag: &str, who: Credentials) {
         let etag = normalize_etag(etag).to_ascii_lowercase();

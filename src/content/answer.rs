@@ -57,8 +57,9 @@ pub async fn file(
         .await;
     if is_get {
         if let Ok(FileAnswer::Found(known)) = &mut answer {
-            ctx.file.credentials = Some(proxy.memory.credentials_of(remote));
-            if super::proof::may_share(proxy, remote, known, route, upstream_path).await {
+            let who = proxy.memory.credentials_of(remote);
+            ctx.file.credentials = Some(who);
+            if super::proof::may_share(proxy, remote, who, known, route, upstream_path).await {
                 ctx.file.shared_etag = Some(known.target.etag.clone());
             }
             let hit = ctx

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rand::Rng;
 
 use super::ContentProxy;
+use crate::cache::Credentials;
 use crate::hub::HubRoute;
 use crate::model::{Policy, Remote};
 use crate::origin::{FileAnswer, KnownFile};
@@ -28,6 +29,7 @@ const WHOLE_UP_TO: u64 = 64 * 1024;
 pub(super) async fn may_share(
     proxy: &ContentProxy,
     remote: &Arc<Remote>,
+    who: Credentials,
     known: &mut KnownFile,
     route: &HubRoute,
     upstream_path: &str,
@@ -39,12 +41,16 @@ pub(super) async fn may_share(
     if remote.policy != Policy::OnDemand || !etag.is_digest() {
         return false;
     }
+    // The commonest case, every hit after the first: a proof already in memory (it speaks of
+    // the content, so it holds whether or not the blob is still stored).
+    if disk.is_proven_in_memory(&etag, &who) {
+        return true;
+    }
     let stored = disk.stored_size(&etag);
     if stored.is_none() && disk.fill_progress(&etag).is_none() {
         // Cold: nothing to share.
         return false;
     }
-    let who = proxy.memory.credentials_of(remote);
     if disk.is_proven(&etag, &who).await {
         return true;
     }

@@ -220,7 +220,7 @@ pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
         source,
     };
     keep_previous(path).map_err(write_err)?;
-    write_atomically(path, text.as_bytes()).map_err(write_err)
+    crate::atomic::replace(path, text.as_bytes()).map_err(write_err)
 }
 
 /// Copies the file about to be replaced to `<path>.prev` (atomically, mode 0600), if it is a
@@ -235,9 +235,5 @@ fn keep_previous(path: &Path) -> io::Result<()> {
         tracing::warn!(state = %path.display(), "not keeping a damaged state file as the previous generation");
         return Ok(());
     }
-    write_atomically(&previous_path(path), text.as_bytes())
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    crate::atomic::replace(path, bytes)
+    crate::atomic::replace(&previous_path(path), text.as_bytes())
 }
