@@ -1,32 +1,52 @@
 #!/usr/bin/env bash
-# Installs what building and testing hubcache needs on a fresh Debian machine with Rust:
-# cmake and a C compiler (pingora's zlib-ng and zstd), python3-venv, nginx and wrk (the load
-# script), promtool (metrics checks). Idempotent: installs only what is missing.
+# Installs what hubcache needs on a fresh Debian machine with Rust. Idempotent: installs only
+# what is missing.
+#
+#   .ci/setup.sh          building and running: cmake and a C compiler (pingora's zlib-ng, zstd)
+#   .ci/setup.sh --test   the test suite too (.ci/test.sh calls it): python3-venv, nginx and
+#                         wrk (the load script), promtool (metrics checks), and three
+#                         virtualenvs of real clients: huggingface_hub (the latest release and
+#                         0.36.2) and Pulp's own tools (pulp-cli, pulp-glue, the generated
+#                         pulp_hugging_face_client and pulpcore_client, latest releases)
 set -euo pipefail
+
+test=false
+case "${1:-}" in
+    --test) test=true ;;
+    "") ;;
+    *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
 
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v cc >/dev/null || need+=(build-essential)
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v wrk >/dev/null || need+=(wrk)
-command -v promtool >/dev/null || need+=(prometheus)
-python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if $test; then
+    command -v nginx >/dev/null || need+=(nginx-light)
+    command -v wrk >/dev/null || need+=(wrk)
+    command -v promtool >/dev/null || need+=(prometheus)
+    python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+fi
 if ((${#need[@]})); then
     echo "setup: installing ${need[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+$test || exit 0
 
-# The real Hugging Face clients the test suite drives: the latest release, and one 0.x.
+# make_venv DIR PROBE PACKAGE…: creates DIR with PACKAGE… unless its python runs PROBE.
 make_venv() {
-    local dir=$1 spec=$2
-    if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import huggingface_hub' 2>/dev/null; then
-        echo "setup: creating $dir with $spec"
+    local dir=$1 probe=$2
+    shift 2
+    if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c "$probe" 2>/dev/null; then
+        echo "setup: creating $dir with $*"
         python3 -m venv "$dir"
-        "$dir/bin/pip" install -q --disable-pip-version-check "$spec" hf_xet
+        "$dir/bin/pip" install -q --disable-pip-version-check "$@"
     fi
 }
 root=$(cd "$(dirname "$0")/.." && pwd)
-make_venv "$root/.venv-hf-latest" "huggingface_hub"
-make_venv "$root/.venv-hf-0x" "huggingface_hub==0.36.2"
+make_venv "$root/.venv-hf-latest" 'import huggingface_hub' huggingface_hub hf_xet
+make_venv "$root/.venv-hf-0x" 'import huggingface_hub' huggingface_hub==0.36.2 hf_xet
+make_venv "$root/.venv-pulp" \
+    'import pulp_cli, pulp_glue.common, pulpcore.client.pulpcore, pulpcore.client.pulp_hugging_face' \
+    pulp-cli pulp-glue pulp_hugging_face_client pulpcore_client

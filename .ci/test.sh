@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs what it needs (.ci/setup.sh), then
-# checks formatting, builds, validates the shipped config, runs unit and integration tests
-# (the integration tests drive real huggingface_hub clients from the virtualenvs), checks
+# The whole test suite, from a fresh machine: installs what it needs (.ci/setup.sh --test),
+# then checks formatting, builds, validates the shipped config, runs unit and integration tests
+# (the integration tests drive real huggingface_hub clients and Pulp's own pulp-cli and
+# generated clients from the virtualenvs), checks
 # the observability files, and runs the load script's smoke mode (benches compile with the
 # other targets).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-bash .ci/setup.sh
+bash .ci/setup.sh --test
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -25,6 +26,8 @@ echo "== shipped configuration"
 
 echo "== tests"
 export HUBCACHE_PYTHONS="$root/.venv-hf-latest/bin/python:$root/.venv-hf-0x/bin/python"
+# pulp-cli, pulp-glue and the generated Pulp clients; `pulp` is beside this python.
+export HUBCACHE_PULP_PYTHON="$root/.venv-pulp/bin/python"
 results=$(mktemp)
 cargo test --locked -- --test-threads 4 2>&1 | tee "$results"
 read -r passed failed < <(awk '/^test result:/ {
