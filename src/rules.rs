@@ -210,16 +210,10 @@ pub fn check_header_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `hf_hub_url` (stored and answered as written, never fetched from): an `http(s)://` URL the
-/// parser accepts, with no whitespace or control character.
+/// `hf_hub_url` (stored and answered as written, never fetched from): a URL [`check_url`]
+/// accepts; unlike `url`, it is kept exactly as written (trailing `/` included).
 pub fn check_hf_hub_url(url: &str) -> Result<(), String> {
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("Enter a valid URL: no whitespace or control characters.".into());
-    }
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
-        _ => Err("Enter a valid URL.".into()),
-    }
+    check_url(url).map(|_| ())
 }
 
 /// `proxy_url` (stored only): no credentials in it (pulpcore `validate_proxy_url`), no control

@@ -148,7 +148,7 @@ async fn bad_input_battery() {
             "hf_hub_url not a URL",
             REMOTES,
             json!({"name": "x", "url": "https://a.co", "hf_hub_url": "b.co"}),
-            json!({"hf_hub_url": ["Enter a valid URL."]}),
+            json!({"hf_hub_url": ["Enter a valid URL (http:// or https://)."]}),
         ),
         row(
             "url missing (hf_hub_url is not it)",
