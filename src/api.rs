@@ -10,10 +10,15 @@
 //! | `/pulp/api/v3/distributions/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
 //! | `/pulp/api/v3/contentguards/core/header/` | GET (list), POST (201) | basic |
 //! | `/pulp/api/v3/contentguards/core/header/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
+//! | `<remote or distribution href>set_label/`, `…/unset_label/` | POST (201 `{key, value}`) | basic |
+//! | `/pulp/api/v3/remotes/`, `distributions/`, `contentguards/`, `repositories/` | GET (generic list) | basic |
+//! | `/pulp/api/v3/users/`, `/pulp/api/v3/users/<id>/` | GET | basic |
+//! | `/pulp/api/v3/` | GET (API root) | none |
 //! | `/pulp/api/v3/status/` | GET | none |
 //!
-//! Anything else → 404 `{"detail": "Not found."}`; a wrong method → 405 with `Allow`; a body
-//! over [`MAX_BODY_BYTES`] → 413.
+//! Anything else → 404 `{"detail": "Not found."}`, except a GET or HEAD for a path without its
+//! trailing slash whose slashed form is a route → 301 there (Django's `APPEND_SLASH`); a wrong
+//! method → 405 with `Allow`; a body over [`MAX_BODY_BYTES`] → 413.
 //!
 //! # Logins
 //!
@@ -38,8 +43,10 @@
 //!
 //! # Secrets
 //!
-//! `hf_token` and guard `header_value` are write-only: responses show only `hidden_fields`
-//! (`{"name", "is_set"}`), and no error message echoes a submitted value.
+//! `hf_token`, the remote's other write-only Pulp fields (`client_key`, proxy and basic
+//! credentials) and guard `header_value` are write-only: responses show only `hidden_fields`
+//! (`{"name", "is_set"}`), and no error message echoes a submitted value. Users never show a
+//! password.
 
 use std::path::PathBuf;
 use std::sync::Arc;

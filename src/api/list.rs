@@ -150,7 +150,8 @@ fn filter_matches(
             .all(|t| t.matches(row.labels.unwrap_or(&empty))));
     }
     if param == "is_active" || param == "is_staff" {
-        return Ok(parse_bool(param, value)?);
+        // Every user is active and staff: the row passes when `true` is asked for.
+        return parse_bool(param, value);
     }
     let (field, lookup) = param.split_once("__").unwrap_or((param, "exact"));
     let Some(have) = text(row, field) else {
