@@ -10,10 +10,15 @@
 //! | `/pulp/api/v3/distributions/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
 //! | `/pulp/api/v3/contentguards/core/header/` | GET (list), POST (201) | basic |
 //! | `/pulp/api/v3/contentguards/core/header/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
+//! | `<remote or distribution href>set_label/`, `…/unset_label/` | POST (201 `{key, value}`) | basic |
+//! | `/pulp/api/v3/remotes/`, `distributions/`, `contentguards/`, `repositories/` | GET (generic list) | basic |
+//! | `/pulp/api/v3/users/`, `/pulp/api/v3/users/<id>/` | GET | basic |
+//! | `/pulp/api/v3/` | GET (API root) | none |
 //! | `/pulp/api/v3/status/` | GET | none |
 //!
-//! Anything else → 404 `{"detail": "Not found."}`; a wrong method → 405 with `Allow`; a body
-//! over [`MAX_BODY_BYTES`] → 413.
+//! Anything else → 404 `{"detail": "Not found."}`, except a GET or HEAD for a path without its
+//! trailing slash whose slashed form is a route → 301 there (Django's `APPEND_SLASH`); a wrong
+//! method → 405 with `Allow`; a body over [`MAX_BODY_BYTES`] → 413.
 //!
 //! # Logins
 //!
@@ -38,16 +43,18 @@
 //!
 //! # Secrets
 //!
-//! `hf_token` and guard `header_value` are write-only: responses show only `hidden_fields`
-//! (`{"name", "is_set"}`), and no error message echoes a submitted value.
+//! `hf_token`, the remote's other write-only Pulp fields (`client_key`, proxy and basic
+//! credentials) and guard `header_value` are write-only: responses show only `hidden_fields`
+//! (`{"name", "is_set"}`), and no error message echoes a submitted value. Users never show a
+//! password.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use bytes::Bytes;
-use http::{header, Request, Response, StatusCode};
+use http::{header, Method, Request, Response, StatusCode, Uri};
 use tower::ServiceExt;
 
 use crate::model::{ContentGuard, Distribution, Remote, Secret};
@@ -56,6 +63,7 @@ use crate::registry::Registry;
 mod auth;
 mod distributions;
 mod error;
+mod generic;
 mod guards;
 mod handlers;
 mod json;
@@ -66,6 +74,7 @@ mod remotes;
 mod request;
 mod resource;
 mod status;
+mod users;
 
 #[cfg(test)]
 mod list_tests;
@@ -73,6 +82,8 @@ mod list_tests;
 mod tests;
 #[cfg(test)]
 mod tests_flows;
+#[cfg(test)]
+mod tests_generic;
 #[cfg(test)]
 mod tests_input;
 
@@ -159,13 +170,17 @@ impl std::fmt::Debug for ApiDeps {
 #[derive(Debug, Clone)]
 pub struct Api {
     router: Router,
+    /// Every route's path pattern, for the trailing-slash redirect.
+    patterns: Arc<Vec<String>>,
 }
 
 impl Api {
     /// Builds the API over `deps`.
     pub fn new(deps: ApiDeps) -> Self {
+        let (router, patterns) = router(Arc::new(deps));
         Api {
-            router: router(Arc::new(deps)),
+            router,
+            patterns: Arc::new(patterns),
         }
     }
 
@@ -177,6 +192,9 @@ impl Api {
             return ApiError::detail(StatusCode::PAYLOAD_TOO_LARGE, detail).into_response();
         }
         let method = req.method().clone();
+        if let Some(redirect) = append_slash(&self.patterns, &method, req.uri()) {
+            return redirect;
+        }
         let resp = match self
             .router
             .clone()
@@ -209,25 +227,114 @@ impl Api {
     }
 }
 
-fn router(deps: Arc<ApiDeps>) -> Router {
-    use handlers::{create, delete, list, patch, put, read};
-    fn kind<K: resource::Kind>(router: Router<Arc<ApiDeps>>) -> Router<Arc<ApiDeps>> {
-        let collection = K::COLLECTION;
-        router
-            .route(collection, get(list::<K>).post(create::<K>))
-            .route(
-                &format!("{collection}{{id}}/"),
-                get(read::<K>)
-                    .put(put::<K>)
-                    .patch(patch::<K>)
-                    .delete(delete::<K>),
-            )
+/// The API's routes: every path pattern served (for the trailing-slash redirect) and the
+/// axum router.
+struct Routes {
+    patterns: Vec<String>,
+    router: Router<Arc<ApiDeps>>,
+}
+
+impl Routes {
+    fn add(mut self, path: &str, method: MethodRouter<Arc<ApiDeps>>) -> Self {
+        self.patterns.push(path.to_string());
+        self.router = self.router.route(path, method);
+        self
     }
+
+    /// Collection + object routes, and the label actions when `K` has labels.
+    fn kind<K: resource::Kind>(self) -> Self {
+        use handlers::{create, delete, list, patch, put, read};
+        let collection = K::COLLECTION;
+        self.add(collection, get(list::<K>).post(create::<K>)).add(
+            &format!("{collection}{{id}}/"),
+            get(read::<K>)
+                .put(put::<K>)
+                .patch(patch::<K>)
+                .delete(delete::<K>),
+        )
+    }
+
+    fn labelled<K: labels::Labelled>(self) -> Self {
+        let collection = K::COLLECTION;
+        self.add(
+            &format!("{collection}{{id}}/set_label/"),
+            post(labels::set_label::<K>),
+        )
+        .add(
+            &format!("{collection}{{id}}/unset_label/"),
+            post(labels::unset_label::<K>),
+        )
+    }
+
+    fn generic<G: generic::Generic>(self) -> Self {
+        self.add(G::PATH, get(generic::list::<G>))
+    }
+}
+
+fn router(deps: Arc<ApiDeps>) -> (Router, Vec<String>) {
     let logins = Arc::new(auth::Logins::new(&deps.users));
-    let router = Router::new().route("/pulp/api/v3/status/", get(status::status));
-    let router = kind::<ContentGuard>(kind::<Distribution>(kind::<Remote>(router)));
-    router
+    let users = Arc::new(users::Users::new(
+        deps.users.iter().map(|u| u.username.clone()).collect(),
+    ));
+    let routes = Routes {
+        patterns: Vec::new(),
+        router: Router::new(),
+    }
+    .add("/pulp/api/v3/", get(generic::root))
+    .add("/pulp/api/v3/status/", get(status::status))
+    .kind::<Remote>()
+    .kind::<Distribution>()
+    .kind::<ContentGuard>()
+    .labelled::<Remote>()
+    .labelled::<Distribution>()
+    .generic::<generic::AllRemotes>()
+    .generic::<generic::AllDistributions>()
+    .generic::<generic::AllGuards>()
+    .generic::<generic::AllRepositories>()
+    .add(users::USERS, get(users::list))
+    .add(&format!("{}{{id}}/", users::USERS), get(users::read));
+    let router = routes
+        .router
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::Extension(logins))
-        .with_state(deps)
+        .layer(axum::Extension(users))
+        .with_state(deps);
+    (router, routes.patterns)
+}
+
+/// Does `path` match one of the route `patterns` (`{id}` matches one non-empty segment)?
+fn is_route(patterns: &[String], path: &str) -> bool {
+    patterns.iter().any(|pattern| {
+        let (mut want, mut have) = (pattern.split('/'), path.split('/'));
+        loop {
+            match (want.next(), have.next()) {
+                (None, None) => return true,
+                (Some(w), Some(h)) if w == h || (w.starts_with('{') && !h.is_empty()) => {}
+                _ => return false,
+            }
+        }
+    })
+}
+
+/// Django's `APPEND_SLASH` (pulpcore runs `CommonMiddleware`): a GET or HEAD for a path
+/// without its trailing slash that is no route while the slashed path is one → 301 there, the
+/// query kept. Other methods get the usual 404 (a redirected POST would lose its body).
+fn append_slash(patterns: &[String], method: &Method, uri: &Uri) -> Option<Response<Bytes>> {
+    let path = uri.path();
+    if !(method == Method::GET || method == Method::HEAD)
+        || path.ends_with('/')
+        || is_route(patterns, path)
+        || !is_route(patterns, &format!("{path}/"))
+    {
+        return None;
+    }
+    let location = match uri.query() {
+        Some(q) => format!("{path}/?{q}"),
+        None => format!("{path}/"),
+    };
+    let mut resp = Response::new(Bytes::new());
+    *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    let location = http::HeaderValue::from_str(&location).ok()?;
+    resp.headers_mut().insert(header::LOCATION, location);
+    Some(resp)
 }

@@ -43,16 +43,54 @@ pub enum Policy {
     OnDemand,
     /// Stream to the client, store nothing.
     Streamed,
+    /// Pulp's `immediate`: accepted and answered as given, behaves as [`Policy::OnDemand`]
+    /// (`docs/pulp-api.md` "Remotes").
+    Immediate,
 }
 
 impl Policy {
-    /// The Pulp spelling (`on_demand`, `streamed`).
+    /// The Pulp spelling (`on_demand`, `streamed`, `immediate`).
     pub fn as_str(self) -> &'static str {
         match self {
             Policy::OnDemand => "on_demand",
             Policy::Streamed => "streamed",
+            Policy::Immediate => "immediate",
         }
     }
+    /// The policy of that Pulp spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Policy::OnDemand, Policy::Streamed, Policy::Immediate]
+            .into_iter()
+            .find(|p| p.as_str() == text)
+    }
+    /// Are fetched files stored (and Hub answers remembered)? Every policy but `streamed`.
+    pub fn stores(self) -> bool {
+        self != Policy::Streamed
+    }
+}
+
+/// `hf_hub_url` when none is given (pulp_hugging_face's default).
+pub const DEFAULT_HF_HUB_URL: &str = "https://huggingface.co";
+
+/// Pulp remote fields hubcache stores and answers but does not act on (`docs/pulp-api.md`
+/// "Remotes"): client certificates, an outbound proxy, basic upstream credentials. The
+/// write-only ones are [`Secret`]s.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoredOnly {
+    /// `client_cert`: PEM.
+    pub client_cert: Option<String>,
+    /// `client_key`: PEM, write-only.
+    pub client_key: Option<Secret>,
+    /// `proxy_url`: never with credentials in it.
+    pub proxy_url: Option<String>,
+    /// `proxy_username`, write-only.
+    pub proxy_username: Option<Secret>,
+    /// `proxy_password`, write-only.
+    pub proxy_password: Option<Secret>,
+    /// `username`, write-only.
+    pub username: Option<Secret>,
+    /// `password`, write-only.
+    pub password: Option<Secret>,
 }
 
 /// Where an object was declared. Config-declared objects are read-only through the API.
@@ -98,9 +136,13 @@ pub struct Remote {
     pub meta: Meta,
     /// Unique name; the `remote` metrics label.
     pub name: String,
-    /// Hub base URL without a trailing slash, e.g. `https://huggingface.co`.
+    /// Hub base URL without a trailing slash, e.g. `https://huggingface.co`: every upstream
+    /// request is built on it.
     pub url: String,
-    /// `on_demand` or `streamed`.
+    /// pulp_hugging_face's `hf_hub_url`: stored and answered as given, never fetched from
+    /// (`docs/pulp-api.md` "Remotes").
+    pub hf_hub_url: String,
+    /// `on_demand`, `streamed` or `immediate`.
     pub policy: Policy,
     /// Sent upstream as `Authorization: Bearer <token>` to the Hub host only.
     pub hf_token: Option<Secret>,
@@ -112,8 +154,13 @@ pub struct Remote {
     pub ca_cert: Option<String>,
     /// Extra upstream headers, in order (never `Authorization`).
     pub headers: Vec<(String, String)>,
-    /// TCP (and TLS) connect timeout upstream.
+    /// `headers` was given (answered as a list, even empty); never given or `null`: answered
+    /// `null`, as Pulp does.
+    pub headers_given: bool,
+    /// TCP (and TLS) connect timeout upstream (`connect_timeout`).
     pub connect_timeout: Option<Duration>,
+    /// Pulp's `sock_connect_timeout`: also bounds the connect (the shorter of the two applies).
+    pub sock_connect_timeout: Option<Duration>,
     /// Longest wait for the next upstream read (headers or body bytes).
     pub sock_read_timeout: Option<Duration>,
     /// Cap on one metadata exchange with the Hub (never applied to a file body stream).
@@ -124,6 +171,8 @@ pub struct Remote {
     pub rate_limit: Option<u32>,
     /// Cap on concurrent upstream requests (None: unlimited).
     pub download_concurrency: Option<u32>,
+    /// Pulp fields stored and answered only.
+    pub stored: StoredOnly,
 }
 
 impl Remote {
@@ -134,24 +183,33 @@ impl Remote {
             meta: Meta::new(origin),
             name: name.into(),
             url: url.into(),
+            hf_hub_url: DEFAULT_HF_HUB_URL.into(),
             policy: Policy::default(),
             hf_token: None,
             pulp_labels: BTreeMap::new(),
             tls_validation: true,
             ca_cert: None,
             headers: Vec::new(),
+            headers_given: false,
             connect_timeout: None,
+            sock_connect_timeout: None,
             sock_read_timeout: None,
             total_timeout: None,
             max_retries: None,
             rate_limit: None,
             download_concurrency: None,
+            stored: StoredOnly::default(),
         }
     }
 
-    /// Connect timeout in force (default 10 s).
+    /// Connect timeout in force: the shorter of `connect_timeout` and `sock_connect_timeout`
+    /// (default 10 s).
     pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout.unwrap_or(Duration::from_secs(10))
+        match (self.connect_timeout, self.sock_connect_timeout) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(d), None) | (None, Some(d)) => d,
+            (None, None) => Duration::from_secs(10),
+        }
     }
     /// Read timeout in force (default 30 s).
     pub fn read_timeout(&self) -> Duration {

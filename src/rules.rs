@@ -210,9 +210,65 @@ pub fn check_header_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `hf_hub_url` (stored and answered as written, never fetched from): a URL [`check_url`]
+/// accepts; unlike `url`, it is kept exactly as written (trailing `/` included).
+pub fn check_hf_hub_url(url: &str) -> Result<(), String> {
+    check_url(url).map(|_| ())
+}
+
+/// `proxy_url` (stored only): no credentials in it (pulpcore `validate_proxy_url`), no control
+/// characters.
+pub fn check_proxy_url(url: &str) -> Result<(), String> {
+    if url.contains('@') {
+        return Err("proxy_url must not contain credentials".into());
+    }
+    if has_control(url) {
+        return Err("Enter a valid URL: no control characters.".into());
+    }
+    Ok(())
+}
+
+/// The proxy credentials rule (pulpcore `RemoteNetworkConfigSerializer.validate`): only with a
+/// `proxy_url`, and both or neither. Arguments say which of the three are set (non-empty).
+pub fn check_proxy_credentials(url: bool, username: bool, password: bool) -> Result<(), String> {
+    if (username || password) && !url {
+        return Err("proxy credentials cannot be specified without a proxy".into());
+    }
+    if username != password {
+        return Err("proxy username and password can only be specified together".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_only_fields() {
+        assert!(check_hf_hub_url("https://huggingface.co").is_ok());
+        assert!(check_hf_hub_url("http://127.0.0.1:1234/hub/").is_ok());
+        for bad in ["huggingface.co", "ftp://x", "https://a b", "http://", ""] {
+            assert!(check_hf_hub_url(bad).is_err(), "{bad}");
+        }
+        assert!(check_proxy_url("http://proxy:3128").is_ok());
+        assert!(check_proxy_url("http://u:p@proxy:3128").is_err());
+        let rows = [
+            ((false, false, false), None),
+            ((true, false, false), None),
+            ((true, true, true), None),
+            ((false, true, true), Some("without a proxy")),
+            ((true, true, false), Some("together")),
+            ((true, false, true), Some("together")),
+        ];
+        for ((u, n, p), want) in rows {
+            let got = check_proxy_credentials(u, n, p).err();
+            assert_eq!(got.is_some(), want.is_some(), "{u} {n} {p}");
+            if let (Some(got), Some(want)) = (got, want) {
+                assert!(got.contains(want), "{got}");
+            }
+        }
+    }
 
     #[test]
     fn urls() {

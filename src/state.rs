@@ -146,6 +146,28 @@ struct RemoteRecord {
     rate_limit: Option<u32>,
     #[serde(default)]
     download_concurrency: Option<u32>,
+    // Pulp fields stored and answered (docs/pulp-api.md "Remotes"); absent in older files.
+    #[serde(default)]
+    hf_hub_url: Option<String>,
+    /// `headers` answered `null` (never given).
+    #[serde(default)]
+    headers_null: bool,
+    #[serde(default)]
+    sock_connect_timeout: Option<f64>,
+    #[serde(default)]
+    client_cert: Option<String>,
+    #[serde(default)]
+    client_key: Option<String>,
+    #[serde(default)]
+    proxy_url: Option<String>,
+    #[serde(default)]
+    proxy_username: Option<String>,
+    #[serde(default)]
+    proxy_password: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

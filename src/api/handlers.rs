@@ -21,7 +21,7 @@ use crate::registry::Snapshot;
 use crate::state;
 
 /// `content_origin`, else the request's `X-Forwarded-Proto` + `Host`.
-fn content_origin(deps: &ApiDeps, headers: &HeaderMap, uri: &Uri) -> String {
+pub(crate) fn content_origin(deps: &ApiDeps, headers: &HeaderMap, uri: &Uri) -> String {
     match &deps.content_origin {
         Some(origin) => origin.trim_end_matches('/').to_string(),
         None => request_origin(headers, uri),
@@ -30,7 +30,7 @@ fn content_origin(deps: &ApiDeps, headers: &HeaderMap, uri: &Uri) -> String {
 
 /// Runs `change` under the registry's writer lock and persists the state before publishing,
 /// off the async threads (the state file is fsynced).
-async fn write<T: Send + 'static>(
+pub(crate) async fn write<T: Send + 'static>(
     deps: &Arc<ApiDeps>,
     change: impl FnOnce(&mut Snapshot) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -81,7 +81,7 @@ fn position<K: Kind>(snap: &Snapshot, id: &str) -> Result<usize, ApiError> {
 }
 
 /// The index of object `id` in `snap`, refusing config-declared objects.
-fn find_writable<K: Kind>(snap: &Snapshot, id: &str) -> Result<usize, ApiError> {
+pub(crate) fn find_writable<K: Kind>(snap: &Snapshot, id: &str) -> Result<usize, ApiError> {
     let index = position::<K>(snap, id)?;
     let obj = &K::all(snap)[index];
     if obj.meta().origin == Origin::Config {

@@ -1,10 +1,30 @@
+//! Labels: the `pulp_label_select` filter and the `set_label/` / `unset_label/` actions.
+//!
 //! `pulp_label_select`: comma-separated terms `key=val`, `key!=val`, `key~text`, `key`, `!key`
 //! (`\,` is a literal comma), as pulpcore's `LabelFilter` reads them; a bad term is a 400
 //! `["Invalid search term: '<term>'."]`.
+//!
+//! `POST <href>set_label/` `{"key", "value"}` and `POST <href>unset_label/` `{"key"}` answer
+//! 201 `{"key", "value"}` (pulpcore's `LabelsMixin`; `value` is the old one for an unset). They
+//! are writes like any other: declared objects are refused, the change is saved before the
+//! answer, and `pulp_last_updated` moves.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use super::error::ApiError;
+use axum::extract::{Path, State};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+
+use super::auth::Authenticated;
+use super::error::{json_response, ApiError};
+use super::handlers::{find_writable, write, Handled};
+use super::json::{parse_body, Given};
+use super::resource::Kind;
+use super::ApiDeps;
+use crate::model::{Distribution, Remote};
 
 /// One `pulp_label_select` term.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,4 +113,123 @@ impl LabelTerm {
             LabelTerm::Missing(k) => !labels.contains_key(k),
         }
     }
+}
+
+/// A kind with `pulp_labels` that `set_label/` and `unset_label/` can change.
+pub(crate) trait Labelled: Kind {
+    /// The labels, to change.
+    fn labels_mut(&mut self) -> &mut BTreeMap<String, String>;
+}
+
+impl Labelled for Remote {
+    fn labels_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.pulp_labels
+    }
+}
+
+impl Labelled for Distribution {
+    fn labels_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.pulp_labels
+    }
+}
+
+/// Reads `key` (required, not blank) and, for a set, `value` (required; hubcache labels are
+/// strings, so `null` is refused) from a label action's body.
+fn read_key_value(
+    headers: &HeaderMap,
+    body: &[u8],
+    with_value: bool,
+) -> Result<(String, Option<String>), ApiError> {
+    let fields: &[&str] = if with_value {
+        &["key", "value"]
+    } else {
+        &["key"]
+    };
+    let mut input = parse_body(headers, body, fields, &[])?;
+    let key = input.string("key", false);
+    input.require("key", &key, super::json::Mode::Create);
+    if matches!(&key, Given::Value(k) if k.is_empty()) {
+        input.errors.push("key", "This field may not be blank.");
+    }
+    let value = if with_value {
+        let value = input.string("value", false);
+        input.require("value", &value, super::json::Mode::Create);
+        value.into_option()
+    } else {
+        None
+    };
+    input.errors.into_result()?;
+    Ok((key.into_option().unwrap_or_default(), value))
+}
+
+/// `POST <object>set_label/`: 201 `{"key", "value"}`.
+pub(crate) async fn set_label<K: Labelled>(
+    State(deps): State<Arc<ApiDeps>>,
+    _: Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Handled {
+    let answer = write(&deps, move |snap| {
+        let index = find_writable::<K>(snap, &id)?;
+        let (key, value) = read_key_value(&headers, &body, true)?;
+        let value = value.unwrap_or_default();
+        let one = BTreeMap::from([(key.clone(), value.clone())]);
+        crate::rules::check_labels(&one).map_err(|m| ApiError::field("non_field_errors", m))?;
+        change::<K>(snap, index, |labels| {
+            labels.insert(key.clone(), value.clone());
+        });
+        Ok(json!({"key": key, "value": value}))
+    })
+    .await?;
+    created(&answer)
+}
+
+/// `POST <object>unset_label/`: 201 `{"key", "value": <the old value>}`; a key that is not set
+/// is a 400 under `key`.
+pub(crate) async fn unset_label<K: Labelled>(
+    State(deps): State<Arc<ApiDeps>>,
+    _: Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Handled {
+    let answer = write(&deps, move |snap| {
+        let index = find_writable::<K>(snap, &id)?;
+        let (key, _) = read_key_value(&headers, &body, false)?;
+        let Some(old) = K::all(snap)[index]
+            .labels()
+            .and_then(|l| l.get(&key))
+            .cloned()
+        else {
+            return Err(ApiError::field(
+                "key",
+                format!("Label '{key}' is not set on the object."),
+            ));
+        };
+        change::<K>(snap, index, |labels| {
+            labels.remove(&key);
+        });
+        Ok(json!({"key": key, "value": old}))
+    })
+    .await?;
+    created(&answer)
+}
+
+/// Replaces object `index` of kind `K` in `snap` by a copy whose labels `edit` changed, its
+/// `pulp_last_updated` moved.
+fn change<K: Labelled>(
+    snap: &mut crate::registry::Snapshot,
+    index: usize,
+    edit: impl FnOnce(&mut BTreeMap<String, String>),
+) {
+    let current = &K::all(snap)[index];
+    let mut obj = current.as_ref().clone();
+    edit(obj.labels_mut());
+    obj.meta_mut().updated = SystemTime::now().max(current.meta().updated);
+    K::all_mut(snap)[index] = Arc::new(obj);
+}
+
+fn created(body: &Value) -> Handled {
+    Ok(json_response(StatusCode::CREATED, body).map(axum::body::Body::from))
 }

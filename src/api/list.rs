@@ -58,6 +58,8 @@ pub(crate) struct ListQuery {
     ordering: Vec<(String, bool)>,
     fields: Option<Vec<String>>,
     exclude: Vec<String>,
+    /// The compiled `…__regex` / `…__iregex` patterns, by parameter.
+    regexes: Vec<(String, regex::Regex)>,
 }
 
 /// Splits a raw query string into decoded pairs (`+` is a space).
@@ -86,25 +88,110 @@ fn last_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> 
         .map(|(_, v)| v.as_str())
 }
 
-/// Does `row` pass filter `name=value`? Names that are not filters pass (checked earlier).
-fn filter_matches(name: &str, value: &str, row: &Row<'_>) -> Result<bool, ApiError> {
-    Ok(match name {
-        "name" => row.name == value,
-        "name__contains" => row.name.contains(value),
-        "name__icontains" => row.name.to_lowercase().contains(&value.to_lowercase()),
-        "name__startswith" => row.name.starts_with(value),
-        "name__in" => value.split(',').any(|n| n == row.name),
-        "base_path" => row.base_path == Some(value),
-        "base_path__contains" => row.base_path.is_some_and(|b| b.contains(value)),
-        "pulp_label_select" => {
-            let terms = parse_label_select(value)?;
-            let empty = BTreeMap::new();
-            terms
-                .iter()
-                .all(|t| t.matches(row.labels.unwrap_or(&empty)))
+/// Longest `__regex` / `__iregex` pattern accepted.
+const MAX_PATTERN: usize = 1000;
+/// Compiled-size cap of one pattern (`regex::RegexBuilder::size_limit`), so a client cannot
+/// make the server build a huge automaton; matching is linear-time whatever the pattern.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles the value of a `…__regex` (case-sensitive) or `…__iregex` parameter; a bad or
+/// oversized pattern is a 400 under the parameter's name.
+fn compile(param: &str, pattern: &str) -> Result<regex::Regex, ApiError> {
+    if pattern.chars().count() > MAX_PATTERN {
+        return Err(ApiError::field(
+            param,
+            format!("Ensure this value has at most {MAX_PATTERN} characters."),
+        ));
+    }
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(param.ends_with("__iregex"))
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .dfa_size_limit(PATTERN_SIZE_LIMIT)
+        .build()
+        .map_err(|e| {
+            let reason = match e {
+                regex::Error::CompiledTooBig(_) => "the pattern is too large".to_string(),
+                e => e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string(),
+            };
+            ApiError::field(param, format!("Invalid regular expression: {reason}"))
+        })
+}
+
+/// The text of `field` in `row`: `name` (also `username` for users), `base_path`, and the
+/// user fields that are always empty.
+fn text<'a>(row: &Row<'a>, field: &str) -> Option<&'a str> {
+    match field {
+        "name" | "username" => Some(row.name),
+        "base_path" => row.base_path,
+        "first_name" | "last_name" | "email" => Some(""),
+        _ => None,
+    }
+}
+
+/// Does `row` pass filter `param=value` (`field__lookup`, Django's lookups)? Parameters that
+/// are not filters pass (checked earlier); `regexes` holds the compiled patterns.
+fn filter_matches(
+    param: &str,
+    value: &str,
+    row: &Row<'_>,
+    regexes: &[(String, regex::Regex)],
+) -> Result<bool, ApiError> {
+    if param == "pulp_label_select" {
+        let terms = parse_label_select(value)?;
+        let empty = BTreeMap::new();
+        return Ok(terms
+            .iter()
+            .all(|t| t.matches(row.labels.unwrap_or(&empty))));
+    }
+    if param == "is_active" || param == "is_staff" {
+        // Every user is active and staff: the row passes when `true` is asked for.
+        return parse_bool(param, value);
+    }
+    let (field, lookup) = param.split_once("__").unwrap_or((param, "exact"));
+    let Some(have) = text(row, field) else {
+        // A text field this row lacks (e.g. `base_path` on a generic list's guard).
+        return Ok(false);
+    };
+    let lower = || (have.to_lowercase(), value.to_lowercase());
+    Ok(match lookup {
+        "exact" => have == value,
+        "iexact" => {
+            let (h, v) = lower();
+            h == v
         }
+        "contains" => have.contains(value),
+        "icontains" => {
+            let (h, v) = lower();
+            h.contains(&v)
+        }
+        "startswith" => have.starts_with(value),
+        "istartswith" => {
+            let (h, v) = lower();
+            h.starts_with(&v)
+        }
+        "in" => value.split(',').any(|n| n == have),
+        "regex" | "iregex" => regexes
+            .iter()
+            .find(|(p, _)| p == param)
+            .is_some_and(|(_, re)| re.is_match(have)),
         _ => true,
     })
+}
+
+/// A boolean filter value as django-filter's `BooleanFilter` reads it (the users' `is_active`
+/// and `is_staff`, which are always true here).
+fn parse_bool(param: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "true" | "True" | "1" => Ok(true),
+        "false" | "False" | "0" => Ok(false),
+        _ => Err(ApiError::field(param, "Select a valid choice.")),
+    }
 }
 
 impl ListQuery {
@@ -151,9 +238,18 @@ impl ListQuery {
             }
             order.push((field.to_string(), desc));
         }
+        let mut regexes = Vec::new();
         for (k, v) in &pairs {
             if k == "pulp_label_select" && !v.is_empty() {
                 parse_label_select(v)?;
+            }
+            if (k == "is_active" || k == "is_staff") && !v.is_empty() {
+                parse_bool(k, v)?;
+            }
+            if (k.ends_with("__regex") || k.ends_with("__iregex")) && !v.is_empty() {
+                let re = compile(k, v)?;
+                regexes.retain(|(p, _)| p != k);
+                regexes.push((k.clone(), re));
             }
         }
         let shaping = Self::shaping_of(pairs);
@@ -161,6 +257,7 @@ impl ListQuery {
             limit,
             offset,
             ordering: order,
+            regexes,
             ..shaping
         })
     }
@@ -192,6 +289,7 @@ impl ListQuery {
             ordering: Vec::new(),
             fields,
             exclude,
+            regexes: Vec::new(),
         }
     }
 
@@ -200,7 +298,10 @@ impl ListQuery {
         let mut kept = Vec::new();
         'items: for (row, item) in items {
             for (k, v) in &self.pairs {
-                if !ALWAYS.contains(&k.as_str()) && !v.is_empty() && !filter_matches(k, v, &row)? {
+                if !ALWAYS.contains(&k.as_str())
+                    && !v.is_empty()
+                    && !filter_matches(k, v, &row, &self.regexes)?
+                {
                     continue 'items;
                 }
             }
@@ -209,7 +310,8 @@ impl ListQuery {
         kept.sort_by(|(a, _), (b, _)| {
             for (field, desc) in &self.ordering {
                 let ord = match field.as_str() {
-                    "name" => a.name.cmp(b.name),
+                    "name" | "username" => a.name.cmp(b.name),
+                    "id" => a.id.cmp(&b.id),
                     "base_path" => a.base_path.cmp(&b.base_path),
                     "pulp_last_updated" => a.updated.cmp(&b.updated),
                     _ => a.created.cmp(&b.created),

@@ -86,6 +86,13 @@ async fn filters_and_ordering() {
         (REMOTES, "?name__icontains=BETA", &["Beta"]),
         (REMOTES, "?name__startswith=g", &["gamma"]),
         (REMOTES, "?name__in=alpha,gamma,zeta", &["gamma", "alpha"]),
+        (REMOTES, "?name__iexact=BETA", &["Beta"]),
+        (REMOTES, "?name__istartswith=b", &["Beta"]),
+        (REMOTES, "?name__regex=^[a-z]%2Ba$", &["gamma", "alpha"]),
+        (REMOTES, "?name__regex=ET", &[]),
+        (REMOTES, "?name__iregex=ET", &["Beta"]),
+        (REMOTES, "?name__regex=a&name__contains=mm", &["gamma"]),
+        (GUARDS, "?name__regex=.", &[]),
         (REMOTES, "?pulp_label_select=env", &["Beta", "alpha"]),
         (REMOTES, "?pulp_label_select=env%3Dprod", &["alpha"]),
         (REMOTES, "?pulp_label_select=env!%3Dprod", &["Beta"]),
@@ -142,8 +149,18 @@ async fn bad_list_parameters_are_400() {
         ),
         (
             REMOTES,
-            "?name__regex=a&q=b",
-            json!({"errors": ["Invalid Filter: 'name__regex'", "Invalid Filter: 'q'"]}),
+            "?name__gt=a&q=b",
+            json!({"errors": ["Invalid Filter: 'name__gt'", "Invalid Filter: 'q'"]}),
+        ),
+        (
+            REMOTES,
+            "?name__regex=(a",
+            json!({"name__regex": ["Invalid regular expression: error: unclosed group"]}),
+        ),
+        (
+            DISTS,
+            "?name__iregex=a{1000}{1000}",
+            json!({"name__iregex": ["Invalid regular expression: the pattern is too large"]}),
         ),
         (
             REMOTES,
@@ -244,4 +261,20 @@ async fn fields_and_exclude_fields() {
         .call("GET", &format!("{href}?fields=name&colour=ignored"), None)
         .await;
     assert_eq!(one.json, json!({"name": "gamma"}));
+}
+
+#[tokio::test]
+async fn an_overlong_pattern_is_refused_before_compiling() {
+    let h = populated().await;
+    let long = "a".repeat(1001);
+    let a = h
+        .call("GET", &format!("{REMOTES}?name__regex={long}"), None)
+        .await;
+    assert_eq!(
+        (a.status, a.json),
+        (
+            400,
+            json!({"name__regex": ["Ensure this value has at most 1000 characters."]})
+        )
+    );
 }

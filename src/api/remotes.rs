@@ -1,12 +1,13 @@
 //! Remotes (`/pulp/api/v3/remotes/hugging_face/hugging-face/`): Pulp's JSON for a [`Remote`],
 //! its validation, and what deleting one does to the distributions using it.
 //!
-//! * `url` is the Hub base URL; `hf_hub_url` is accepted as its alias and shown equal to it.
+//! * `url` is the Hub base URL hubcache fetches from; `hf_hub_url` is stored and answered as
+//!   given (default `https://huggingface.co`), never fetched from.
 //! * `hf_token` is write-only (`hidden_fields`); `null` or `""` clears it.
-//! * `policy`: `on_demand` (default) or `streamed`; `immediate` is refused until it exists.
-//! * `sock_connect_timeout` is accepted as `connect_timeout` and shown equal to it.
-//! * Fields the proxy cannot honour yet (client certificates, outbound proxy, basic
-//!   credentials) are refused unless `null`, rather than stored and ignored.
+//! * `policy`: `on_demand` (default), `streamed`, or `immediate` (behaves as `on_demand`).
+//! * `headers`: answered `null` until given.
+//! * Client certificates, outbound proxy and basic credentials are stored and answered (the
+//!   write-only ones only in `hidden_fields`) but not acted on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,22 +17,12 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::json::{Given, Input, Mode};
-use super::remote_fields::{read_headers, read_timeouts, read_url};
+use super::remote_fields::{read_headers, read_stored_only, read_timeouts, read_url};
 use super::resource::{kind_accessors, object, read_name, Kind};
 use crate::model::{Origin, Policy, Remote};
 use crate::registry::Snapshot;
 use crate::rules;
 
-/// Fields pulpcore has that the proxy cannot honour yet: accepted only as `null` (or `""`).
-const UNSUPPORTED: [&str; 7] = [
-    "client_cert",
-    "client_key",
-    "proxy_url",
-    "proxy_username",
-    "proxy_password",
-    "username",
-    "password",
-];
 /// Write-only fields, in `hidden_fields` order (pulpcore's, then `hf_token`).
 const HIDDEN: [&str; 5] = [
     "client_key",
@@ -61,8 +52,14 @@ impl Kind for Remote {
         "headers",
         "download_concurrency",
         "rate_limit",
+        "client_cert",
+        "client_key",
+        "proxy_url",
+        "proxy_username",
+        "proxy_password",
+        "username",
+        "password",
     ];
-    const NULL_ONLY: &'static [&'static str] = &UNSUPPORTED;
     const READ_ONLY: &'static [&'static str] = &["pulp_domain"];
     const FILTERS: &'static [&'static str] = &["pulp_label_select"];
 
@@ -73,25 +70,37 @@ impl Kind for Remote {
 
     fn fields(&self, _snap: &Snapshot, _content_origin: &str) -> Map<String, Value> {
         let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
-        let headers: Vec<Value> = self.headers.iter().map(|(k, v)| json!({ k: v })).collect();
+        let headers: Option<Vec<Value>> = self
+            .headers_given
+            .then(|| self.headers.iter().map(|(k, v)| json!({ k: v })).collect());
+        let st = &self.stored;
+        let set =
+            |s: &Option<crate::model::Secret>| s.as_ref().is_some_and(|s| !s.expose().is_empty());
         let mut hidden: Vec<Value> = HIDDEN
             .iter()
-            .map(|name| json!({"name": name, "is_set": false}))
+            .zip([
+                &st.client_key,
+                &st.proxy_username,
+                &st.proxy_password,
+                &st.username,
+                &st.password,
+            ])
+            .map(|(name, value)| json!({"name": name, "is_set": set(value)}))
             .collect();
         hidden.push(json!({"name": "hf_token", "is_set": self.token().is_some()}));
         object(json!({
             "name": self.name,
             "url": self.url,
-            "hf_hub_url": self.url,
+            "hf_hub_url": self.hf_hub_url,
             "policy": self.policy.as_str(),
             "pulp_labels": self.pulp_labels,
             "tls_validation": self.tls_validation,
             "ca_cert": self.ca_cert,
-            "client_cert": null,
-            "proxy_url": null,
+            "client_cert": st.client_cert,
+            "proxy_url": st.proxy_url,
             "max_retries": self.max_retries,
             "connect_timeout": secs(self.connect_timeout),
-            "sock_connect_timeout": secs(self.connect_timeout),
+            "sock_connect_timeout": secs(self.sock_connect_timeout),
             "sock_read_timeout": secs(self.sock_read_timeout),
             "total_timeout": secs(self.total_timeout),
             "headers": headers,
@@ -121,13 +130,12 @@ impl Kind for Remote {
             None => {}
         }
         match input.string("policy", false) {
-            Given::Value(p) if p == "on_demand" => r.policy = Policy::OnDemand,
-            Given::Value(p) if p == "streamed" => r.policy = Policy::Streamed,
-            Given::Value(p) if p == "immediate" => input.errors.push(
-                "policy",
-                "\"immediate\" is not supported yet: hubcache fetches on demand; use \"on_demand\" or \"streamed\".",
-            ),
-            Given::Value(p) => input.errors.push("policy", format!("\"{p}\" is not a valid choice.")),
+            Given::Value(p) => match Policy::parse(&p) {
+                Some(policy) => r.policy = policy,
+                None => input
+                    .errors
+                    .push("policy", format!("\"{p}\" is not a valid choice.")),
+            },
             Given::Absent if mode == Mode::Put => r.policy = Policy::default(),
             _ => {}
         }
@@ -145,17 +153,11 @@ impl Kind for Remote {
             Given::Value(_) | Given::Null => r.ca_cert = None,
             Given::Absent => {}
         }
-        for field in UNSUPPORTED {
-            let set = matches!(input.raw(field), Given::Value(v) if v.as_str() != Some(""));
-            if set {
-                input
-                    .errors
-                    .push(field, format!("{field} is not supported by hubcache yet"));
-            }
-        }
+        read_stored_only(&mut input, &mut r.stored);
         read_timeouts(&mut input, &mut r);
         if let Some(headers) = read_headers(&mut input) {
-            r.headers = headers;
+            r.headers_given = headers.is_some();
+            r.headers = headers.unwrap_or_default();
         }
         for (field, min) in [
             ("max_retries", 0),

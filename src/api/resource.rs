@@ -24,11 +24,15 @@ pub(crate) const COMMON_READ_ONLY: [&str; 5] = [
     "hidden_fields",
 ];
 /// List filters every kind accepts.
-pub(crate) const NAME_FILTERS: [&str; 5] = [
+pub(crate) const NAME_FILTERS: [&str; 9] = [
     "name",
     "name__contains",
     "name__icontains",
+    "name__iexact",
     "name__in",
+    "name__iregex",
+    "name__istartswith",
+    "name__regex",
     "name__startswith",
 ];
 /// Fields every kind's list can be ordered by.

@@ -217,7 +217,12 @@ async fn secrets_never_appear_in_any_response() {
 #[tokio::test]
 async fn remote_fields_defaults_and_hidden_fields() {
     let h = Harness::new();
-    let r = h.create(REMOTES, json!({"name": "hf", "hf_hub_url": "https://huggingface.co/", "pulp_labels": {"team": "ml"}})).await;
+    let r = h
+        .create(
+            REMOTES,
+            json!({"name": "hf", "url": "https://huggingface.co/", "pulp_labels": {"team": "ml"}}),
+        )
+        .await;
     let id = r["pulp_href"]
         .as_str()
         .unwrap()
@@ -261,13 +266,18 @@ async fn remote_fields_defaults_and_hidden_fields() {
     );
     assert_eq!(r["hidden_fields"][5]["is_set"], false);
     assert!(r.get("hf_token").is_none());
+    assert_eq!(r["headers"], Value::Null, "never given: null, as Pulp");
 
     let href = r["pulp_href"].as_str().unwrap();
     let p = h.call("PATCH", href, Some(json!({"policy": "streamed", "sock_connect_timeout": 5, "headers": [{"X-Foo": "bar"}], "download_concurrency": 4}))).await;
     assert_eq!(p.status, 200, "{}", p.json);
     assert_eq!(
-        (p.json["policy"].clone(), p.json["connect_timeout"].clone()),
-        (json!("streamed"), json!(5.0))
+        (
+            p.json["policy"].clone(),
+            p.json["connect_timeout"].clone(),
+            p.json["sock_connect_timeout"].clone()
+        ),
+        (json!("streamed"), Value::Null, json!(5.0))
     );
     assert_eq!(p.json["headers"], json!([{"X-Foo": "bar"}]));
     assert_ne!(p.json["pulp_last_updated"], r["pulp_last_updated"]);

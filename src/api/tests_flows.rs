@@ -263,7 +263,7 @@ async fn authentication_and_routing() {
             json!({"detail": "Not found."}),
         ),
         (
-            "GET",
+            "PUT",
             "/pulp/api/v3/remotes/hugging_face/hugging-face",
             Some("admin:password"),
             404,

@@ -32,11 +32,13 @@ fn every_problem_has_its_path() {
         ("remotes: [{url: 'https://h'}]".into(), &[("remotes[0].name", "required")]),
         ("remotes: [{name: r}]".into(), &[("remotes[0].url", "required")]),
         ("remotes: [{name: r, url: 'ftp://h'}]".into(), &[("remotes[0].url", "valid URL")]),
-        ("remotes: [{name: r, url: 'https://a', hf_hub_url: 'https://b'}]".into(), &[("remotes[0].hf_hub_url", "must equal url")]),
-        ("remotes: [{name: r, url: 'https://a', policy: immediate}]".into(), &[("remotes[0].policy", "not supported yet")]),
+        ("remotes: [{name: r, hf_hub_url: 'https://b'}]".into(), &[("remotes[0].url", "required")]),
+        ("remotes: [{name: r, url: 'https://a', hf_hub_url: 'b'}]".into(), &[("remotes[0].hf_hub_url", "valid URL")]),
         ("remotes: [{name: r, url: 'https://a', policy: eager}]".into(), &[("remotes[0].policy", "not a valid choice")]),
-        ("remotes: [{name: r, url: 'https://a', proxy_url: 'http://p'}]".into(), &[("remotes[0].proxy_url", "proxy_url is not supported by hubcache yet")]),
-        ("remotes: [{name: r, url: 'https://a', client_key: k, password: p}]".into(), &[("remotes[0].client_key", "client_key is not supported"), ("remotes[0].password", "password is not supported")]),
+        ("remotes: [{name: r, url: 'https://a', proxy_url: 'http://u:p@p'}]".into(), &[("remotes[0].proxy_url", "must not contain credentials")]),
+        ("remotes: [{name: r, url: 'https://a', proxy_username: u, proxy_password: p}]".into(), &[("remotes[0]", "without a proxy")]),
+        ("remotes: [{name: r, url: 'https://a', proxy_url: 'http://p', proxy_username: u}]".into(), &[("remotes[0]", "together")]),
+        ("remotes: [{name: r, url: 'https://a', client_cert: junk, password: 3}]".into(), &[("remotes[0].password", "expected a string"), ("remotes[0].client_cert", "CERTIFICATE")]),
         ("remotes: [{name: r, url: 'https://a', headers: [{Authorization: x}]}]".into(), &[("remotes[0].headers[0]", "hf_token")]),
         ("remotes: [{name: r, url: 'https://a', headers: [{A: x}, {B: \"x\\ty\"}, {\"C\\r\": y}]}]".into(), &[("remotes[0].headers[1]", "not a valid header value"), ("remotes[0].headers[2]", "not a valid header name")]),
         ("remotes: [{name: r, url: 'https://a', hf_token: \"hf_a\\r\\nb\"}]".into(), &[("remotes[0].hf_token", "control characters")]),
@@ -75,7 +77,7 @@ fn every_problem_has_its_path() {
 #[test]
 fn all_problems_are_reported_at_once() {
     let yaml = "listen: nope\ncache: {max_size: x, revision_ttl: y}\nusers: []\n\
-                remotes: [{name: r}, {name: r, url: 'https://a', policy: immediate}]\n\
+                remotes: [{name: r}, {name: r, url: 'https://a', policy: eager}]\n\
                 distributions: [{name: d, base_path: '/x', remote: zz}]\n";
     let paths: Vec<String> = problems(yaml).into_iter().map(|(path, _)| path).collect();
     let want = [

@@ -4,58 +4,37 @@
 use super::objects::labels;
 use super::validate::{count, timeout, Env};
 use super::{expand, wire, Problems};
-use crate::model::{Meta, Origin, Policy, Remote, Secret};
+use crate::model::{Meta, Origin, Policy, Remote, Secret, StoredOnly, DEFAULT_HF_HUB_URL};
 use crate::rules;
-
-/// Fields of a remote hubcache cannot honour yet; only null is accepted.
-const UNSUPPORTED: [&str; 7] = [
-    "proxy_url",
-    "proxy_username",
-    "proxy_password",
-    "client_cert",
-    "client_key",
-    "username",
-    "password",
-];
 
 /// Checks one remote; `meta` and `name` are filled in by the caller.
 pub(super) fn remote(at: &str, w: &wire::Remote, env: Env<'_>, p: &mut Problems) -> Option<Remote> {
     let before = p.len();
-    let url = match (&w.url, &w.hf_hub_url) {
-        (None, None) => {
+    // `url` is what hubcache fetches from; `hf_hub_url` is only stored (docs/pulp-api.md
+    // "Remotes").
+    let url = match &w.url {
+        None => {
             p.push(format!("{at}.url"), "This field is required.");
             None
         }
-        (Some(url), None) => p.check(format!("{at}.url"), rules::check_url(url)),
-        (None, Some(url)) => p.check(format!("{at}.hf_hub_url"), rules::check_url(url)),
-        (Some(url), Some(alias)) => {
-            let url = p.check(format!("{at}.url"), rules::check_url(url));
-            let alias = p.check(format!("{at}.hf_hub_url"), rules::check_url(alias));
-            if let (Some(url), Some(alias)) = (&url, &alias) {
-                if url != alias {
-                    p.push(format!("{at}.hf_hub_url"), "must equal url");
-                }
-            }
-            url
+        Some(url) => p.check(format!("{at}.url"), rules::check_url(url)),
+    };
+    let hf_hub_url = match &w.hf_hub_url {
+        None => DEFAULT_HF_HUB_URL.to_string(),
+        Some(u) => {
+            p.check(format!("{at}.hf_hub_url"), rules::check_hf_hub_url(u));
+            u.clone()
         }
     };
     let policy = match w.policy.as_deref() {
-        None | Some("on_demand") => Policy::OnDemand,
-        Some("streamed") => Policy::Streamed,
-        Some("immediate") => {
+        None => Policy::OnDemand,
+        Some(text) => Policy::parse(text).unwrap_or_else(|| {
             p.push(
                 format!("{at}.policy"),
-                "\"immediate\" is not supported yet; use on_demand or streamed",
+                format!("\"{text}\" is not a valid choice."),
             );
             Policy::OnDemand
-        }
-        Some(other) => {
-            p.push(
-                format!("{at}.policy"),
-                format!("\"{other}\" is not a valid choice."),
-            );
-            Policy::OnDemand
-        }
+        }),
     };
     // An empty token (e.g. "${HF_TOKEN:-}" with HF_TOKEN unset) means "no token".
     let hf_token = match &w.hf_token {
@@ -105,23 +84,7 @@ pub(super) fn remote(at: &str, w: &wire::Remote, env: Env<'_>, p: &mut Problems)
     let max_retries = int("max_retries", &w.max_retries, 0);
     let rate_limit = int("rate_limit", &w.rate_limit, 1);
     let download_concurrency = int("download_concurrency", &w.download_concurrency, 1);
-    let unsupported = [
-        &w.proxy_url,
-        &w.proxy_username,
-        &w.proxy_password,
-        &w.client_cert,
-        &w.client_key,
-        &w.username,
-        &w.password,
-    ];
-    for (field, value) in UNSUPPORTED.iter().zip(unsupported) {
-        if value.is_some() {
-            p.push(
-                format!("{at}.{field}"),
-                format!("{field} is not supported by hubcache yet"),
-            );
-        }
-    }
+    let stored = stored_only(at, w, env, p);
     let pulp_labels = labels(p, at, w.pulp_labels.as_ref());
     if p.len() > before {
         return None;
@@ -130,17 +93,67 @@ pub(super) fn remote(at: &str, w: &wire::Remote, env: Env<'_>, p: &mut Problems)
         meta: Meta::new(Origin::Config),
         name: String::new(),
         url: url?,
+        hf_hub_url,
         policy,
         hf_token,
         pulp_labels,
         tls_validation: w.tls_validation.unwrap_or(true),
         ca_cert,
         headers,
-        connect_timeout: connect_timeout.or(sock_connect_timeout),
+        headers_given: w.headers.is_some(),
+        connect_timeout,
+        sock_connect_timeout,
         sock_read_timeout,
         total_timeout,
         max_retries,
         rate_limit,
         download_concurrency,
+        stored,
     })
+}
+
+/// The Pulp fields hubcache stores only: strings or null; the write-only ones may use
+/// `${VAR}` like `hf_token`; same rules as through the API.
+fn stored_only(at: &str, w: &wire::Remote, env: Env<'_>, p: &mut Problems) -> StoredOnly {
+    let mut text = |field: &str, value: &Option<serde_yaml::Value>, secret: bool| {
+        let text = match value {
+            None | Some(serde_yaml::Value::Null) => return None,
+            Some(serde_yaml::Value::String(s)) => s,
+            Some(_) => {
+                p.push(format!("{at}.{field}"), "expected a string");
+                return None;
+            }
+        };
+        let text = if secret {
+            p.check(format!("{at}.{field}"), expand::expand(text, env))?
+                .value
+        } else {
+            text.clone()
+        };
+        Some(text).filter(|t| !t.is_empty())
+    };
+    let stored = StoredOnly {
+        client_cert: text("client_cert", &w.client_cert, false),
+        client_key: text("client_key", &w.client_key, true).map(Secret::new),
+        proxy_url: text("proxy_url", &w.proxy_url, false),
+        proxy_username: text("proxy_username", &w.proxy_username, true).map(Secret::new),
+        proxy_password: text("proxy_password", &w.proxy_password, true).map(Secret::new),
+        username: text("username", &w.username, true).map(Secret::new),
+        password: text("password", &w.password, true).map(Secret::new),
+    };
+    if let Some(pem) = &stored.client_cert {
+        p.check(format!("{at}.client_cert"), rules::check_ca_cert(pem));
+    }
+    if let Some(url) = &stored.proxy_url {
+        p.check(format!("{at}.proxy_url"), rules::check_proxy_url(url));
+    }
+    p.check(
+        at.to_string(),
+        rules::check_proxy_credentials(
+            stored.proxy_url.is_some(),
+            stored.proxy_username.is_some(),
+            stored.proxy_password.is_some(),
+        ),
+    );
+    stored
 }

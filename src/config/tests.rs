@@ -116,17 +116,26 @@ fn declared_ids_are_stable_and_distinct() {
 
 #[test]
 fn remote_fields_are_converted() {
-    let yaml = "remotes:\n- name: r\n  hf_hub_url: 'http://hub.local:8000/'\n  policy: streamed\n  hf_token: '${TOKEN}'\n  \
+    let yaml = "remotes:\n- name: r\n  url: 'http://hub.local:8000/'\n  hf_hub_url: 'https://huggingface.co/'\n  policy: streamed\n  hf_token: '${TOKEN}'\n  \
                 tls_validation: false\n  headers: [{X-Foo: bar}]\n  sock_connect_timeout: 2.5\n  sock_read_timeout: '1m'\n  \
-                total_timeout: 30\n  max_retries: 0\n  rate_limit: '5'\n  download_concurrency: 4\n  pulp_labels: {team: ml}\n";
+                total_timeout: 30\n  max_retries: 0\n  rate_limit: '5'\n  download_concurrency: 4\n  pulp_labels: {team: ml}\n  \
+                proxy_url: 'http://proxy:3128'\n  proxy_username: pu\n  proxy_password: '${TOKEN}'\n";
     let c = load(yaml).unwrap_or_else(|p| panic!("{p}"));
     let r = &c.declared.remotes[0];
     assert_eq!(r.url, "http://hub.local:8000");
+    assert_eq!(r.hf_hub_url, "https://huggingface.co/", "kept as written");
+    assert!(r.headers_given);
+    assert_eq!(r.stored.proxy_url.as_deref(), Some("http://proxy:3128"));
+    assert_eq!(
+        r.stored.proxy_password.as_ref().map(|s| s.expose()),
+        Some("hf_env_token")
+    );
     assert_eq!(r.policy, Policy::Streamed);
     assert_eq!(r.token(), Some("hf_env_token"));
     assert!(!r.tls_validation);
     assert_eq!(r.headers, vec![("X-Foo".to_string(), "bar".to_string())]);
-    assert_eq!(r.connect_timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(r.sock_connect_timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(r.connect_timeout(), Duration::from_millis(2500));
     assert_eq!(r.sock_read_timeout, Some(Duration::from_secs(60)));
     assert_eq!(r.total_timeout, Some(Duration::from_secs(30)));
     assert_eq!(

@@ -208,7 +208,7 @@ pub struct Remote {
     pub max_retries: Option<Scalar>,
     pub rate_limit: Option<Scalar>,
     pub download_concurrency: Option<Scalar>,
-    // Accepted so Pulp-shaped files parse, but only null is allowed for now.
+    // Stored and answered only (docs/pulp-api.md "Remotes"): strings or null.
     pub proxy_url: Option<serde_yaml::Value>,
     pub proxy_username: Option<serde_yaml::Value>,
     pub proxy_password: Option<serde_yaml::Value>,

@@ -16,7 +16,6 @@ pub use relay::hub_api;
 use super::reply::{send_file, send_file_head, Reply};
 use super::route::{HubRequest, Refusal};
 use super::{ContentProxy, RequestCtx};
-use crate::model::Policy;
 use crate::origin::FileAnswer;
 use crate::origin::UpstreamError;
 
@@ -49,7 +48,7 @@ pub async fn file(
         ..
     } = req;
     let is_get = session.req_header().method == Method::GET;
-    let remember = remote.policy == Policy::OnDemand;
+    let remember = remote.policy.stores();
     let started = std::time::Instant::now();
     let mut answer = proxy
         .memory

@@ -14,7 +14,7 @@ use pingora::Result;
 use super::reply::insert_file_headers;
 use super::{ContentProxy, RequestCtx};
 use crate::cache::{key_for_etag, DiskCache, MemoryHit};
-use crate::model::{Policy, Remote};
+use crate::model::Remote;
 use crate::origin::FileTarget;
 
 /// A range starting this far past what a fill in flight has written goes straight upstream
@@ -49,7 +49,7 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
     else {
         return;
     };
-    if remote.policy != Policy::OnDemand || target.size > disk.stats().max_size {
+    if !remote.policy.stores() || target.size > disk.stats().max_size {
         return;
     }
     // Only digests are shared across remotes: an etag that is not a sha1 or sha256 cannot be
@@ -111,7 +111,7 @@ pub fn memory_hit(
 ) -> Option<MemoryHit> {
     let disk = proxy.disk?;
     let headers = &session.req_header().headers;
-    if remote.policy != Policy::OnDemand
+    if !remote.policy.stores()
         || !target.etag.is_digest()
         || PARTIAL_OR_CONDITIONAL
             .iter()

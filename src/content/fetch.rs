@@ -12,7 +12,6 @@ use pingora::{Error, ErrorType, Result};
 
 use super::reply::insert_file_headers;
 use super::{ContentProxy, RequestCtx};
-use crate::model::Policy;
 use crate::model::Remote;
 use crate::origin::FileAnswer;
 use crate::origin::{Download, FileTarget};
@@ -123,7 +122,7 @@ async fn re_resolve(proxy: &ContentProxy, ctx: &RequestCtx) -> Result<FileTarget
         .as_ref()
         .ok_or_else(|| internal("no remote"))?;
     let route = routing.route.as_ref().ok_or_else(|| internal("no route"))?;
-    let remember = remote.policy == Policy::OnDemand;
+    let remember = remote.policy.stores();
     match proxy
         .memory
         .resolve(remote, route, &routing.upstream_path, remember, true)

@@ -10,7 +10,7 @@ use rand::Rng;
 use super::ContentProxy;
 use crate::cache::Credentials;
 use crate::hub::HubRoute;
-use crate::model::{Policy, Remote};
+use crate::model::Remote;
 use crate::origin::{FileAnswer, KnownFile};
 
 /// Bytes compared by one sample: far too many to guess, few enough for one round trip.
@@ -38,7 +38,7 @@ pub(super) async fn may_share(
         return false;
     };
     let etag = known.target.etag.clone();
-    if remote.policy != Policy::OnDemand || !etag.is_digest() {
+    if !remote.policy.stores() || !etag.is_digest() {
         return false;
     }
     // The commonest case, every hit after the first: a proof already in memory (it speaks of

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 use super::{DistributionRecord, GuardRecord, RemoteRecord, StateError, StateFile};
-use crate::model::{Meta, Origin};
+use crate::model::{Meta, Origin, Secret};
 use crate::registry::Snapshot;
 
 /// The format written: version 2 ends with the checksum line.
@@ -148,6 +148,11 @@ fn elide_quoted(message: &str) -> String {
         .join("\"")
 }
 
+/// A stored-only secret as the file keeps it (the file is its only copy).
+fn exposed(secret: &Option<Secret>) -> Option<String> {
+    secret.as_ref().map(|s| s.expose().to_string())
+}
+
 /// Writes the API-made objects of `snapshot` to `path` atomically: a temp file in the same
 /// directory (mode 0600), fsynced, renamed over `path`, then the directory fsynced. On failure
 /// the previous file is intact and the temp file removed.
@@ -177,6 +182,16 @@ pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
                 max_retries: r.max_retries,
                 rate_limit: r.rate_limit,
                 download_concurrency: r.download_concurrency,
+                hf_hub_url: Some(r.hf_hub_url.clone()),
+                headers_null: !r.headers_given,
+                sock_connect_timeout: r.sock_connect_timeout.map(|d| d.as_secs_f64()),
+                client_cert: r.stored.client_cert.clone(),
+                client_key: exposed(&r.stored.client_key),
+                proxy_url: r.stored.proxy_url.clone(),
+                proxy_username: exposed(&r.stored.proxy_username),
+                proxy_password: exposed(&r.stored.proxy_password),
+                username: exposed(&r.stored.username),
+                password: exposed(&r.stored.password),
             },
         ),
         distributions: records(

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::format::meta;
 use super::{Loaded, StateError, StateFile};
-use crate::model::{self, ContentGuard, Distribution, Policy, Remote, Secret};
+use crate::model::{self, ContentGuard, Distribution, Policy, Remote, Secret, StoredOnly};
 use crate::registry::Snapshot;
 use crate::rules;
 
@@ -67,23 +67,20 @@ pub(super) fn merge(
         if let Some(token) = &r.hf_token {
             rules::check_token(token).map_err(|m| invalid(at("hf_token"), m))?;
         }
-        let policy = match r.policy.as_str() {
-            "on_demand" => Policy::OnDemand,
-            "streamed" => Policy::Streamed,
-            _ => {
-                return Err(invalid(
-                    at("policy"),
-                    "expected on_demand or streamed".into(),
-                ))
-            }
-        };
+        let policy = Policy::parse(&r.policy).ok_or_else(|| {
+            invalid(
+                at("policy"),
+                "expected on_demand, streamed or immediate".into(),
+            )
+        })?;
         let timeout = |f: &str, v: Option<f64>| {
             v.map(rules::check_timeout)
                 .transpose()
                 .map_err(|m| invalid(at(f), m))
         };
-        let (connect_timeout, sock_read_timeout, total_timeout) = (
+        let (connect_timeout, sock_connect_timeout, sock_read_timeout, total_timeout) = (
             timeout("connect_timeout", r.connect_timeout)?,
+            timeout("sock_connect_timeout", r.sock_connect_timeout)?,
             timeout("sock_read_timeout", r.sock_read_timeout)?,
             timeout("total_timeout", r.total_timeout)?,
         );
@@ -99,18 +96,32 @@ pub(super) fn merge(
             meta: meta(r.id, r.created_ns, r.updated_ns),
             name: r.name,
             url,
+            hf_hub_url: r
+                .hf_hub_url
+                .unwrap_or_else(|| model::DEFAULT_HF_HUB_URL.into()),
             policy,
             hf_token: r.hf_token.filter(|t| !t.is_empty()).map(Secret::new),
             pulp_labels: r.pulp_labels,
             tls_validation: r.tls_validation,
             ca_cert: r.ca_cert,
+            headers_given: !r.headers_null,
             headers: r.headers,
             connect_timeout,
+            sock_connect_timeout,
             sock_read_timeout,
             total_timeout,
             max_retries: r.max_retries,
             rate_limit: r.rate_limit,
             download_concurrency: r.download_concurrency,
+            stored: StoredOnly {
+                client_cert: r.client_cert,
+                client_key: r.client_key.map(Secret::new),
+                proxy_url: r.proxy_url,
+                proxy_username: r.proxy_username.map(Secret::new),
+                proxy_password: r.proxy_password.map(Secret::new),
+                username: r.username.map(Secret::new),
+                password: r.password.map(Secret::new),
+            },
         }));
     }
     for (i, d) in file.distributions.into_iter().enumerate() {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::format::{checksum_line, sha256_hex, CHECKSUM_KEY};
 use super::*;
-use crate::model::{ContentGuard, Distribution, Meta, Origin, Policy, Remote, Secret};
+use crate::model::{ContentGuard, Distribution, Meta, Origin, Policy, Remote, Secret, StoredOnly};
 
 fn remote(name: &str, origin: Origin) -> Arc<Remote> {
     Arc::new(Remote {
@@ -20,18 +20,28 @@ fn remote(name: &str, origin: Origin) -> Arc<Remote> {
         },
         name: name.into(),
         url: "https://huggingface.co".into(),
-        policy: Policy::Streamed,
+        hf_hub_url: "https://hub.example/".into(),
+        policy: Policy::Immediate,
         hf_token: Some(Secret::new("hf_tok")),
         pulp_labels: BTreeMap::from([("env".to_string(), "prod".to_string())]),
         tls_validation: false,
         ca_cert: None,
         headers: vec![("X-Foo".into(), "bar".into())],
+        headers_given: true,
         connect_timeout: Some(Duration::from_millis(2500)),
+        sock_connect_timeout: Some(Duration::from_secs(1)),
         sock_read_timeout: None,
         total_timeout: Some(Duration::from_secs(60)),
         max_retries: Some(3),
         rate_limit: None,
         download_concurrency: Some(4),
+        stored: StoredOnly {
+            client_key: Some(Secret::new("KEY")),
+            proxy_url: Some("http://proxy:3128".into()),
+            proxy_username: Some(Secret::new("pu")),
+            proxy_password: Some(Secret::new("pp")),
+            ..StoredOnly::default()
+        },
     })
 }
 

@@ -8,6 +8,7 @@
 //! search them all for a secret, and small assertions on DRF-shaped bodies and the state file.
 
 mod battery;
+mod generic;
 mod guard;
 mod guide;
 mod live;

@@ -11,7 +11,6 @@ use super::super::reply::Reply;
 use super::super::route::HubRequest;
 use super::super::{ContentProxy, RequestCtx};
 use super::upstream_failure;
-use crate::model::Policy;
 use crate::origin::{Fetched, UpstreamError};
 
 /// Largest `paths-info` form forwarded to the Hub; larger → 413.
@@ -55,7 +54,7 @@ pub async fn hub_api(
         None
     };
     let started = std::time::Instant::now();
-    let remember = req.remote.policy == Policy::OnDemand;
+    let remember = req.remote.policy.stores();
     let fetched = proxy
         .memory
         .api(

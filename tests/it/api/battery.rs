@@ -105,11 +105,6 @@ async fn the_bad_input_battery_gets_drf_errors_and_changes_nothing() {
         post(REMOTES, json!({"name": "hf", "url": url}), "name"),
         post(
             REMOTES,
-            json!({"name": "r2", "url": url, "policy": "immediate"}),
-            "policy",
-        ),
-        post(
-            REMOTES,
             json!({"name": "r2", "url": url, "policy": "sometimes"}),
             "policy",
         ),
@@ -120,12 +115,12 @@ async fn the_bad_input_battery_gets_drf_errors_and_changes_nothing() {
         ),
         post(
             REMOTES,
-            json!({"name": "r2", "url": url, "hf_hub_url": "http://elsewhere.example"}),
+            json!({"name": "r2", "url": url, "hf_hub_url": "elsewhere.example"}),
             "hf_hub_url",
         ),
         post(
             REMOTES,
-            json!({"name": "r2", "url": url, "proxy_url": "http://proxy:3128"}),
+            json!({"name": "r2", "url": url, "proxy_url": "http://u:p@proxy:3128"}),
             "proxy_url",
         ),
         // Bad URLs.
