@@ -134,6 +134,8 @@ pub struct StatusFigures {
     pub cache_size: u64,
     /// Objects stored now.
     pub cache_objects: u64,
+    /// Of `cache_size`: bytes of pinned objects.
+    pub cache_pinned: u64,
     /// Fills running now.
     pub fills_in_flight: u64,
     /// Evictions since start.

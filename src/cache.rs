@@ -10,13 +10,14 @@
 //!
 //! Files: `layout` (paths), `meta` (on-disk meta), `fill` (writes, publish), `read`
 //! (readers), `budget` (LRU + reservations), `scan` (startup), `side` (other subsystems'
-//! small files, in the same budget).
+//! small files, in the same budget), `pins` (blobs kept out of eviction).
 
 mod budget;
 mod error;
 mod fill;
 mod layout;
 mod meta;
+mod pins;
 mod proofs;
 mod read;
 mod scan;
@@ -26,7 +27,6 @@ mod store_failure;
 mod tests;
 
 use std::any::Any;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,6 +45,7 @@ use tokio::sync::watch;
 
 pub use budget::CacheStats;
 pub use error::Error;
+pub use pins::{PinFiles, PinOwner, PinTooLarge};
 pub use proofs::Credentials;
 pub use scan::ScanReport;
 pub use store_failure::{StoreFailure, StoreFailures};
@@ -97,18 +98,30 @@ pub struct DiskCache {
     proofs: proofs::Proofs,
     /// Fills that could not be stored, by reason.
     store_failures: store_failure::Recorder,
+    /// Each holder's pins (locked before `budget` when both are).
+    pins: Mutex<pins::Holders>,
 }
 
 impl DiskCache {
     /// Opens (creating if needed) the cache under `dir` with a budget of `max_size` bytes:
     /// removes leftovers of unfinished fills, rebuilds the index from `objects/`, drops invalid
     /// objects and evicts down to the budget. Synchronous: call it before `run_forever`.
-    /// Leaked, because pingora wants `&'static` storage.
+    /// Leaked, because pingora wants `&'static` storage. With pins: [`DiskCache::open_pinned`].
     pub fn open(dir: &Path, max_size: u64) -> Result<&'static DiskCache, Error> {
+        Self::open_with(dir, max_size, pins::Holders::default())
+    }
+
+    fn open_with(
+        dir: &Path,
+        max_size: u64,
+        holders: pins::Holders,
+    ) -> Result<&'static DiskCache, Error> {
         let layout = Layout::new(dir);
         layout.create()?;
         let removed_tmp = scan::clean_tmp(&layout)?;
         let mut budget = Budget::new(max_size);
+        // Before the scan, so that its trim to the budget passes over pinned objects.
+        holders.pin_all(&mut budget);
         let scan = ScanReport {
             removed_tmp,
             ..scan::rebuild(&layout, &mut budget)?
@@ -123,6 +136,7 @@ impl DiskCache {
             hot: read::HotObjects::default(),
             proofs: proofs::Proofs::default(),
             store_failures: store_failure::Recorder::default(),
+            pins: Mutex::new(holders),
         })))
     }
 
@@ -204,59 +218,6 @@ impl DiskCache {
         let existed = !trash.is_empty();
         trash.iter().for_each(|t| scan::remove_any(t));
         existed
-    }
-
-    /// Reserves room, creates the fill directory and the body file and allocates the whole
-    /// body on disk; the reservation is returned if that fails.
-    fn prepare_fill(&self, name: &str, size: u64) -> Result<(PathBuf, File), Error> {
-        let trash = {
-            let mut budget = self.budget.lock();
-            let Some(victims) = budget.reserve(size) else {
-                return Err(Error::NoRoom {
-                    key: name.to_owned(),
-                    size,
-                    max: budget.stats().max_size,
-                });
-            };
-            self.discard(&mut budget, victims)
-        };
-        trash.iter().for_each(|t| scan::remove_any(t));
-        let dir = self.layout.fill_dir(name);
-        let body_path = dir.join(layout::BODY);
-        let created = layout::create_private_dir(&dir)
-            .and_then(|()| {
-                layout::private_file_options()
-                    .open(&body_path)
-                    .map(|file| file.into_parts().0)
-                    .map_err(layout::io_err("creating", &body_path))
-            })
-            .and_then(|file| {
-                allocate(&file, size).map_err(layout::io_err("allocating", &body_path))?;
-                Ok(file)
-            });
-        match created {
-            Ok(file) => Ok((dir, file)),
-            Err(e) => {
-                self.budget.lock().release(size);
-                scan::remove_any(&dir);
-                Err(e)
-            }
-        }
-    }
-}
-
-/// Allocates `size` bytes for a body about to be written, so a file system without room (or
-/// over quota) refuses the fill before its response starts (then pingora streams it
-/// uncached) instead of failing a write in the middle of clients' downloads. File systems
-/// that cannot preallocate are written as before.
-fn allocate(file: &File, size: u64) -> std::io::Result<()> {
-    if size == 0 {
-        return Ok(());
-    }
-    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, size) {
-        Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
-        Err(e) => Err(e.into()),
     }
 }
 

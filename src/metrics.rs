@@ -46,6 +46,8 @@ pub struct CacheFigures {
     pub evictions_total: u64,
     /// Cache fills currently writing.
     pub fills_in_flight: u64,
+    /// Of `size_bytes`: bytes of pinned objects, never evicted.
+    pub pinned_bytes: u64,
     /// Fills not stored since the process started, by reason (monotonic).
     pub store_failures: crate::cache::StoreFailures,
 }
@@ -62,6 +64,7 @@ pub struct Metrics {
     cache_size: IntGauge,
     cache_objects: IntGauge,
     cache_max_size: IntGauge,
+    pinned_bytes: IntGauge,
     cache_evictions: IntCounter,
     /// The storage's eviction count at the last scrape; the counter moves by the difference.
     evictions_seen: AtomicU64,
@@ -136,6 +139,11 @@ impl Metrics {
                 "hubcache_cache_max_size_bytes",
                 "The cache.max_size budget.",
             )?,
+            pinned_bytes: gauge(
+                "hubcache_pinned_bytes",
+                "Bytes of stored objects that pinned repositories keep from eviction (part of \
+                 hubcache_cache_size_bytes).",
+            )?,
             cache_evictions: register(
                 r,
                 IntCounter::new("hubcache_cache_evictions_total", "Objects evicted.")?,
@@ -145,7 +153,7 @@ impl Metrics {
             store_failures: counters(
                 "hubcache_cache_store_failures_total",
                 "Downloads served without being stored, by reason: no_space (disk full or \
-                 quota), budget (cache.max_size taken by fills in flight), io_error.",
+                 quota), budget (cache.max_size taken by pins and fills in flight), io_error.",
                 &["reason"],
             )?,
             store_failures_seen: Default::default(),
@@ -218,6 +226,7 @@ impl Metrics {
         self.cache_size.set(gauge_value(figures.size_bytes));
         self.cache_objects.set(gauge_value(figures.objects));
         self.cache_max_size.set(gauge_value(figures.max_size));
+        self.pinned_bytes.set(gauge_value(figures.pinned_bytes));
         self.fills_in_flight
             .set(gauge_value(figures.fills_in_flight));
         // fetch_max: concurrent scrapes add each eviction once, and a smaller count never

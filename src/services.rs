@@ -159,6 +159,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
                 cache_max_size: max_size,
                 cache_size: s.size_bytes,
                 cache_objects: s.objects,
+                cache_pinned: s.pinned_bytes,
                 fills_in_flight: s.fills_in_flight,
                 evictions: s.evictions,
                 cache_dir: cache_dir.clone(),
@@ -196,6 +197,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
                 max_size,
                 evictions_total: s.evictions,
                 fills_in_flight: s.fills_in_flight,
+                pinned_bytes: s.pinned_bytes,
                 store_failures: disk.store_failures(),
             }
         });

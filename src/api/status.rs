@@ -57,6 +57,7 @@ pub(crate) fn body(
             "max_size": figures.cache_max_size,
             "size": figures.cache_size,
             "objects": figures.cache_objects,
+            "pinned": figures.cache_pinned,
             "fills_in_flight": figures.fills_in_flight,
             "evictions": figures.evictions,
         },
@@ -125,6 +126,7 @@ mod tests {
             cache_max_size: 100,
             cache_size: 40,
             cache_objects: 3,
+            cache_pinned: 10,
             fills_in_flight: 1,
             evictions: 2,
             cache_dir: "var/cache".into(),
@@ -145,6 +147,7 @@ mod tests {
             assert!(body.get(key).is_some(), "{key}");
         }
         assert_eq!(body["cache"]["size"], 40);
+        assert_eq!(body["cache"]["pinned"], 10);
         assert!(!body.to_string().contains("var/cache"), "{body}");
         let storage = &body["storage"];
         let total = storage["total"].as_u64().unwrap();

@@ -11,6 +11,11 @@
 //! Side files (the metadata store's, see `side.rs`) are entries too, so they share the
 //! budget and the LRU order with objects; the figures in [`CacheStats`] keep them apart.
 //!
+//! Pins (`docs/cache-format.md` "Pins"): a pinned name is counted per pin holder. A pinned
+//! entry stays indexed and counted in `used`, but is kept out of the LRU `order`, so eviction
+//! never sees it; its tick still moves on hits, and unpinning puts it back at that position.
+//! A reservation fits only within what pins leave free.
+//!
 //! Pure bookkeeping: the caller deletes the victims it gets back, under the same lock.
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +39,8 @@ pub struct CacheStats {
     pub side_bytes: u64,
     /// Side files.
     pub side_files: u64,
+    /// Of `size_bytes`: bytes of objects that are pinned (never evicted).
+    pub pinned_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -56,8 +63,12 @@ pub(crate) struct Budget {
     side_used: u64,
     side_count: u64,
     entries: HashMap<String, Entry>,
-    /// tick → object name; the first entry is the least recently used.
+    /// tick → object name of every unpinned entry; the first is the least recently used.
     order: BTreeMap<u64, String>,
+    /// Pinned names (stored or not) → how many holders pin them.
+    pins: HashMap<String, u32>,
+    /// Of `used`: indexed entries that are pinned.
+    pinned_used: u64,
 }
 
 /// An object to delete from disk: name and size.
@@ -75,6 +86,8 @@ impl Budget {
             side_count: 0,
             entries: HashMap::new(),
             order: BTreeMap::new(),
+            pins: HashMap::new(),
+            pinned_used: 0,
         }
     }
 
@@ -93,9 +106,11 @@ impl Budget {
         let Some(entry) = self.entries.get_mut(name) else {
             return false;
         };
-        self.order.remove(&entry.tick);
-        entry.tick = self.tick;
-        self.order.insert(self.tick, name.to_owned());
+        let old = std::mem::replace(&mut entry.tick, self.tick);
+        if !self.pins.contains_key(name) {
+            self.order.remove(&old);
+            self.order.insert(self.tick, name.to_owned());
+        }
         true
     }
 
@@ -126,7 +141,11 @@ impl Budget {
                 persisted: None,
             },
         );
-        self.order.insert(self.tick, name.to_owned());
+        if self.pins.contains_key(name) {
+            self.pinned_used += size;
+        } else {
+            self.order.insert(self.tick, name.to_owned());
+        }
         self.used += size;
         if is_side(name) {
             self.side_used += size;
@@ -138,16 +157,63 @@ impl Budget {
     /// Forgets `name`; returns its size if it was indexed.
     pub(crate) fn remove(&mut self, name: &str) -> Option<u64> {
         let entry = self.entries.remove(name)?;
-        self.order.remove(&entry.tick);
+        if self.pins.contains_key(name) {
+            self.pinned_used -= entry.size;
+        } else {
+            self.order.remove(&entry.tick);
+        }
         self.forget(name, entry.size);
         Some(entry.size)
     }
 
+    /// Adds a pin holder to `name` (stored or not): while pinned it is never a victim.
+    pub(crate) fn pin(&mut self, name: &str) {
+        let holders = self.pins.entry(name.to_owned()).or_insert(0);
+        *holders += 1;
+        if *holders > 1 {
+            return;
+        }
+        if let Some(entry) = self.entries.get(name) {
+            self.order.remove(&entry.tick);
+            self.pinned_used += entry.size;
+        }
+    }
+
+    /// Removes a pin holder from `name`. When none is left, a stored entry is evictable again
+    /// at its LRU position; the returned victims are what it takes to get back within budget
+    /// (only when pins alone exceeded it, e.g. after `cache.max_size` shrank).
+    pub(crate) fn unpin(&mut self, name: &str) -> Vec<Victim> {
+        let Some(holders) = self.pins.get_mut(name) else {
+            return Vec::new();
+        };
+        *holders -= 1;
+        if *holders > 0 {
+            return Vec::new();
+        }
+        self.pins.remove(name);
+        if let Some(entry) = self.entries.get(name) {
+            self.order.insert(entry.tick, name.to_owned());
+            self.pinned_used -= entry.size;
+        }
+        self.evict_while(|b| b.used + b.reserved > b.max)
+    }
+
+    /// Whether `name` is pinned by at least one holder.
+    pub(crate) fn is_pinned(&self, name: &str) -> bool {
+        self.pins.contains_key(name)
+    }
+
     /// Reserves `size` bytes for a fill, evicting least recently used objects as needed.
-    /// `None` (and nothing evicted) when the fill cannot fit even with every object evicted:
-    /// larger than the budget, or the budget is taken by other fills in flight.
+    /// `None` (and nothing evicted) when the fill cannot fit even with every unpinned object
+    /// evicted: larger than the budget, or the budget is taken by pins and other fills in
+    /// flight.
     pub(crate) fn reserve(&mut self, size: u64) -> Option<Vec<Victim>> {
-        if self.reserved.checked_add(size)? > self.max {
+        if self
+            .reserved
+            .checked_add(self.pinned_used)?
+            .checked_add(size)?
+            > self.max
+        {
             return None;
         }
         self.reserved += size;
@@ -175,6 +241,7 @@ impl Budget {
             max_size: self.max,
             side_bytes: self.side_used,
             side_files: self.side_count,
+            pinned_bytes: self.pinned_used,
         }
     }
 
@@ -196,6 +263,7 @@ impl Budget {
         }
     }
 
+    /// Evicts from the LRU order (which holds no pinned entry) while `over`.
     fn evict_while(&mut self, over: impl Fn(&Self) -> bool) -> Vec<Victim> {
         let mut victims = Vec::new();
         while over(self) {
@@ -220,84 +288,4 @@ fn is_side(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The object name made of `c` (a hex digit) repeated.
-    fn o(c: char) -> String {
-        c.to_string().repeat(32)
-    }
-
-    /// Victims by the digit their object name repeats.
-    fn names(victims: &[Victim]) -> Vec<&str> {
-        victims.iter().map(|(n, _)| &n[..1]).collect()
-    }
-
-    #[test]
-    fn reservation_evicts_least_recently_used_first() {
-        let mut b = Budget::new(100);
-        assert!(b.insert(&o('a'), 30).is_empty());
-        assert!(b.insert(&o('b'), 30).is_empty());
-        assert!(b.insert(&o('c'), 30).is_empty());
-        assert!(b.touch(&o('a')));
-        // 90 used; 40 more needs 30 freed: "b" is now the oldest.
-        assert_eq!(names(&b.reserve(40).unwrap()), ["b"]);
-        assert_eq!((b.used, b.reserved), (60, 40));
-        assert_eq!(names(&b.commit(&o('d'), 40, 40)), Vec::<&str>::new());
-        assert_eq!(b.stats().size_bytes, 100);
-        assert_eq!(b.stats().evictions, 1);
-    }
-
-    #[test]
-    fn refuses_what_cannot_fit_without_evicting() {
-        let mut b = Budget::new(100);
-        b.insert(&o('a'), 50);
-        assert!(b.reserve(101).is_none());
-        assert!(b.reserve(u64::MAX).is_none());
-        assert!(b.contains(&o('a')), "a refusal evicts nothing");
-        assert_eq!(names(&b.reserve(80).unwrap()), ["a"]);
-        assert!(b.reserve(30).is_none(), "80 reserved by another fill");
-        b.release(80);
-        assert_eq!(b.stats().reserved_bytes, 0);
-        assert!(!b.touch(&o('f')));
-    }
-
-    #[test]
-    fn insert_replaces_and_trims() {
-        let mut b = Budget::new(10);
-        b.insert(&o('a'), 4);
-        b.insert(&o('a'), 6);
-        assert_eq!(b.stats().size_bytes, 6);
-        assert_eq!(names(&b.insert(&o('b'), 6)), ["a"]);
-        assert_eq!(b.remove(&o('b')), Some(6));
-        assert_eq!(
-            b.stats(),
-            CacheStats {
-                max_size: 10,
-                evictions: 1,
-                ..CacheStats::default()
-            }
-        );
-    }
-
-    #[test]
-    fn side_files_share_the_budget_but_not_the_object_figures() {
-        let mut b = Budget::new(100);
-        b.insert(&o('a'), 60);
-        b.insert("meta/ab/x.json", 30);
-        let s = b.stats();
-        assert_eq!(
-            (s.size_bytes, s.objects, s.side_bytes, s.side_files),
-            (60, 1, 30, 1)
-        );
-        assert_eq!(b.side_names(), ["meta/ab/x.json"]);
-        // The object is the least recently used: it goes first, and is the only eviction counted.
-        assert_eq!(names(&b.insert("meta/cd/y.json", 20)), ["a"]);
-        assert_eq!(names(&b.reserve(60).unwrap()), ["m"]);
-        let s = b.stats();
-        assert_eq!(
-            (s.size_bytes, s.side_bytes, s.side_files, s.evictions),
-            (0, 20, 1, 1)
-        );
-    }
-}
+mod tests;

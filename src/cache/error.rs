@@ -38,7 +38,7 @@ pub enum Error {
     /// Refused: the response names another etag than the key's.
     #[error("response for {key} carries etag {etag}, not the key's: not cached")]
     EtagMismatch { key: String, etag: String },
-    /// Refused: larger than the budget, or the budget is taken by fills in flight.
+    /// Refused: larger than the budget, or the budget is taken by pins and fills in flight.
     #[error("{key} ({size} bytes) does not fit the cache budget of {max} bytes: not cached")]
     NoRoom { key: String, size: u64, max: u64 },
     /// The upstream sent more bytes than announced.

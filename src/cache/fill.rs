@@ -15,7 +15,8 @@
 //! removed only when both the `Fill` and its writer have let go of it (`FillDir`).
 //!
 //! The writer thread lives in `writer`, the registry (`Fills`) in `registry`, the rename into
-//! `objects/` in `publish`.
+//! `objects/` in `publish`. `DiskCache::prepare_fill` reserves the room and creates the fill's
+//! directory and body file.
 
 mod publish;
 mod registry;
@@ -32,11 +33,66 @@ use pingora::cache::storage::{HandleMiss, MissFinishType};
 use tokio::sync::watch;
 
 use super::meta::StoredMeta;
-use super::{blocking, DiskCache, Error};
+use super::{blocking, layout, scan, DiskCache, Error};
 use crate::hub::digest::Verifier;
 use writer::Writer;
 
 pub(crate) use registry::Fills;
+
+impl DiskCache {
+    /// Reserves room, creates the fill directory and the body file and allocates the whole
+    /// body on disk; the reservation is returned if that fails.
+    pub(super) fn prepare_fill(&self, name: &str, size: u64) -> Result<(PathBuf, File), Error> {
+        let trash = {
+            let mut budget = self.budget.lock();
+            let Some(victims) = budget.reserve(size) else {
+                return Err(Error::NoRoom {
+                    key: name.to_owned(),
+                    size,
+                    max: budget.stats().max_size,
+                });
+            };
+            self.discard(&mut budget, victims)
+        };
+        trash.iter().for_each(|t| scan::remove_any(t));
+        let dir = self.layout.fill_dir(name);
+        let body_path = dir.join(layout::BODY);
+        let created = layout::create_private_dir(&dir)
+            .and_then(|()| {
+                layout::private_file_options()
+                    .open(&body_path)
+                    .map(|file| file.into_parts().0)
+                    .map_err(layout::io_err("creating", &body_path))
+            })
+            .and_then(|file| {
+                allocate(&file, size).map_err(layout::io_err("allocating", &body_path))?;
+                Ok(file)
+            });
+        match created {
+            Ok(file) => Ok((dir, file)),
+            Err(e) => {
+                self.budget.lock().release(size);
+                scan::remove_any(&dir);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Allocates `size` bytes for a body about to be written, so a file system without room (or
+/// over quota) refuses the fill before its response starts (then pingora streams it
+/// uncached) instead of failing a write in the middle of clients' downloads. File systems
+/// that cannot preallocate are written as before.
+fn allocate(file: &File, size: u64) -> std::io::Result<()> {
+    if size == 0 {
+        return Ok(());
+    }
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, size) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// Bytes buffered before a write to disk. `write_body` is awaited inline on pingora's upstream
 /// read path ("TODO: do this async" in `proxy_cache.rs`), so it must not wait for the disk:

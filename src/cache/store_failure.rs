@@ -21,7 +21,8 @@ const LOG_EVERY: Duration = Duration::from_secs(300);
 pub enum StoreFailure {
     /// The file system has no room (`ENOSPC`) or the quota is exhausted (`EDQUOT`).
     NoSpace,
-    /// The byte budget could not make room (`cache.max_size` taken by fills in flight).
+    /// The byte budget could not make room (`cache.max_size` taken by pins and fills in
+    /// flight).
     Budget,
     /// Any other file error while preparing, writing or publishing.
     Io,

@@ -17,6 +17,7 @@ use super::*;
 
 mod eviction;
 mod fills;
+mod pins;
 mod restart;
 mod seek;
 

@@ -134,11 +134,13 @@ fn cache_figures_set_gauges_and_move_evictions_by_the_difference() {
         max_size: 1000,
         evictions_total: 5,
         fills_in_flight: 2,
+        pinned_bytes: 120,
         store_failures: Default::default(),
     };
     m.set_cache_figures(figures);
     assert_eq!(value("hubcache_cache_size_bytes"), Some(300.0));
     assert_eq!(value("hubcache_cache_objects"), Some(3.0));
+    assert_eq!(value("hubcache_pinned_bytes"), Some(120.0));
     assert_eq!(value("hubcache_cache_max_size_bytes"), Some(1000.0));
     assert_eq!(value("hubcache_fills_in_flight"), Some(2.0));
     // (storage's count, counter after the scrape): a smaller count never moves it back.
@@ -213,6 +215,7 @@ fn dump_exposition() {
         max_size: 2,
         evictions_total: 1,
         fills_in_flight: 0,
+        pinned_bytes: 1,
         store_failures: StoreFailures { counts: [1, 0, 0] },
     };
     m.set_cache_figures(figures);
@@ -226,6 +229,7 @@ fn dump_exposition() {
         "hubcache_cache_size_bytes",
         "hubcache_cache_objects",
         "hubcache_cache_max_size_bytes",
+        "hubcache_pinned_bytes",
         "hubcache_cache_evictions_total",
         "hubcache_fills_in_flight",
         "hubcache_cache_store_failures_total",

@@ -141,6 +141,11 @@ async fn counters_move_by_exactly_what_was_served() {
 
     assert_eq!(after.get("hubcache_cache_objects").copied(), Some(1.0));
     assert_eq!(after.get("hubcache_cache_size_bytes").copied(), Some(len));
+    assert_eq!(
+        after.get("hubcache_pinned_bytes").copied(),
+        Some(0.0),
+        "nothing pinned"
+    );
     assert!(
         sum_matching(
             &after,
