@@ -13,4 +13,5 @@ mod fake_hub;
 mod hardening;
 mod memory;
 mod metrics;
+mod prewarm;
 mod support;
