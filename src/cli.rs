@@ -1,8 +1,11 @@
-//! The command line: `hubcache [--config FILE] [--check] [--upgrade] [--log-format json|text]`.
+//! The command line: `hubcache [--config FILE] [--check] [--upgrade] [--log-format json|text]`
+//! runs the server; `hubcache prewarm … REPO_ID` is a client of a running server (see
+//! [`crate::prewarm`]) and never reads a configuration file.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// How log lines are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -16,8 +19,16 @@ pub enum LogFormat {
 
 /// hubcache: a pull-through cache for the Hugging Face Hub.
 #[derive(Debug, Parser)]
-#[command(name = "hubcache", version, about)]
+#[command(
+    name = "hubcache",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// A client subcommand; without one, hubcache runs the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Configuration file.
     #[arg(long, short = 'c', default_value = "conf/hubcache.yaml")]
     pub config: PathBuf,
@@ -33,6 +44,79 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
+/// Subcommands: clients of a running hubcache.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download a Hub repository revision into a running hubcache's cache, optionally pinned.
+    ///
+    /// Creates or updates the repository `<type>/<repo_id>` through the server's API, starts
+    /// its sync and follows the task: a progress bar on a terminal, a plain line every few
+    /// seconds otherwise. Exits 0 only when the task completed; Ctrl-C asks whether to cancel
+    /// the task (without a terminal it cancels it) and exits 130. The password is read from
+    /// HUBCACHE_ADMIN_PASSWORD.
+    Prewarm(PrewarmArgs),
+}
+
+/// The kind of Hub repository (`repo_type` of a hubcache repository).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum HubRepoType {
+    /// A model repository.
+    #[default]
+    Models,
+    /// A dataset repository.
+    Datasets,
+    /// A Space.
+    Spaces,
+}
+
+impl HubRepoType {
+    /// The API's spelling (`repo_type`), which is also the command line's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Models => "models",
+            Self::Datasets => "datasets",
+            Self::Spaces => "spaces",
+        }
+    }
+}
+
+/// `hubcache prewarm [--server URL] [--remote NAME] [--revision REV] [--type …] [--include GLOB]…
+/// [--exclude GLOB]… [--pin] [--user USER] REPO_ID`.
+#[derive(Debug, Clone, Args)]
+pub struct PrewarmArgs {
+    /// The hubcache to prewarm (where its API listens).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The remote (by name) to download through; may be left out when the server has one.
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// Branch, tag or commit to download.
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+    /// Kind of Hub repository.
+    #[arg(long = "type", value_enum, default_value_t = HubRepoType::Models)]
+    pub repo_type: HubRepoType,
+    /// Only files matching this glob (repeatable; as huggingface_hub's allow_patterns).
+    #[arg(long = "include", value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files matching this glob (repeatable; as huggingface_hub's ignore_patterns).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Keep the files out of eviction (the repository's `pinned`). Without it, an existing
+    /// repository keeps its pin as it is.
+    #[arg(long)]
+    pub pin: bool,
+    /// API user; the password comes from HUBCACHE_ADMIN_PASSWORD.
+    #[arg(long, default_value = "admin")]
+    pub user: String,
+    /// How often plain progress lines are written when stderr is not a terminal.
+    #[arg(long, hide = true, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub progress_every: Duration,
+    /// The Hub repository, e.g. `meta-llama/Llama-3.1-8B`.
+    #[arg(value_name = "REPO_ID")]
+    pub repo_id: String,
+}
+
 impl Cli {
     /// Pingora's own options, filled from ours (never `Opt::parse_args()`: our flags differ).
     pub fn pingora_opt(&self) -> pingora::server::configuration::Opt {
@@ -40,5 +124,63 @@ impl Cli {
             upgrade: self.upgrade,
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("hubcache").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn server_flags_parse_as_before() {
+        let cli = parse(&["--config", "f.yaml", "--check"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.config, PathBuf::from("f.yaml"));
+        assert!(cli.check);
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.config, PathBuf::from("conf/hubcache.yaml"));
+        assert!(!cli.check && !cli.upgrade);
+    }
+
+    #[test]
+    fn prewarm_parses_with_defaults_and_repeats() {
+        let cli = parse(&[
+            "prewarm",
+            "--include",
+            "*.json",
+            "--include",
+            "*.safetensors",
+            "--exclude",
+            "*.bin",
+            "--type",
+            "datasets",
+            "--pin",
+            "org/data",
+        ])
+        .unwrap();
+        let Some(Command::Prewarm(args)) = cli.command else {
+            panic!("not prewarm");
+        };
+        assert_eq!(args.server, "http://127.0.0.1:8080");
+        assert_eq!(args.user, "admin");
+        assert_eq!(args.revision, "main");
+        assert_eq!(args.repo_type, HubRepoType::Datasets);
+        assert_eq!(args.include, ["*.json", "*.safetensors"]);
+        assert_eq!(args.exclude, ["*.bin"]);
+        assert!(args.pin);
+        assert_eq!(args.remote, None);
+        assert_eq!(args.repo_id, "org/data");
+        assert_eq!(args.progress_every, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn prewarm_needs_a_repo_id_and_refuses_server_flags() {
+        assert!(parse(&["prewarm"]).is_err());
+        assert!(parse(&["--check", "prewarm", "org/m"]).is_err());
+        assert!(parse(&["prewarm", "--type", "buckets", "org/m"]).is_err());
     }
 }

@@ -20,6 +20,8 @@
 //!   deadline and size cap) and the open-file limit.
 //! - `services`: Pingora services and `build_server`.
 //! - `cli`, `logging`: the binary's command line and log setup.
+//! - `prewarm`: `hubcache prewarm`, a client of a running server's API that syncs a Hub
+//!   repository revision into the cache and follows the task (progress bar or plain lines).
 pub mod access_log;
 pub mod api;
 pub mod atomic;
@@ -33,6 +35,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod origin;
+pub mod prewarm;
 pub mod registry;
 pub mod rules;
 pub mod services;

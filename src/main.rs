@@ -1,9 +1,10 @@
-//! The `hubcache` binary: parse the command line, load and check the configuration, run.
+//! The `hubcache` binary: parse the command line; run a client subcommand (`prewarm`), or load
+//! and check the configuration and run the server.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use hubcache::cli::Cli;
+use hubcache::cli::{Cli, Command};
 use hubcache::config::Config;
 
 /// mimalloc instead of glibc's malloc: small hits allocate and free a few dozen blocks each,
@@ -13,6 +14,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Prewarm(args)) = cli.command {
+        // A client of a running server: no configuration file, no server, no log setup.
+        return hubcache::prewarm::main(args);
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(problems) => {

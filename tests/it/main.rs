@@ -13,5 +13,6 @@ mod fake_hub;
 mod hardening;
 mod memory;
 mod metrics;
+mod prewarm;
 mod pulp_clients;
 mod support;
