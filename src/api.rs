@@ -11,6 +11,10 @@
 //! | `/pulp/api/v3/contentguards/core/header/` | GET (list), POST (201) | basic |
 //! | `/pulp/api/v3/contentguards/core/header/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
 //! | `/pulp/api/v3/status/` | GET | none |
+//! | `/pulp/api/v3/docs/api.json`, `/pulp/api/v3/docs/api.yaml` | GET (the OpenAPI document) | none |
+//!
+//! The Pulp routes are built from the operation table of the OpenAPI document
+//! (`openapi/ops.rs`): each route is one documented operation.
 //!
 //! Anything else → 404 `{"detail": "Not found."}`; a wrong method → 405 with `Allow`; a body
 //! over [`MAX_BODY_BYTES`] → 413.
@@ -39,7 +43,8 @@
 //! # Secrets
 //!
 //! `hf_token` and guard `header_value` are write-only: responses show only `hidden_fields`
-//! (`{"name", "is_set"}`), and no error message echoes a submitted value.
+//! (`{"name", "is_set"}`) and a guard's `header_value` as `"**********"` (sending that back
+//! keeps the stored value); no error message echoes a submitted value.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,7 +55,7 @@ use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
 use tower::ServiceExt;
 
-use crate::model::{ContentGuard, Distribution, Remote, Secret};
+use crate::model::Secret;
 use crate::registry::Registry;
 
 mod auth;
@@ -61,6 +66,7 @@ mod handlers;
 mod json;
 mod labels;
 mod list;
+mod openapi;
 mod remote_fields;
 mod remotes;
 mod request;
@@ -210,22 +216,14 @@ impl Api {
 }
 
 fn router(deps: Arc<ApiDeps>) -> Router {
-    use handlers::{create, delete, list, patch, put, read};
-    fn kind<K: resource::Kind>(router: Router<Arc<ApiDeps>>) -> Router<Arc<ApiDeps>> {
-        let collection = K::COLLECTION;
-        router
-            .route(collection, get(list::<K>).post(create::<K>))
-            .route(
-                &format!("{collection}{{id}}/"),
-                get(read::<K>)
-                    .put(put::<K>)
-                    .patch(patch::<K>)
-                    .delete(delete::<K>),
-            )
-    }
     let logins = Arc::new(auth::Logins::new(&deps.users));
-    let router = Router::new().route("/pulp/api/v3/status/", get(status::status));
-    let router = kind::<ContentGuard>(kind::<Distribution>(kind::<Remote>(router)));
+    // Every Pulp route comes from the operation table the OpenAPI document is built from.
+    let mut router = Router::new()
+        .route(openapi::JSON_PATH, get(openapi::json))
+        .route(openapi::YAML_PATH, get(openapi::yaml));
+    for (route, handler) in openapi::ops::routes() {
+        router = router.route(&route, handler);
+    }
     router
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::Extension(logins))
