@@ -11,6 +11,7 @@ mod battery;
 mod guard;
 mod guide;
 mod live;
+mod openapi;
 
 use std::sync::Mutex;
 
