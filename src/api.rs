@@ -15,6 +15,10 @@
 //! | `/pulp/api/v3/users/`, `/pulp/api/v3/users/<id>/` | GET | basic |
 //! | `/pulp/api/v3/` | GET (API root) | none |
 //! | `/pulp/api/v3/status/` | GET | none |
+//! | `/pulp/api/v3/docs/api.json`, `/pulp/api/v3/docs/api.yaml` | GET (the OpenAPI document) | none |
+//!
+//! The Pulp routes are built from the operation table of the OpenAPI document
+//! (`openapi/ops.rs`): each route is one documented operation.
 //!
 //! Anything else → 404 `{"detail": "Not found."}`, except a GET or HEAD for a path without its
 //! trailing slash whose slashed form is a route → 301 there (Django's `APPEND_SLASH`); a wrong
@@ -45,19 +49,20 @@
 //!
 //! `hf_token`, the remote's other write-only Pulp fields (`client_key`, proxy and basic
 //! credentials) and guard `header_value` are write-only: responses show only `hidden_fields`
-//! (`{"name", "is_set"}`), and no error message echoes a submitted value. Users never show a
+//! (`{"name", "is_set"}`) and a guard's `header_value` as `"**********"` (sending that back
+//! keeps the stored value); no error message echoes a submitted value. Users never show a
 //! password.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode, Uri};
 use tower::ServiceExt;
 
-use crate::model::{ContentGuard, Distribution, Remote, Secret};
+use crate::model::Secret;
 use crate::registry::Registry;
 
 mod auth;
@@ -69,6 +74,7 @@ mod handlers;
 mod json;
 mod labels;
 mod list;
+mod openapi;
 mod remote_fields;
 mod remotes;
 mod request;
@@ -229,79 +235,35 @@ impl Api {
     }
 }
 
-/// The API's routes: every path pattern served (for the trailing-slash redirect) and the
-/// axum router.
-struct Routes {
-    patterns: Vec<String>,
-    router: Router<Arc<ApiDeps>>,
-}
-
-impl Routes {
-    fn add(mut self, path: &str, method: MethodRouter<Arc<ApiDeps>>) -> Self {
-        self.patterns.push(path.to_string());
-        self.router = self.router.route(path, method);
-        self
-    }
-
-    /// Collection + object routes, and the label actions when `K` has labels.
-    fn kind<K: resource::Kind>(self) -> Self {
-        use handlers::{create, delete, list, patch, put, read};
-        let collection = K::COLLECTION;
-        self.add(collection, get(list::<K>).post(create::<K>)).add(
-            &format!("{collection}{{id}}/"),
-            get(read::<K>)
-                .put(put::<K>)
-                .patch(patch::<K>)
-                .delete(delete::<K>),
-        )
-    }
-
-    fn labelled<K: labels::Labelled>(self) -> Self {
-        let collection = K::COLLECTION;
-        self.add(
-            &format!("{collection}{{id}}/set_label/"),
-            post(labels::set_label::<K>),
-        )
-        .add(
-            &format!("{collection}{{id}}/unset_label/"),
-            post(labels::unset_label::<K>),
-        )
-    }
-
-    fn generic<G: generic::Generic>(self) -> Self {
-        self.add(G::PATH, get(generic::list::<G>))
-    }
-}
-
+/// The router and every path pattern it serves (for the trailing-slash redirect). The Pulp
+/// routes come from the operation table the OpenAPI document is built from
+/// (`openapi/ops.rs`); the API root and the document itself are not Pulp operations.
 fn router(deps: Arc<ApiDeps>) -> (Router, Vec<String>) {
     let logins = Arc::new(auth::Logins::new(&deps.users));
     let users = Arc::new(users::Users::new(
         deps.users.iter().map(|u| u.username.clone()).collect(),
     ));
-    let routes = Routes {
-        patterns: Vec::new(),
-        router: Router::new(),
+    let mut patterns = Vec::new();
+    let mut router = Router::new();
+    let extra: [(&str, MethodRouter<Arc<ApiDeps>>); 3] = [
+        ("/pulp/api/v3/", get(generic::root)),
+        (openapi::JSON_PATH, get(openapi::json)),
+        (openapi::YAML_PATH, get(openapi::yaml)),
+    ];
+    for (route, handler) in extra
+        .into_iter()
+        .map(|(r, h)| (r.to_string(), h))
+        .chain(openapi::ops::routes())
+    {
+        router = router.route(&route, handler);
+        patterns.push(route);
     }
-    .add("/pulp/api/v3/", get(generic::root))
-    .add("/pulp/api/v3/status/", get(status::status))
-    .kind::<Remote>()
-    .kind::<Distribution>()
-    .kind::<ContentGuard>()
-    .labelled::<Remote>()
-    .labelled::<Distribution>()
-    .generic::<generic::AllRemotes>()
-    .generic::<generic::AllDistributions>()
-    .generic::<generic::AllGuards>()
-    .generic::<generic::AllRepositories>()
-    .add(users::USERS, get(users::list))
-    .add(&format!("{}{{id}}/", users::USERS), get(users::read));
-    let router = routes
-        .router
+    let router = router
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::Extension(logins))
         .layer(axum::Extension(users))
         .with_state(deps);
-    (router, routes.patterns)
+    (router, patterns)
 }
 
 /// Does `path` match one of the route `patterns` (`{id}` matches one non-empty segment)?

@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::json::{py_type, Given, Input, Mode};
-use super::resource::{href, kind_accessors, object, prn, read_name, Kind};
+use super::resource::{href, kind_accessors, prn, read_name, to_fields, Common, Kind};
 use crate::model::{
     base_paths_overlap, is_canonical_base_path, ContentGuard, Distribution, Meta, Origin, Remote,
 };
@@ -46,20 +48,21 @@ impl Kind for Distribution {
     }
 
     fn fields(&self, _snap: &Snapshot, content_origin: &str) -> Map<String, Value> {
-        object(json!({
-            "name": self.name,
-            "base_path": self.base_path,
-            "base_url": format!("{content_origin}/pulp/content/{}/", self.base_path),
-            "remote": self.remote.map(href::<Remote>),
-            "content_guard": self.content_guard.map(href::<ContentGuard>),
-            "content_guard_prn": self.content_guard.map(prn::<ContentGuard>),
-            "hidden": self.hidden,
-            "pulp_labels": self.pulp_labels,
-            "repository": null,
-            "repository_version": null,
-            "publication": null,
-            "no_content_change_since": null,
-        }))
+        to_fields(&DistributionResponse {
+            common: Common::of::<Self>(&self.meta),
+            name: self.name.clone(),
+            base_path: self.base_path.clone(),
+            base_url: format!("{content_origin}/pulp/content/{}/", self.base_path),
+            remote: self.remote.map(href::<Remote>),
+            content_guard: self.content_guard.map(href::<ContentGuard>),
+            content_guard_prn: self.content_guard.map(prn::<ContentGuard>),
+            hidden: self.hidden,
+            pulp_labels: self.pulp_labels.clone(),
+            repository: None,
+            repository_version: None,
+            publication: None,
+            no_content_change_since: None,
+        })
     }
 
     fn build(
@@ -125,6 +128,47 @@ impl Kind for Distribution {
         input.errors.into_result()?;
         Ok(d)
     }
+}
+
+/// A distribution as answered (`hugging_face.HuggingFaceDistributionResponse`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = hugging_face::HuggingFaceDistributionResponse)]
+pub(crate) struct DistributionResponse {
+    #[serde(flatten)]
+    common: Common,
+    /// A unique name.
+    name: String,
+    /// The path under `/pulp/content/`.
+    base_path: String,
+    /// Where clients reach it: `{origin}/pulp/content/{base_path}/`.
+    #[schema(read_only)]
+    base_url: String,
+    /// The remote it serves.
+    #[schema(format = Uri)]
+    remote: Option<String>,
+    /// Its header content guard.
+    #[schema(format = Uri)]
+    content_guard: Option<String>,
+    /// The guard's `prn`.
+    #[schema(read_only)]
+    content_guard_prn: Option<String>,
+    /// Left out of the content listing.
+    #[schema(default = false)]
+    hidden: bool,
+    /// Free-form labels.
+    pulp_labels: BTreeMap<String, String>,
+    /// Always `null`.
+    #[schema(format = Uri)]
+    repository: Option<String>,
+    /// Always `null`.
+    #[schema(format = Uri)]
+    repository_version: Option<String>,
+    /// Always `null`.
+    #[schema(format = Uri)]
+    publication: Option<String>,
+    /// Always `null`.
+    #[schema(read_only)]
+    no_content_change_since: Option<String>,
 }
 
 /// `base_path`: not blank, canonical, and neither equal to nor nested in (or around) another.

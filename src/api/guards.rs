@@ -2,14 +2,42 @@
 //! [`ContentGuard`] (its `header_value` write-only), its validation, and the refusal to delete
 //! a guard a distribution still uses (pulpcore would silently make that distribution public).
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::json::{Given, Input, Mode};
-use super::resource::{kind_accessors, object, read_name, Kind};
+use super::openapi::schemas::HiddenField;
+use super::resource::{kind_accessors, read_name, to_fields, Common, Kind};
 use crate::model::{ContentGuard, Meta, Origin, Secret};
 use crate::registry::Snapshot;
 use crate::rules;
+
+/// What `header_value` is answered as: never the stored value (`docs/pulp-api.md` §7). A write
+/// that sends it back keeps the stored value.
+pub(crate) const REDACTED: &str = "**********";
+
+/// A header content guard as answered (`HeaderContentGuardResponse`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = HeaderContentGuardResponse)]
+pub(crate) struct GuardResponse {
+    #[serde(flatten)]
+    common: Common,
+    /// A unique name.
+    name: String,
+    /// An optional description.
+    description: Option<String>,
+    /// The header checked (case-insensitive).
+    header_name: String,
+    /// Always `"**********"`: the value is write-only.
+    header_value: String,
+    /// Always `null` (jq is not supported).
+    jq_filter: Option<String>,
+    /// `[{"name": "header_value", "is_set": …}]`.
+    #[schema(read_only, inline)]
+    hidden_fields: Vec<HiddenField>,
+}
 
 impl Kind for ContentGuard {
     const COLLECTION: &'static str = "/pulp/api/v3/contentguards/core/header/";
@@ -22,13 +50,18 @@ impl Kind for ContentGuard {
     kind_accessors!(guards);
 
     fn fields(&self, _snap: &Snapshot, _content_origin: &str) -> Map<String, Value> {
-        object(json!({
-            "name": self.name,
-            "description": self.description,
-            "header_name": self.header_name,
-            "jq_filter": null,
-            "hidden_fields": [{"name": "header_value", "is_set": !self.header_value.expose().is_empty()}],
-        }))
+        to_fields(&GuardResponse {
+            common: Common::of::<Self>(&self.meta),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            header_name: self.header_name.clone(),
+            header_value: REDACTED.into(),
+            jq_filter: None,
+            hidden_fields: vec![HiddenField::new(
+                "header_value",
+                !self.header_value.expose().is_empty(),
+            )],
+        })
     }
 
     fn build(
@@ -63,6 +96,12 @@ impl Kind for ContentGuard {
         let header_value = input.string("header_value", false);
         input.require("header_value", &header_value, mode);
         match header_value {
+            // The redacted form sent back (e.g. a GET body edited and PUT) keeps the value.
+            Given::Value(v) if v == REDACTED && current.is_some() => {}
+            Given::Value(v) if v == REDACTED => input.errors.push(
+                "header_value",
+                "\"**********\" stands for the stored value; a new guard needs the real one.",
+            ),
             Given::Value(v) if v.is_empty() => input
                 .errors
                 .push("header_value", "This field may not be blank."),

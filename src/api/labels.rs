@@ -117,6 +117,9 @@ impl LabelTerm {
 
 /// A kind with `pulp_labels` that `set_label/` and `unset_label/` can change.
 pub(crate) trait Labelled: Kind {
+    /// What `set_label/` and `unset_label/` answer: pulpcore's generated clients map only
+    /// the status pulpcore declares (201 for remotes, 200 for distributions).
+    const LABEL_ANSWER: StatusCode = StatusCode::CREATED;
     /// The labels, to change.
     fn labels_mut(&mut self) -> &mut BTreeMap<String, String>;
 }
@@ -128,6 +131,7 @@ impl Labelled for Remote {
 }
 
 impl Labelled for Distribution {
+    const LABEL_ANSWER: StatusCode = StatusCode::OK;
     fn labels_mut(&mut self) -> &mut BTreeMap<String, String> {
         &mut self.pulp_labels
     }
@@ -162,7 +166,7 @@ fn read_key_value(
     Ok((key.into_option().unwrap_or_default(), value))
 }
 
-/// `POST <object>set_label/`: 201 `{"key", "value"}`.
+/// `POST <object>set_label/`: [`Labelled::LABEL_ANSWER`] `{"key", "value"}`.
 pub(crate) async fn set_label<K: Labelled>(
     State(deps): State<Arc<ApiDeps>>,
     _: Authenticated,
@@ -182,10 +186,10 @@ pub(crate) async fn set_label<K: Labelled>(
         Ok(json!({"key": key, "value": value}))
     })
     .await?;
-    created(&answer)
+    reply_with::<K>(&answer)
 }
 
-/// `POST <object>unset_label/`: 201 `{"key", "value": <the old value>}`; a key that is not set
+/// `POST <object>unset_label/`: [`Labelled::LABEL_ANSWER`] `{"key", "value": <the old value>}`; a key that is not set
 /// is a 400 under `key`.
 pub(crate) async fn unset_label<K: Labelled>(
     State(deps): State<Arc<ApiDeps>>,
@@ -213,7 +217,7 @@ pub(crate) async fn unset_label<K: Labelled>(
         Ok(json!({"key": key, "value": old}))
     })
     .await?;
-    created(&answer)
+    reply_with::<K>(&answer)
 }
 
 /// Replaces object `index` of kind `K` in `snap` by a copy whose labels `edit` changed, its
@@ -230,6 +234,6 @@ fn change<K: Labelled>(
     K::all_mut(snap)[index] = Arc::new(obj);
 }
 
-fn created(body: &Value) -> Handled {
-    Ok(json_response(StatusCode::CREATED, body).map(axum::body::Body::from))
+fn reply_with<K: Labelled>(body: &Value) -> Handled {
+    Ok(json_response(K::LABEL_ANSWER, body).map(axum::body::Body::from))
 }

@@ -13,12 +13,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::json::{Given, Input, Mode};
+use super::openapi::schemas::{HiddenField, PolicyChoice};
 use super::remote_fields::{read_headers, read_stored_only, read_timeouts, read_url};
-use super::resource::{kind_accessors, object, read_name, Kind};
+use super::resource::{kind_accessors, read_name, to_fields, Common, Kind};
 use crate::model::{Origin, Policy, Remote};
 use crate::registry::Snapshot;
 use crate::rules;
@@ -70,13 +73,10 @@ impl Kind for Remote {
 
     fn fields(&self, _snap: &Snapshot, _content_origin: &str) -> Map<String, Value> {
         let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
-        let headers: Option<Vec<Value>> = self
-            .headers_given
-            .then(|| self.headers.iter().map(|(k, v)| json!({ k: v })).collect());
         let st = &self.stored;
         let set =
             |s: &Option<crate::model::Secret>| s.as_ref().is_some_and(|s| !s.expose().is_empty());
-        let mut hidden: Vec<Value> = HIDDEN
+        let mut hidden: Vec<HiddenField> = HIDDEN
             .iter()
             .zip([
                 &st.client_key,
@@ -85,29 +85,39 @@ impl Kind for Remote {
                 &st.username,
                 &st.password,
             ])
-            .map(|(name, value)| json!({"name": name, "is_set": set(value)}))
+            .map(|(name, value)| HiddenField::new(name, set(value)))
             .collect();
-        hidden.push(json!({"name": "hf_token", "is_set": self.token().is_some()}));
-        object(json!({
-            "name": self.name,
-            "url": self.url,
-            "hf_hub_url": self.hf_hub_url,
-            "policy": self.policy.as_str(),
-            "pulp_labels": self.pulp_labels,
-            "tls_validation": self.tls_validation,
-            "ca_cert": self.ca_cert,
-            "client_cert": st.client_cert,
-            "proxy_url": st.proxy_url,
-            "max_retries": self.max_retries,
-            "connect_timeout": secs(self.connect_timeout),
-            "sock_connect_timeout": secs(self.sock_connect_timeout),
-            "sock_read_timeout": secs(self.sock_read_timeout),
-            "total_timeout": secs(self.total_timeout),
-            "headers": headers,
-            "download_concurrency": self.download_concurrency,
-            "rate_limit": self.rate_limit,
-            "hidden_fields": hidden,
-        }))
+        hidden.push(HiddenField::new("hf_token", self.token().is_some()));
+        to_fields(&RemoteResponse {
+            common: Common::of::<Self>(&self.meta),
+            name: self.name.clone(),
+            url: self.url.clone(),
+            hf_hub_url: self.hf_hub_url.clone(),
+            policy: match self.policy {
+                Policy::OnDemand => PolicyChoice::OnDemand,
+                Policy::Streamed => PolicyChoice::Streamed,
+                Policy::Immediate => PolicyChoice::Immediate,
+            },
+            pulp_labels: self.pulp_labels.clone(),
+            tls_validation: self.tls_validation,
+            ca_cert: self.ca_cert.clone(),
+            client_cert: st.client_cert.clone(),
+            proxy_url: st.proxy_url.clone(),
+            max_retries: self.max_retries,
+            connect_timeout: secs(self.connect_timeout),
+            sock_connect_timeout: secs(self.sock_connect_timeout),
+            sock_read_timeout: secs(self.sock_read_timeout),
+            total_timeout: secs(self.total_timeout),
+            headers: self.headers_given.then(|| {
+                self.headers
+                    .iter()
+                    .map(|(k, v)| BTreeMap::from([(k.clone(), v.clone())]))
+                    .collect()
+            }),
+            download_concurrency: self.download_concurrency,
+            rate_limit: self.rate_limit,
+            hidden_fields: hidden,
+        })
     }
 
     fn build(
@@ -192,6 +202,61 @@ impl Kind for Remote {
         }
         Ok(())
     }
+}
+
+/// A remote as answered (`hugging_face.HuggingFaceRemoteResponse`): pulpcore's fields without
+/// `hf_token`, which only shows up in `hidden_fields` (`docs/pulp-api.md` §5).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = hugging_face::HuggingFaceRemoteResponse)]
+pub(crate) struct RemoteResponse {
+    #[serde(flatten)]
+    common: Common,
+    /// A unique name for this remote.
+    name: String,
+    /// The Hub base URL hubcache fetches from.
+    url: String,
+    /// Stored and answered as given; not used for fetching.
+    #[schema(format = Uri, default = "https://huggingface.co")]
+    hf_hub_url: String,
+    /// `on_demand` or `streamed`.
+    #[schema(default = "on_demand")]
+    policy: PolicyChoice,
+    /// Free-form labels.
+    pulp_labels: BTreeMap<String, String>,
+    /// Verify the Hub's TLS certificate.
+    tls_validation: bool,
+    /// Extra PEM trust anchors.
+    ca_cert: Option<String>,
+    /// Always `null` (not supported).
+    client_cert: Option<String>,
+    /// Always `null` (not supported).
+    proxy_url: Option<String>,
+    /// Retries of upstream connect failures.
+    #[schema(format = Int64)]
+    max_retries: Option<u32>,
+    /// Upstream connect timeout in seconds.
+    #[schema(minimum = 0.0)]
+    connect_timeout: Option<f64>,
+    /// Same as `connect_timeout`.
+    #[schema(minimum = 0.0)]
+    sock_connect_timeout: Option<f64>,
+    /// Longest wait for the next upstream read, in seconds.
+    #[schema(minimum = 0.0)]
+    sock_read_timeout: Option<f64>,
+    /// Cap on one metadata exchange with the Hub, in seconds.
+    #[schema(minimum = 0.0)]
+    total_timeout: Option<f64>,
+    /// Extra upstream headers, one-key objects; `null` when none are set.
+    headers: Option<Vec<BTreeMap<String, String>>>,
+    /// Cap on concurrent upstream requests.
+    #[schema(minimum = 1, format = Int64)]
+    download_concurrency: Option<u32>,
+    /// Upstream requests per second.
+    #[schema(format = Int64)]
+    rate_limit: Option<u32>,
+    /// The write-only fields and whether each is set.
+    #[schema(read_only, inline)]
+    hidden_fields: Vec<HiddenField>,
 }
 
 fn new_remote() -> Remote {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -74,7 +74,7 @@ pub(crate) trait Kind: Clone + Send + Sync + 'static {
     fn labels(&self) -> Option<&BTreeMap<String, String>> {
         None
     }
-    /// The kind-specific JSON fields (the common ones are added by [`render`]).
+    /// The object's JSON: its response struct (with [`Common`]) serialized by [`to_fields`].
     fn fields(&self, snap: &Snapshot, content_origin: &str) -> Map<String, Value>;
     /// Validates `input` against `snap` and returns the new object (`current` for updates).
     fn build(
@@ -135,25 +135,50 @@ pub(crate) fn prn<K: Kind>(id: Uuid) -> String {
     format!("{}{id}", K::PRN)
 }
 
-/// The full JSON of `obj`: common fields plus the kind's.
+/// The full JSON of `obj`, as its kind's response struct serializes it ([`Kind::fields`]).
 pub(crate) fn render<K: Kind>(
     obj: &K,
     snap: &Snapshot,
     content_origin: &str,
 ) -> Map<String, Value> {
-    let meta = obj.meta();
-    let mut map = obj.fields(snap, content_origin);
-    map.insert("pulp_href".into(), json!(href::<K>(meta.id)));
-    map.insert("prn".into(), json!(prn::<K>(meta.id)));
-    map.insert("pulp_created".into(), json!(timestamp(meta.created)));
-    map.insert("pulp_last_updated".into(), json!(timestamp(meta.updated)));
-    map
+    obj.fields(snap, content_origin)
 }
 
-/// The fields of a `json!({…})` object, for [`Kind::fields`].
-pub(crate) fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
+/// The fields every object answers first (pulpcore's `ModelSerializer`), flattened into each
+/// kind's response struct.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Common {
+    /// The object's relative href.
+    #[schema(format = Uri, read_only)]
+    pub pulp_href: String,
+    /// The Pulp Resource Name (PRN).
+    #[schema(read_only)]
+    pub prn: String,
+    /// Timestamp of creation.
+    #[schema(format = DateTime, read_only)]
+    pub pulp_created: String,
+    /// Timestamp of the most recent update.
+    #[schema(format = DateTime, read_only)]
+    pub pulp_last_updated: String,
+}
+
+impl Common {
+    /// The common fields of the object of kind `K` with `meta`.
+    pub(crate) fn of<K: Kind>(meta: &Meta) -> Self {
+        Common {
+            pulp_href: href::<K>(meta.id),
+            prn: prn::<K>(meta.id),
+            pulp_created: timestamp(meta.created),
+            pulp_last_updated: timestamp(meta.updated),
+        }
+    }
+}
+
+/// The JSON fields of a response struct, for [`Kind::fields`].
+pub(crate) fn to_fields(response: &impl serde::Serialize) -> Map<String, Value> {
+    match serde_json::to_value(response) {
+        Ok(Value::Object(map)) => map,
+        // A struct always serializes to an object; nothing else reaches here.
         _ => Map::new(),
     }
 }

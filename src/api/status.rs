@@ -1,29 +1,134 @@
 //! `GET /pulp/api/v3/status/` (no auth): pulpcore's status shape, every key kept so Pulp tooling
 //! can parse it, plus hubcache's cache figures under `cache`. Always 200.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::State;
 use http::StatusCode;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::json_response;
 use super::json::timestamp;
 use super::{ApiDeps, StatusFigures};
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+use super::openapi::PULP_APP_VERSIONS;
 
 /// The handler.
 pub(crate) async fn status(State(deps): State<Arc<ApiDeps>>) -> axum::response::Response {
     let figures = (deps.status)();
     let connected = state_is_usable(&deps.state_path);
+    let body = body(&figures, connected, deps.content_origin.as_deref());
     json_response(
         StatusCode::OK,
-        &body(&figures, connected, deps.content_origin.as_deref()),
+        &serde_json::to_value(body).unwrap_or_default(),
     )
     .map(axum::body::Body::from)
+}
+
+/// The status document (`StatusResponse`): pulpcore's keys plus hubcache's `cache`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = StatusResponse)]
+pub(crate) struct StatusResponse {
+    /// One entry: hubcache itself.
+    versions: Vec<VersionResponse>,
+    /// Always empty: hubcache has no separate workers.
+    online_workers: Vec<AppStatusResponse>,
+    /// This process.
+    online_api_apps: Vec<AppStatusResponse>,
+    /// This process.
+    online_content_apps: Vec<AppStatusResponse>,
+    /// Whether `state.path` is usable.
+    database_connection: DatabaseConnectionResponse,
+    /// Always `false`: no Redis.
+    redis_connection: RedisConnectionResponse,
+    /// The filesystem holding `cache.dir`.
+    storage: StorageResponse,
+    /// Always `false`: no domains.
+    domain_enabled: bool,
+    /// `content_origin` and the content path prefix.
+    content_settings: ContentSettingsResponse,
+    /// hubcache's own figures.
+    cache: CacheStatusResponse,
+}
+
+/// A component and its version (`VersionResponse`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = VersionResponse)]
+pub(crate) struct VersionResponse {
+    component: String,
+    version: String,
+    package: String,
+    module: String,
+    domain_compatible: bool,
+}
+
+/// A running process (`AppStatusResponse`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = AppStatusResponse)]
+pub(crate) struct AppStatusResponse {
+    /// `<host>:<pid>`.
+    #[schema(read_only)]
+    name: String,
+    /// Now.
+    #[schema(read_only, format = DateTime)]
+    last_heartbeat: String,
+    /// `{"hubcache": "<version>"}`.
+    #[schema(read_only)]
+    versions: BTreeMap<String, String>,
+}
+
+/// `database_connection` (`DatabaseConnectionResponse`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = DatabaseConnectionResponse)]
+pub(crate) struct DatabaseConnectionResponse {
+    connected: bool,
+}
+
+/// `redis_connection` (`RedisConnectionResponse`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = RedisConnectionResponse)]
+pub(crate) struct RedisConnectionResponse {
+    connected: bool,
+}
+
+/// `storage` in bytes (`StorageResponse`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = StorageResponse)]
+pub(crate) struct StorageResponse {
+    total: u64,
+    used: u64,
+    free: u64,
+}
+
+/// `content_settings` (`ContentSettingsResponse`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ContentSettingsResponse)]
+pub(crate) struct ContentSettingsResponse {
+    content_origin: Option<String>,
+    content_path_prefix: String,
+}
+
+/// hubcache's cache figures (not in pulpcore). No `cache.dir`: this document needs no login,
+/// and an absolute path tells a stranger about the machine's layout.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = CacheStatusResponse)]
+pub(crate) struct CacheStatusResponse {
+    /// `cache.max_size` in bytes.
+    max_size: u64,
+    /// Bytes stored now.
+    size: u64,
+    /// Objects stored now.
+    objects: u64,
+    /// Fills running now.
+    fills_in_flight: u64,
+    /// Evictions since start.
+    evictions: u64,
+    /// Of `size`: bytes of pinned objects (never evicted).
+    pinned: u64,
 }
 
 /// The status document.
@@ -31,42 +136,55 @@ pub(crate) fn body(
     figures: &StatusFigures,
     state_usable: bool,
     content_origin: Option<&str>,
-) -> Value {
-    let app = json!({
-        "name": format!("{}:{}", hostname(), std::process::id()),
-        "last_heartbeat": timestamp(SystemTime::now()),
-        "versions": { "hubcache": VERSION },
-    });
-    json!({
-        "versions": [{
-            "component": "hubcache", "version": VERSION, "package": "hubcache",
-            "module": "hubcache", "domain_compatible": false,
-        }],
-        "online_workers": [],
-        "online_api_apps": [app.clone()],
-        "online_content_apps": [app],
-        "database_connection": { "connected": state_usable },
-        "redis_connection": { "connected": false },
-        // pulpcore's filesystem figures (`shutil.disk_usage`); hubcache's own bytes are `cache.size`.
-        "storage": storage(&figures.cache_dir),
-        "domain_enabled": false,
-        "content_settings": { "content_origin": content_origin, "content_path_prefix": "/pulp/content/" },
-        // No `cache.dir`: this document needs no login, and an absolute path tells a
-        // stranger about the machine's layout.
-        "cache": {
-            "max_size": figures.cache_max_size,
-            "size": figures.cache_size,
-            "objects": figures.cache_objects,
-            "pinned": figures.cache_pinned,
-            "fills_in_flight": figures.fills_in_flight,
-            "evictions": figures.evictions,
+) -> StatusResponse {
+    let app = AppStatusResponse {
+        name: format!("{}:{}", hostname(), std::process::id()),
+        last_heartbeat: timestamp(SystemTime::now()),
+        versions: PULP_APP_VERSIONS
+            .iter()
+            .map(|(component, version, _, _)| (component.to_string(), version.to_string()))
+            .collect(),
+    };
+    StatusResponse {
+        // Exactly the document's `x-pulp-app-versions`: `pulp status` compares them.
+        versions: PULP_APP_VERSIONS
+            .iter()
+            .map(|(component, version, package, module)| VersionResponse {
+                component: component.to_string(),
+                version: version.to_string(),
+                package: package.to_string(),
+                module: module.to_string(),
+                domain_compatible: false,
+            })
+            .collect(),
+        online_workers: vec![],
+        online_api_apps: vec![app.clone()],
+        online_content_apps: vec![app],
+        database_connection: DatabaseConnectionResponse {
+            connected: state_usable,
         },
-    })
+        redis_connection: RedisConnectionResponse { connected: false },
+        // pulpcore's filesystem figures (`shutil.disk_usage`); hubcache's own bytes are `cache.size`.
+        storage: storage(&figures.cache_dir),
+        domain_enabled: false,
+        content_settings: ContentSettingsResponse {
+            content_origin: content_origin.map(str::to_string),
+            content_path_prefix: "/pulp/content/".into(),
+        },
+        cache: CacheStatusResponse {
+            max_size: figures.cache_max_size,
+            size: figures.cache_size,
+            objects: figures.cache_objects,
+            fills_in_flight: figures.fills_in_flight,
+            evictions: figures.evictions,
+            pinned: figures.cache_pinned,
+        },
+    }
 }
 
 /// `shutil.disk_usage` of the filesystem holding `dir` (or its nearest existing ancestor, as
 /// `cache.dir` may not exist yet): `{total, used, free}` in bytes, zeros if it cannot be read.
-fn storage(dir: &Path) -> Value {
+fn storage(dir: &Path) -> StorageResponse {
     let mut probe = Some(dir);
     while let Some(path) = probe {
         let path_or_cwd = if path.as_os_str().is_empty() {
@@ -80,15 +198,19 @@ fn storage(dir: &Path) -> Value {
             } else {
                 fs.f_bsize
             };
-            return json!({
-                "total": fs.f_blocks.saturating_mul(unit),
-                "used": fs.f_blocks.saturating_sub(fs.f_bfree).saturating_mul(unit),
-                "free": fs.f_bavail.saturating_mul(unit),
-            });
+            return StorageResponse {
+                total: fs.f_blocks.saturating_mul(unit),
+                used: fs.f_blocks.saturating_sub(fs.f_bfree).saturating_mul(unit),
+                free: fs.f_bavail.saturating_mul(unit),
+            };
         }
         probe = path.parent();
     }
-    json!({ "total": 0, "used": 0, "free": 0 })
+    StorageResponse {
+        total: 0,
+        used: 0,
+        free: 0,
+    }
 }
 
 /// `database_connection.connected`: the state file can be read and written (or, before the
@@ -131,7 +253,7 @@ mod tests {
             evictions: 2,
             cache_dir: "var/cache".into(),
         };
-        let body = body(&figures, true, None);
+        let body = serde_json::to_value(body(&figures, true, None)).unwrap();
         for key in [
             "versions",
             "online_workers",
@@ -158,7 +280,19 @@ mod tests {
             body["content_settings"]["content_path_prefix"],
             "/pulp/content/"
         );
-        assert_eq!(body["versions"][0]["component"], "hubcache");
+        // `pulp status` needs exactly the document's `x-pulp-app-versions` here.
+        let components: Vec<&str> = body["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["component"].as_str().unwrap())
+            .collect();
+        assert_eq!(components, ["core", "hugging_face", "hubcache"]);
+        let doc = serde_json::to_value(crate::api::openapi::document()).unwrap();
+        for v in body["versions"].as_array().unwrap() {
+            let c = v["component"].as_str().unwrap();
+            assert_eq!(doc["info"]["x-pulp-app-versions"][c], v["version"], "{c}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use axum::extract::{Path, RawQuery};
 use axum::Extension;
 use http::{HeaderMap, StatusCode, Uri};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::auth::Authenticated;
@@ -18,7 +18,9 @@ use super::error::{json_response, ApiError};
 use super::handlers::Handled;
 use super::json::timestamp;
 use super::list::{ListQuery, Row};
-use super::resource::object;
+use super::openapi::generic::UserResponse;
+use super::openapi::schemas::HiddenField;
+use super::resource::to_fields;
 
 /// The users collection.
 pub(crate) const USERS: &str = "/pulp/api/v3/users/";
@@ -65,20 +67,20 @@ impl Users {
 
     /// `UserResponse` of user number `id` (1-based).
     fn render(&self, id: usize, username: &str) -> Map<String, Value> {
-        object(json!({
-            "pulp_href": format!("{USERS}{id}/"),
-            "prn": format!("prn:auth.user:{id}"),
-            "id": id,
-            "username": username,
-            "first_name": "",
-            "last_name": "",
-            "email": "",
-            "is_staff": true,
-            "is_active": true,
-            "date_joined": timestamp(self.joined),
-            "groups": [],
-            "hidden_fields": [{"name": "password", "is_set": true}],
-        }))
+        to_fields(&UserResponse {
+            pulp_href: format!("{USERS}{id}/"),
+            prn: format!("prn:auth.user:{id}"),
+            id: id as u64,
+            username: username.to_string(),
+            first_name: String::new(),
+            last_name: String::new(),
+            email: String::new(),
+            is_staff: true,
+            is_active: true,
+            date_joined: timestamp(self.joined),
+            groups: Vec::new(),
+            hidden_fields: vec![HiddenField::new("password", true)],
+        })
     }
 
     fn rows(&self) -> Vec<(Row<'_>, Map<String, Value>)> {

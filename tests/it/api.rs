@@ -12,6 +12,7 @@ mod generic;
 mod guard;
 mod guide;
 mod live;
+mod openapi;
 
 use std::sync::Mutex;
 
