@@ -44,7 +44,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
@@ -66,6 +66,7 @@ mod remotes;
 mod request;
 mod resource;
 mod status;
+mod tasks;
 
 #[cfg(test)]
 mod list_tests;
@@ -224,7 +225,14 @@ fn router(deps: Arc<ApiDeps>) -> Router {
             )
     }
     let logins = Arc::new(auth::Logins::new(&deps.users));
-    let router = Router::new().route("/pulp/api/v3/status/", get(status::status));
+    let router = Router::new()
+        .route("/pulp/api/v3/status/", get(status::status))
+        .route(crate::tasks::TASKS_PATH, get(tasks::list))
+        .route("/pulp/api/v3/tasks/purge/", post(tasks::purge))
+        .route(
+            "/pulp/api/v3/tasks/{id}/",
+            get(tasks::read).patch(tasks::cancel).delete(tasks::delete),
+        );
     let router = kind::<ContentGuard>(kind::<Distribution>(kind::<Remote>(router)));
     router
         .fallback(|| async { ApiError::not_found() })

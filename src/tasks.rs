@@ -306,15 +306,11 @@ pub fn delete(snap: &mut Snapshot, id: Uuid) -> Result<(), Refused> {
     Ok(())
 }
 
-/// Removes the finished tasks in one of `states` that finished before `before`; returns how
-/// many went.
-pub fn purge(snap: &mut Snapshot, before: SystemTime, states: &[TaskState]) -> u64 {
-    let old = snap.tasks.len();
-    snap.tasks.retain(|t| {
-        let purged = t.state.is_final()
-            && states.contains(&t.state)
-            && t.finished_at.is_some_and(|f| f < before);
-        !purged
+/// Removes the finished tasks in one of `states` that finished before `before`; returns them.
+pub fn purge(snap: &mut Snapshot, before: SystemTime, states: &[TaskState]) -> Vec<Arc<Task>> {
+    let (gone, kept) = std::mem::take(&mut snap.tasks).into_iter().partition(|t| {
+        t.state.is_final() && states.contains(&t.state) && t.finished_at.is_some_and(|f| f < before)
     });
-    (old - snap.tasks.len()) as u64
+    snap.tasks = kept;
+    gone
 }

@@ -123,10 +123,10 @@ fn purge_takes_old_finished_tasks_in_the_given_states() {
         record(&mut snap, t.clone(), 10);
     }
     let before = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_050);
-    assert_eq!(purge(&mut snap, before, &[TaskState::Completed]), 1);
+    assert_eq!(purge(&mut snap, before, &[TaskState::Completed]).len(), 1);
     assert_eq!(ids(&snap), [old_failed.id, new_done.id, running.id]);
     let all = [TaskState::Running, TaskState::Failed, TaskState::Completed];
-    assert_eq!(purge(&mut snap, SystemTime::now(), &all), 2);
+    assert_eq!(purge(&mut snap, SystemTime::now(), &all).len(), 2);
     assert_eq!(
         ids(&snap),
         [running.id],
