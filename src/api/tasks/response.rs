@@ -9,23 +9,24 @@ use utoipa::ToSchema;
 use crate::api::json::timestamp;
 use crate::tasks::{ProgressReport, Task};
 
-/// A task, as `GET /pulp/api/v3/tasks/<uuid>/` answers it.
+/// A task, as `GET /pulp/api/v3/tasks/<uuid>/` answers it. Only `name` and `logging_cid` are
+/// required in pulpcore's schema (the generated clients check them); the rest is always sent.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct TaskResponse {
-    #[schema(read_only, format = "uri")]
+    #[schema(required = false, read_only, format = "uri")]
     pub(crate) pulp_href: String,
     /// The Pulp Resource Name (PRN).
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) prn: String,
     /// Timestamp of creation.
-    #[schema(read_only, format = DateTime)]
+    #[schema(required = false, read_only, format = DateTime)]
     pub(crate) pulp_created: String,
     /// Timestamp of the last time this resource was updated.
-    #[schema(read_only, format = DateTime)]
+    #[schema(required = false, read_only, format = DateTime)]
     pub(crate) pulp_last_updated: String,
     /// The current state of the task: 'waiting', 'running', 'completed', 'failed',
     /// 'canceling' or 'canceled'.
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) state: String,
     /// The name of task.
     pub(crate) name: String,
@@ -53,26 +54,27 @@ pub(crate) struct TaskResponse {
     #[schema(read_only, format = "uri")]
     pub(crate) parent_task: Option<String>,
     /// Any tasks spawned by this task.
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) child_tasks: Vec<String>,
     /// The task group that this task is a member of.
     #[schema(read_only, format = "uri")]
     pub(crate) task_group: Option<String>,
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) progress_reports: Vec<ProgressReportResponse>,
     /// Resources created by this task.
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) created_resources: Vec<String>,
     /// Resources created by this task as PRNs.
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) created_resource_prns: Vec<String>,
     /// A list of resources required by that task.
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) reserved_resources_record: Vec<String>,
     /// The result of this task.
     #[schema(read_only, value_type = Option<Object>)]
     pub(crate) result: Option<Value>,
     /// The API-version that was invoked when creating the task.
+    #[schema(required = false)]
     pub(crate) pulp_api_version: String,
 }
 
@@ -80,19 +82,19 @@ pub(crate) struct TaskResponse {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct ProgressReportResponse {
     /// The message shown to the user for the progress report.
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) message: String,
     /// Identifies the type of progress report.
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) code: String,
     /// The current state of the progress report.
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) state: String,
     /// The total count of items.
     #[schema(read_only)]
     pub(crate) total: Option<u64>,
     /// The count of items already processed.
-    #[schema(read_only)]
+    #[schema(required = false, read_only)]
     pub(crate) done: u64,
     /// The suffix to be shown with the progress report.
     #[schema(read_only)]
@@ -158,5 +160,36 @@ pub(crate) fn to_map(value: &impl Serialize) -> serde_json::Map<String, Value> {
     match serde_json::to_value(value) {
         Ok(Value::Object(map)) => map,
         _ => serde_json::Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    use super::*;
+    use crate::tasks::names;
+
+    #[test]
+    fn the_schema_names_what_is_answered_and_requires_what_pulpcore_does() {
+        let schema = serde_json::to_value(TaskResponse::schema()).unwrap();
+        let mut declared: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        declared.sort_unstable();
+        let task = Task::completed(names::CREATE, "cid".into(), Vec::new());
+        let answered = to_map(&TaskResponse::from(&task));
+        let answered: Vec<&str> = answered.keys().map(String::as_str).collect();
+        assert_eq!(declared, answered);
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["name", "logging_cid"])
+        );
+        let report = serde_json::to_value(ProgressReportResponse::schema()).unwrap();
+        assert_eq!(report["properties"]["total"]["type"][0], "integer");
+        assert!(report.get("required").is_none(), "{report}");
     }
 }
