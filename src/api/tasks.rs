@@ -6,6 +6,8 @@ mod query;
 mod response;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_changes;
 
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -254,3 +254,38 @@ fn parse_time(text: &str) -> Option<(Time, UtcOffset)> {
     let nanos = fraction.map_or(Some(0), |f| format!("{f:0<9}").parse::<u32>().ok())?;
     Some((Time::from_hms_nano(h, m, s, nanos).ok()?, offset))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use super::parse_datetime;
+
+    #[test]
+    fn dates_parse_as_django_does() {
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+        let rows: &[(&str, Option<f64>)] = &[
+            ("2026-05-04", Some(1_777_852_800.0)),
+            ("2026-05-04T10:11", Some(1_777_889_460.0)),
+            ("2026-05-04 10:11:12", Some(1_777_889_472.0)),
+            ("2026-05-04T10:11:12.5Z", Some(1_777_889_472.5)),
+            ("2026-05-04T10:11:12+02:00", Some(1_777_882_272.0)),
+            ("2026-05-04T10:11:12-0130", Some(1_777_894_872.0)),
+            ("2026-05-04T10:11:12+02", Some(1_777_882_272.0)),
+            ("2026-02-30", None),
+            ("2026-5-4", None),
+            ("2026-05-04T", None),
+            ("2026-05-04T10", None),
+            ("2026-05-04T10:11:12.", None),
+            ("2026-05-04T10:11:12+2:00", None),
+            ("2026-05-04T24:00", None),
+            ("2026-05-04x10:11", None),
+            ("tomorrow", None),
+            ("2026-05-0é", None),
+            ("", None),
+        ];
+        for (text, want) in rows {
+            assert_eq!(parse_datetime(text).map(secs), *want, "{text:?}");
+        }
+    }
+}

@@ -1,19 +1,17 @@
-//! Tasks through the API: writes that answer 202, the task list and its filters, cancel,
-//! delete, purge, and the date/time rule they share.
+//! Tasks through the API: writes that answer 202, the task list and its filters (cancel,
+//! delete and purge are in `tests_changes.rs`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::header;
 use serde_json::{json, Value};
 
-use super::parse_datetime;
 use crate::api::tests::{request, Answer, Harness, DISTS, GUARDS, REMOTES};
-use crate::tasks::{self, names, ProgressReport, Task, TaskState};
+use crate::tasks::{self, names, Task, TaskState};
 
-const TASKS: &str = "/pulp/api/v3/tasks/";
+pub(super) const TASKS: &str = "/pulp/api/v3/tasks/";
 
 /// Puts `task` in the harness's registry (as a runner would) and returns its href.
-fn insert(h: &Harness, task: Task) -> String {
+pub(super) fn insert(h: &Harness, task: Task) -> String {
     let href = task.href();
     let _: Result<(), ()> = h.registry.update(
         |snap| {
@@ -30,7 +28,7 @@ fn at(secs: u64) -> SystemTime {
 }
 
 /// A task in `state`, named `name`, started at `started` and (if final) finished 10 s later.
-fn task(name: &str, state: TaskState, started: u64) -> Task {
+pub(super) fn task(name: &str, state: TaskState, started: u64) -> Task {
     let mut t = Task::waiting(name, "cid".into(), vec![format!("/r/{name}/")]);
     if state != TaskState::Waiting {
         t.started_at = Some(at(started));
@@ -284,233 +282,4 @@ async fn the_task_list_filters_and_orders() {
     assert!(one.json.get("progress_reports").is_none());
     let none = request("GET", TASKS, None, None, "");
     assert_eq!(h.send(none).await.status, 401);
-}
-
-#[tokio::test]
-async fn cancel_and_delete_follow_pulpcore_and_bad_input_changes_nothing() {
-    let h = Harness::new();
-    let running = insert(&h, task("sync", TaskState::Running, 10));
-    let done = insert(&h, task("update", TaskState::Completed, 10));
-    let unknown = format!("{TASKS}{}/", uuid::Uuid::now_v7());
-    let before = h.registry.snapshot();
-    let bad: Vec<(&str, &str, Option<Value>, u16, Value)> = vec![
-        (
-            "PATCH",
-            &running,
-            Some(json!({})),
-            400,
-            json!(["'state' must be provided with the request."]),
-        ),
-        (
-            "PATCH",
-            &running,
-            Some(json!({"state": "completed"})),
-            400,
-            json!(["The only acceptable value for 'state' is 'canceled'."]),
-        ),
-        (
-            "PATCH",
-            &running,
-            Some(json!({"state": "canceled", "x": 1})),
-            400,
-            json!({"x": ["Unexpected field"]}),
-        ),
-        (
-            "PATCH",
-            &running,
-            Some(json!([1])),
-            400,
-            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
-        ),
-        (
-            "PATCH",
-            &unknown,
-            Some(json!({"state": "canceled"})),
-            404,
-            json!({"detail": "Not found."}),
-        ),
-        (
-            "DELETE",
-            &unknown,
-            None,
-            404,
-            json!({"detail": "Not found."}),
-        ),
-        (
-            "DELETE",
-            "/pulp/api/v3/tasks/not-a-uuid/",
-            None,
-            404,
-            json!({"detail": "Not found."}),
-        ),
-        (
-            "DELETE",
-            &running,
-            None,
-            409,
-            json!({"detail": "The task must be finished or canceled before it can be deleted."}),
-        ),
-        (
-            "POST",
-            "/pulp/api/v3/tasks/purge/",
-            Some(json!({"states": ["running"]})),
-            400,
-            json!({"states": ["\"running\" is not a valid choice."]}),
-        ),
-        (
-            "POST",
-            "/pulp/api/v3/tasks/purge/",
-            Some(json!({"states": "completed"})),
-            400,
-            json!({"states": ["Expected a list of items but got type \"str\"."]}),
-        ),
-        (
-            "POST",
-            "/pulp/api/v3/tasks/purge/",
-            Some(json!({"finished_before": "soon", "colour": 1})),
-            400,
-            json!({"colour": ["Unexpected field"], "finished_before": ["Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."]}),
-        ),
-        (
-            "DELETE",
-            TASKS,
-            None,
-            405,
-            json!({"detail": "Method \"DELETE\" not allowed."}),
-        ),
-    ];
-    for (method, uri, body, status, want) in bad {
-        let a = h.call(method, uri, body.clone()).await;
-        assert_eq!(
-            (a.status, &a.json),
-            (status, &want),
-            "{method} {uri} {body:?}"
-        );
-    }
-    assert_eq!(
-        h.registry.snapshot().tasks,
-        before.tasks,
-        "bad input changed nothing"
-    );
-
-    // A finished task: 409 with the task, unchanged (pulpcore).
-    let a = h
-        .call("PATCH", &done, Some(json!({"state": "canceled"})))
-        .await;
-    assert_eq!(
-        (a.status, a.json["state"].clone()),
-        (409, json!("completed"))
-    );
-    let a = h
-        .call("PATCH", &running, Some(json!({"state": "canceled"})))
-        .await;
-    assert_eq!(
-        (a.status, a.json["state"].clone()),
-        (200, json!("canceling"))
-    );
-    let saved = crate::state::load(&h.state_path, &Default::default()).unwrap();
-    // A restart fails what was canceling: it never finished.
-    assert!(saved
-        .snapshot
-        .tasks
-        .iter()
-        .any(|t| t.error.as_deref() == Some(tasks::INTERRUPTED)));
-    let a = h.call("DELETE", &done, None).await;
-    assert_eq!((a.status, a.body.len()), (204, 0));
-    assert_eq!(h.call("GET", &done, None).await.status, 404);
-    let mut req = request("PATCH", &running, None, Some("application/json"), "{}");
-    req.headers_mut().remove(header::AUTHORIZATION);
-    assert_eq!(h.send(req).await.status, 401);
-}
-
-#[tokio::test]
-async fn purge_removes_old_finished_tasks_and_reports_what_went() {
-    let h = Harness::new();
-    let mut old = task("old", TaskState::Completed, 100);
-    old.progress_reports
-        .push(ProgressReport::completed("m", "c", 1));
-    let old = insert(&h, old);
-    let old_failed = insert(&h, task("old-failed", TaskState::Failed, 100));
-    let recent = {
-        let mut t = task("recent", TaskState::Completed, 0);
-        t.finish(SystemTime::now(), TaskState::Completed, None);
-        insert(&h, t)
-    };
-    let running = insert(&h, task("running", TaskState::Running, 100));
-    let a = h.call("POST", "/pulp/api/v3/tasks/purge/", None).await;
-    let purge = h.task_of(&a).await;
-    assert_eq!(purge["name"], names::PURGE);
-    let reports: Vec<(String, u64)> = purge["progress_reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["code"].as_str().unwrap().to_string(),
-                r["done"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    let want = [
-        ("purge.tasks.total", 2),
-        ("purge.tasks.key.core.Task", 1),
-        ("purge.tasks.error", 0),
-        ("purge.tasks.key.core.ProgressReport", 1),
-    ];
-    let want: Vec<(String, u64)> = want.iter().map(|(c, n)| (c.to_string(), *n)).collect();
-    assert_eq!(
-        reports, want,
-        "defaults: completed, finished 30 days ago or more"
-    );
-    assert_eq!(h.call("GET", &old, None).await.status, 404);
-    for kept in [&old_failed, &recent, &running] {
-        assert_eq!(h.call("GET", kept, None).await.status, 200, "{kept}");
-    }
-    let body = json!({"finished_before": "2100-01-01", "states": ["failed", "completed"]});
-    let a = h
-        .call("POST", "/pulp/api/v3/tasks/purge/", Some(body))
-        .await;
-    h.task_of(&a).await;
-    let left: Vec<String> = h
-        .registry
-        .snapshot()
-        .tasks
-        .iter()
-        .map(|t| t.name.clone())
-        .collect();
-    assert_eq!(
-        left,
-        ["running", names::PURGE],
-        "the new purge task stays, the running one too"
-    );
-    let saved = crate::state::load(&h.state_path, &Default::default()).unwrap();
-    assert_eq!(saved.snapshot.tasks.len(), 2, "the purge was saved");
-}
-
-#[test]
-fn dates_parse_as_django_does() {
-    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
-    let rows: &[(&str, Option<f64>)] = &[
-        ("2026-05-04", Some(1_777_852_800.0)),
-        ("2026-05-04T10:11", Some(1_777_889_460.0)),
-        ("2026-05-04 10:11:12", Some(1_777_889_472.0)),
-        ("2026-05-04T10:11:12.5Z", Some(1_777_889_472.5)),
-        ("2026-05-04T10:11:12+02:00", Some(1_777_882_272.0)),
-        ("2026-05-04T10:11:12-0130", Some(1_777_894_872.0)),
-        ("2026-05-04T10:11:12+02", Some(1_777_882_272.0)),
-        ("2026-02-30", None),
-        ("2026-5-4", None),
-        ("2026-05-04T", None),
-        ("2026-05-04T10", None),
-        ("2026-05-04T10:11:12.", None),
-        ("2026-05-04T10:11:12+2:00", None),
-        ("2026-05-04T24:00", None),
-        ("2026-05-04x10:11", None),
-        ("tomorrow", None),
-        ("2026-05-0é", None),
-        ("", None),
-    ];
-    for (text, want) in rows {
-        assert_eq!(parse_datetime(text).map(secs), *want, "{text:?}");
-    }
 }
