@@ -5,15 +5,18 @@
 //! | Path | Methods | Auth |
 //! |---|---|---|
 //! | `/pulp/api/v3/remotes/hugging_face/hugging-face/` | GET (list), POST (201) | basic |
-//! | `/pulp/api/v3/remotes/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
-//! | `/pulp/api/v3/distributions/hugging_face/hugging-face/` | GET (list), POST (201) | basic |
-//! | `/pulp/api/v3/distributions/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
+//! | `/pulp/api/v3/remotes/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (202 task), DELETE (202 task) | basic |
+//! | `/pulp/api/v3/distributions/hugging_face/hugging-face/` | GET (list), POST (202 task) | basic |
+//! | `/pulp/api/v3/distributions/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (202 task), DELETE (202 task) | basic |
 //! | `/pulp/api/v3/contentguards/core/header/` | GET (list), POST (201) | basic |
 //! | `/pulp/api/v3/contentguards/core/header/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
-//! | `<remote or distribution href>set_label/`, `…/unset_label/` | POST (201 `{key, value}`) | basic |
+//! | `<remote or distribution href>set_label/`, `…/unset_label/` | POST (remotes 201, distributions 200: `{key, value}`) | basic |
 //! | `/pulp/api/v3/remotes/`, `distributions/`, `contentguards/`, `repositories/` | GET (generic list) | basic |
 //! | `/pulp/api/v3/users/`, `/pulp/api/v3/users/<id>/` | GET | basic |
 //! | `/pulp/api/v3/` | GET (API root) | none |
+//! | `/pulp/api/v3/tasks/` | GET (list) | basic |
+//! | `/pulp/api/v3/tasks/<uuid>/` | GET, PATCH (cancel: 200, finished → 409), DELETE (204, unfinished → 409) | basic |
+//! | `/pulp/api/v3/tasks/purge/` | POST (202 task) | basic |
 //! | `/pulp/api/v3/status/` | GET | none |
 //! | `/pulp/api/v3/docs/api.json`, `/pulp/api/v3/docs/api.yaml` | GET (the OpenAPI document) | none |
 //!
@@ -33,9 +36,20 @@
 //!
 //! # Writes
 //!
-//! Synchronous: every write runs under the registry's writer lock, is saved to `state.path`
-//! ([`crate::state::save`]) and only then published and answered. A bad body or a failed save
-//! changes nothing (the latter answers 500 and logs why).
+//! Each write answers with the status and body pulpcore sends for it (`docs/pulp-api.md`
+//! "Writes"), declared per kind by the `*_REPLY` consts of `resource::Kind`: the object (201,
+//! 200) or nothing (204), or 202 `{"task": "/pulp/api/v3/tasks/<uuid>/"}`. Either way the write
+//! is done before the answer: it runs under the registry's writer lock, and a 202's task is
+//! recorded already `completed` in the same snapshot, so one save to `state.path`
+//! ([`crate::state::save`]) persists the change and its task before anything is published or
+//! answered. A bad body (400) or a failed save (500, logged) changes nothing and records no task.
+//!
+//! # Tasks
+//!
+//! Kept in the registry snapshot and the state file ([`crate::tasks`]): at most
+//! [`crate::tasks::MAX_FINISHED_TASKS`] finished ones, the oldest finished dropped first; a task
+//! left unfinished by a restart is `failed` ("interrupted by a restart"). `logging_cid` is the
+//! request's `Correlation-ID` or `X-Request-Id` when sane, else a fresh uuid.
 //!
 //! # Objects declared in the configuration file
 //!
@@ -80,6 +94,7 @@ mod remotes;
 mod request;
 mod resource;
 mod status;
+mod tasks;
 mod users;
 
 #[cfg(test)]

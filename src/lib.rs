@@ -14,8 +14,9 @@
 //!   `content/caching.rs`).
 //! - `metrics`, `access_log`: Prometheus families, the /metrics /healthz /readyz listener, one
 //!   log event per request.
-//! - `api`, `state`: the Pulp-style admin API and its persisted state. `api` also reads its
-//!   requests off either listener (one body cap, one conversion to `http` types).
+//! - `api`, `state`, `tasks`: the Pulp-style admin API, its persisted state, and the tasks
+//!   its writes answer with (kept in the state). `api` also reads its requests off either
+//!   listener (one body cap, one conversion to `http` types).
 //! - `downstream`: what every listener enforces before Pingora parses a request (request-head
 //!   deadline and size cap) and the open-file limit.
 //! - `services`: Pingora services and `build_server`.
@@ -40,3 +41,4 @@ pub mod registry;
 pub mod rules;
 pub mod services;
 pub mod state;
+pub mod tasks;

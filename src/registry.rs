@@ -1,5 +1,6 @@
-//! The live set of remotes, distributions and content guards: written by the admin API,
-//! read by the content proxy on every request from an atomic snapshot.
+//! The live set of remotes, distributions, content guards and tasks: written by the admin API,
+//! read by the content proxy on every request from an atomic snapshot. Tasks live here too, so
+//! an object change and the task that reports it are published and saved together.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::model::{ContentGuard, Distribution, Remote};
+use crate::tasks::Task;
 
 /// One consistent view of every object. Never mutated once published.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +20,8 @@ pub struct Snapshot {
     pub distributions: Vec<Arc<Distribution>>,
     /// Header content guards, in creation order.
     pub guards: Vec<Arc<ContentGuard>>,
+    /// Tasks, in creation order (at most [`crate::tasks::MAX_FINISHED_TASKS`] finished ones).
+    pub tasks: Vec<Arc<Task>>,
 }
 
 /// What a content request under `/pulp/content/` resolved to.
@@ -43,6 +47,10 @@ impl Snapshot {
     /// The guard with this id.
     pub fn guard(&self, id: Uuid) -> Option<&Arc<ContentGuard>> {
         self.guards.iter().find(|g| g.meta.id == id)
+    }
+    /// The task with this id.
+    pub fn task(&self, id: Uuid) -> Option<&Arc<Task>> {
+        self.tasks.iter().find(|t| t.id == id)
     }
 
     /// Matches `rest` (the request path after `/pulp/content/`, raw) against the base paths,

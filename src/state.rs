@@ -1,11 +1,12 @@
-//! `state.path`: the remotes, distributions and content guards made through the API, saved
-//! atomically after every API write and merged with the configuration's objects at start-up.
+//! `state.path`: the remotes, distributions and content guards made through the API, and the
+//! tasks (`docs/pulp-api.md` "Tasks"), saved atomically after every API write and merged with
+//! the configuration's objects at start-up.
 //!
 //! Every save ends the file with a `sha256:` line (the digest of every byte before it) and
 //! first keeps the file it replaces as `<path>.prev`, so a damaged file (truncated, or changed
 //! since hubcache wrote it) is refused at start instead of loading with objects missing, and
 //! the previous generation is there to recover from. Files of version 1 (written before the
-//! checksum existed) still load, unchecked.
+//! checksum existed) still load, unchecked; files of version 2 (before tasks) load with no task.
 //!
 //! The file holds only API-made objects (config-declared ones live in the config file), secrets
 //! included — it is their only copy — so it is written with mode 0600. Distributions name
@@ -16,10 +17,12 @@
 //!   now clashes with a declared one is dropped, with a warning;
 //! * a distribution whose remote no longer exists keeps existing with no remote (404s);
 //! * a distribution whose guard no longer exists is dropped: serving it unguarded would
-//!   expose what the guard protected.
+//!   expose what the guard protected;
+//! * a task left waiting, running or canceling is marked `failed` ("interrupted by a restart").
 
 mod format;
 mod merge;
+mod tasks;
 #[cfg(test)]
 mod tests;
 
@@ -111,6 +114,9 @@ struct StateFile {
     distributions: Vec<DistributionRecord>,
     #[serde(default)]
     content_guards: Vec<GuardRecord>,
+    /// Since version 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tasks: Vec<tasks::TaskRecord>,
     /// The checksum line: checked on the text before parsing, appended by [`save`].
     #[serde(default, skip_serializing, rename = "sha256")]
     _checksum: Option<serde::de::IgnoredAny>,

@@ -38,6 +38,10 @@ impl Kind for Distribution {
     const FILTERS: &'static [&'static str] =
         &["base_path", "base_path__contains", "pulp_label_select"];
     const ORDERING: &'static [&'static str] = &["base_path"];
+    // pulpcore: every distribution write is a task.
+    const CREATE_REPLY: super::resource::Reply = super::resource::Reply::Task;
+    const UPDATE_REPLY: super::resource::Reply = super::resource::Reply::Task;
+    const DELETE_REPLY: super::resource::Reply = super::resource::Reply::Task;
 
     kind_accessors!(distributions);
     fn base_path(&self) -> Option<&str> {

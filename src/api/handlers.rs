@@ -1,5 +1,7 @@
 //! The five operations every object kind shares — list, create, read, update (PUT/PATCH),
 //! delete — written once over the [`Kind`] trait that remotes, distributions and guards implement.
+//! A write answers as its kind declares ([`Reply`]): with the object, or with 202 and a task
+//! recorded `completed` in the same registry update (so saved before the answer leaves).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -14,11 +16,15 @@ use super::auth::Authenticated;
 use super::error::{json_response, ApiError};
 use super::json::{parse_body, Input, Mode};
 use super::list::{request_origin, ListQuery};
-use super::resource::{render, Kind, COMMON_ORDERING, COMMON_READ_ONLY, NAME_FILTERS};
+use super::resource::{
+    href, prn, render, Kind, Reply, COMMON_ORDERING, COMMON_READ_ONLY, NAME_FILTERS,
+};
+use super::tasks::{accepted, logging_cid};
 use super::ApiDeps;
 use crate::model::Origin;
 use crate::registry::Snapshot;
 use crate::state;
+use crate::tasks::{self, names, Task, MAX_FINISHED_TASKS};
 
 /// `content_origin`, else the request's `X-Forwarded-Proto` + `Host`.
 pub(crate) fn content_origin(deps: &ApiDeps, headers: &HeaderMap, uri: &Uri) -> String {
@@ -45,20 +51,76 @@ pub(crate) async fn write<T: Send + 'static>(
     .map_err(|e| ApiError::Internal(format!("state writer task: {e}")))?
 }
 
-/// [`write()`]s `change`, which returns the object it stored, and answers `status` with that
-/// object as seen from `origin`.
+/// A write of one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    /// How kind `K` answers this operation.
+    fn reply<K: Kind>(self) -> Reply {
+        match self {
+            Op::Create => K::CREATE_REPLY,
+            Op::Update => K::UPDATE_REPLY,
+            Op::Delete => K::DELETE_REPLY,
+        }
+    }
+}
+
+/// [`write()`]s `change`, which returns the object it stored (or removed), and answers as `K`
+/// declares for `op`: the object as seen from `origin` (201, 200) or nothing (204); or 202
+/// with the href of a task recorded `completed` in the same update, reserving the object (and
+/// listing it as created by a create), with `logging_cid` from the request.
 async fn store<K: Kind>(
     deps: &Arc<ApiDeps>,
+    op: Op,
+    headers: &HeaderMap,
     origin: String,
-    status: StatusCode,
     change: impl FnOnce(&mut Snapshot) -> Result<K, ApiError> + Send + 'static,
 ) -> Handled {
+    let reply_mode = op.reply::<K>();
+    let cid = logging_cid(headers);
     let body = write(deps, move |snap| {
         let obj = change(snap)?;
-        Ok(render(&obj, snap, &origin))
+        let id = obj.meta().id;
+        Ok(match reply_mode {
+            Reply::Object if op == Op::Delete => None,
+            Reply::Object => Some(Value::Object(render(&obj, snap, &origin))),
+            Reply::Task => {
+                let name = match op {
+                    Op::Create => names::CREATE,
+                    Op::Update => names::UPDATE,
+                    Op::Delete => names::DELETE,
+                };
+                let mut task = Task::completed(name, cid, vec![href::<K>(id)]);
+                if op == Op::Create {
+                    task = task.with_created(href::<K>(id), prn::<K>(id));
+                }
+                let task_href = task.href();
+                tasks::record(snap, task, MAX_FINISHED_TASKS);
+                Some(Value::String(task_href))
+            }
+        })
     })
     .await?;
-    reply(json_response(status, &Value::Object(body)))
+    match (reply_mode, body) {
+        (Reply::Task, Some(Value::String(task_href))) => accepted(task_href),
+        (_, Some(obj)) => {
+            let status = match op {
+                Op::Create => StatusCode::CREATED,
+                _ => StatusCode::OK,
+            };
+            reply(json_response(status, &obj))
+        }
+        (_, None) => {
+            let mut resp = Response::new(Bytes::new());
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            reply(resp)
+        }
+    }
 }
 
 /// A create or update body, its fields checked against kind `K`'s.
@@ -97,7 +159,7 @@ pub(crate) fn find_writable<K: Kind>(snap: &Snapshot, id: &str) -> Result<usize,
 pub(crate) type Handled = Result<axum::response::Response, ApiError>;
 
 /// An answer for axum.
-fn reply(resp: Response<Bytes>) -> Handled {
+pub(crate) fn reply(resp: Response<Bytes>) -> Handled {
     Ok(resp.map(axum::body::Body::from))
 }
 
@@ -128,7 +190,7 @@ pub(crate) async fn list<K: Kind>(
     ))
 }
 
-/// `POST` on a collection: 201 with the new object.
+/// `POST` on a collection: 201 with the new object, or 202 with a task.
 pub(crate) async fn create<K: Kind>(
     State(deps): State<Arc<ApiDeps>>,
     _: Authenticated,
@@ -138,7 +200,7 @@ pub(crate) async fn create<K: Kind>(
 ) -> Handled {
     let input = input::<K>(&headers, &body)?;
     let origin = content_origin(&deps, &headers, &uri);
-    store(&deps, origin, StatusCode::CREATED, move |snap| {
+    store(&deps, Op::Create, &headers, origin, move |snap| {
         let obj = K::build(input, None, Mode::Create, snap)?;
         K::all_mut(snap).push(Arc::new(obj.clone()));
         Ok(obj)
@@ -199,7 +261,8 @@ async fn update<K: Kind>(
     mode: Mode,
 ) -> Handled {
     let origin = content_origin(&deps, &headers, &uri);
-    store(&deps, origin, StatusCode::OK, move |snap| {
+    let request_headers = headers.clone();
+    store(&deps, Op::Update, &request_headers, origin, move |snap| {
         let index = find_writable::<K>(snap, &id)?;
         let input = input::<K>(&headers, &body)?;
         let current = K::all(snap)[index].clone();
@@ -211,21 +274,19 @@ async fn update<K: Kind>(
     .await
 }
 
-/// `DELETE` on an object: 204.
+/// `DELETE` on an object: 204, or 202 with a task.
 pub(crate) async fn delete<K: Kind>(
     State(deps): State<Arc<ApiDeps>>,
     _: Authenticated,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Handled {
-    write(&deps, move |snap| {
+    store(&deps, Op::Delete, &headers, String::new(), move |snap| {
         let index = find_writable::<K>(snap, &id)?;
         let obj = K::all(snap)[index].clone();
         obj.on_delete(snap)?;
         K::all_mut(snap).retain(|o| o.meta().id != obj.meta().id);
-        Ok(())
+        Ok(K::clone(&obj))
     })
-    .await?;
-    let mut resp = Response::new(Bytes::new());
-    *resp.status_mut() = StatusCode::NO_CONTENT;
-    reply(resp)
+    .await
 }

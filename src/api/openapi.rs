@@ -17,7 +17,6 @@ use utoipa::{PartialSchema, ToSchema};
 pub(crate) mod generic;
 pub(crate) mod ops;
 mod params;
-pub(crate) mod pending;
 pub(crate) mod schemas;
 #[cfg(test)]
 mod tests;
@@ -129,8 +128,8 @@ pub(crate) fn components() -> Components {
     add::<generic::GenericGuardResponse>(&mut s);
     add::<generic::GenericRepositoryResponse>(&mut s);
     add::<generic::UserResponse>(&mut s);
-    add::<pending::TaskResponse>(&mut s);
-    add::<pending::AsyncOperationResponse>(&mut s);
+    add::<crate::api::tasks::response::TaskResponse>(&mut s);
+    add::<crate::api::tasks::response::AsyncOperationResponse>(&mut s);
     for item in [
         "hugging_face.HuggingFaceRemoteResponse",
         "hugging_face.HuggingFaceDistributionResponse",

@@ -65,6 +65,9 @@ impl Kind for Remote {
     ];
     const READ_ONLY: &'static [&'static str] = &["pulp_domain"];
     const FILTERS: &'static [&'static str] = &["pulp_label_select"];
+    // pulpcore: a remote is created at once, updated and deleted by a task.
+    const UPDATE_REPLY: super::resource::Reply = super::resource::Reply::Task;
+    const DELETE_REPLY: super::resource::Reply = super::resource::Reply::Task;
 
     kind_accessors!(remotes);
     fn labels(&self) -> Option<&BTreeMap<String, String>> {

@@ -38,6 +38,16 @@ pub(crate) const NAME_FILTERS: [&str; 9] = [
 /// Fields every kind's list can be ordered by.
 pub(crate) const COMMON_ORDERING: [&str; 3] = ["name", "pulp_created", "pulp_last_updated"];
 
+/// How a write answers (`docs/pulp-api.md` "Writes"): what pulpcore does for that kind and
+/// operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// At once: 201 + object (create), 200 + object (update), 204 (delete).
+    Object,
+    /// 202 `{"task": "<href>"}`: a task recorded `completed` in the same state write as the change.
+    Task,
+}
+
 /// One kind of API object and how it maps to Pulp's JSON.
 pub(crate) trait Kind: Clone + Send + Sync + 'static {
     /// Collection path, e.g. `/pulp/api/v3/remotes/hugging_face/hugging-face/`.
@@ -55,6 +65,12 @@ pub(crate) trait Kind: Clone + Send + Sync + 'static {
     const FILTERS: &'static [&'static str] = &[];
     /// Fields `ordering` accepts beyond [`COMMON_ORDERING`].
     const ORDERING: &'static [&'static str] = &[];
+    /// How a create (POST) answers.
+    const CREATE_REPLY: Reply = Reply::Object;
+    /// How an update (PUT, PATCH) answers.
+    const UPDATE_REPLY: Reply = Reply::Object;
+    /// How a delete answers.
+    const DELETE_REPLY: Reply = Reply::Object;
 
     /// The objects of this kind in `snap`.
     fn all(snap: &Snapshot) -> &Vec<Arc<Self>>;

@@ -98,11 +98,42 @@ impl Harness {
         }
     }
 
-    /// Creates an object and returns its JSON (asserting 201).
+    /// Creates an object and returns its JSON: from a 201, or, after a 202, read at the first
+    /// of its completed task's `created_resources`.
     pub async fn create(&self, collection: &str, body: Value) -> Value {
         let a = self.call("POST", collection, Some(body)).await;
-        assert_eq!(a.status, 201, "{}", a.json);
-        a.json
+        match a.status {
+            201 => a.json,
+            202 => {
+                let task = self.task_of(&a).await;
+                let href = task["created_resources"][0].as_str().unwrap().to_string();
+                assert!(href.starts_with(collection), "{task}");
+                let read = self.call("GET", &href, None).await;
+                assert_eq!(read.status, 200, "{}", read.json);
+                read.json
+            }
+            other => panic!("create in {collection}: {other} {}", a.json),
+        }
+    }
+
+    /// The task a 202 names, asserting it is already `completed`.
+    pub async fn task_of(&self, accepted: &Answer) -> Value {
+        assert_eq!(accepted.status, 202, "{}", accepted.json);
+        let href = accepted.json["task"].as_str().unwrap().to_string();
+        assert!(href.starts_with("/pulp/api/v3/tasks/"), "{href}");
+        let task = self.call("GET", &href, None).await;
+        assert_eq!(task.status, 200, "{}", task.json);
+        assert_eq!(task.json["state"], "completed", "{}", task.json);
+        task.json
+    }
+
+    /// A write answered by a task (202, already completed, reserving `uri`); then `uri` as
+    /// read back (for a delete: its 404).
+    pub async fn changed(&self, method: &str, uri: &str, body: Option<Value>) -> Answer {
+        let a = self.call(method, uri, body).await;
+        let task = self.task_of(&a).await;
+        assert_eq!(task["reserved_resources_record"], json!([uri]), "{task}");
+        self.call("GET", uri, None).await
     }
 }
 
@@ -269,7 +300,7 @@ async fn remote_fields_defaults_and_hidden_fields() {
     assert_eq!(r["headers"], Value::Null, "never given: null, as Pulp");
 
     let href = r["pulp_href"].as_str().unwrap();
-    let p = h.call("PATCH", href, Some(json!({"policy": "streamed", "sock_connect_timeout": 5, "headers": [{"X-Foo": "bar"}], "download_concurrency": 4}))).await;
+    let p = h.changed("PATCH", href, Some(json!({"policy": "streamed", "sock_connect_timeout": 5, "headers": [{"X-Foo": "bar"}], "download_concurrency": 4}))).await;
     assert_eq!(p.status, 200, "{}", p.json);
     assert_eq!(
         (
@@ -284,7 +315,7 @@ async fn remote_fields_defaults_and_hidden_fields() {
     assert_eq!(p.json["pulp_created"], r["pulp_created"]);
     // PUT: required fields again; `policy` returns to its default, labels are kept.
     let put = h
-        .call(
+        .changed(
             "PUT",
             href,
             Some(json!({"name": "hf", "url": "https://huggingface.co"})),
@@ -295,8 +326,12 @@ async fn remote_fields_defaults_and_hidden_fields() {
         (json!("on_demand"), json!({"team": "ml"}))
     );
     assert_eq!(h.registry.snapshot().remotes[0].policy, Policy::OnDemand);
-    let cleared = h.call("PATCH", href, Some(json!({"hf_token": "x"}))).await;
+    let cleared = h
+        .changed("PATCH", href, Some(json!({"hf_token": "x"})))
+        .await;
     assert_eq!(cleared.json["hidden_fields"][5]["is_set"], true);
-    let cleared = h.call("PATCH", href, Some(json!({"hf_token": ""}))).await;
+    let cleared = h
+        .changed("PATCH", href, Some(json!({"hf_token": ""})))
+        .await;
     assert_eq!(cleared.json["hidden_fields"][5]["is_set"], false);
 }

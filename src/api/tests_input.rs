@@ -47,6 +47,7 @@ async fn bad_input_battery() {
     let dhref = dist["pulp_href"].as_str().unwrap().to_string();
     let missing = format!("{REMOTES}{}/", uuid::Uuid::now_v7());
     let before = fs_err::read_to_string(&h.state_path).unwrap();
+    let tasks_before = h.registry.snapshot().tasks.len();
 
     let mut rows = vec![
         Row {
@@ -339,7 +340,7 @@ async fn bad_input_battery() {
             uri: dhref.clone(),
             content_type: Some("application/json"),
             body: json!({"base_path": "hf/public"}).to_string(),
-            status: 200,
+            status: 202,
             want: Value::Null,
         },
         Row {
@@ -396,9 +397,15 @@ async fn bad_input_battery() {
     );
     assert_eq!(snap.distributions[0].base_path, "hf/public");
     let after = fs_err::read_to_string(&h.state_path).unwrap();
+    assert_eq!(
+        snap.tasks.len(),
+        tasks_before + 1,
+        "only the no-op PATCH made a task"
+    );
     let strip = |s: &str| {
         s.lines()
-            // The checksum line covers `updated_ns` too.
+            // The tasks come last; the checksum line covers `updated_ns` and them too.
+            .take_while(|l| *l != "tasks:")
             .filter(|l| !l.contains("updated_ns") && !l.starts_with("sha256: "))
             .collect::<Vec<_>>()
             .join("\n")

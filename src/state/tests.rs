@@ -82,6 +82,7 @@ fn api_snapshot() -> Snapshot {
         remotes: vec![r],
         distributions: vec![d],
         guards: vec![g],
+        ..Default::default()
     }
 }
 
@@ -160,6 +161,7 @@ fn merge_with_declared_objects() {
             meta: Meta::new(Origin::Config),
             ..(*dist("cfg", "third/x", None, None)).clone()
         })],
+        ..Default::default()
     };
     let loaded = load(&path, &declared).unwrap();
     let s = &loaded.snapshot;
@@ -216,7 +218,8 @@ fn bad_files_are_errors_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.yaml");
     let rows = [
-        ("version: 3\n", "version 3 is not supported"),
+        ("version: 4\n", "version 4 is not supported"),
+        ("version: 3\n", "ends before its checksum line"),
         ("version: 2\n", "ends before its checksum line"),
         ("version: 1\ncolour: red\n", "unknown field"),
         ("version: [\n", ""),
@@ -339,9 +342,74 @@ fn a_file_of_the_previous_release_without_a_checksum_still_loads() {
     save(&path, &api_snapshot()).unwrap();
     let text = fs_err::read_to_string(&path).unwrap();
     let (body, _) = checksum_line(&text).unwrap();
-    let old = body.replacen("version: 2", "version: 1", 1);
+    let old = body.replacen("version: 3", "version: 1", 1);
     fs_err::write(&path, old).unwrap();
     let loaded = load(&path, &Snapshot::default()).unwrap();
     assert_eq!(loaded.snapshot.distributions.len(), 1);
     assert_eq!(loaded.snapshot.guards.len(), 1);
+}
+
+/// A snapshot with a completed task (with a progress report) and a running one.
+fn with_tasks() -> Snapshot {
+    use crate::tasks::{names, ProgressReport, Task, TaskState};
+    let mut snap = api_snapshot();
+    let mut done = Task::completed(names::PURGE, "cid1".into(), vec!["/a/".into()])
+        .with_created("/b/".into(), "prn:x:b".into());
+    done.progress_reports
+        .push(ProgressReport::completed("Purged", "purge.tasks.total", 3));
+    let mut running = Task::waiting(names::UPDATE, "cid2".into(), Vec::new());
+    running.state = TaskState::Running;
+    running.started_at = Some(running.created);
+    running.progress_reports.push(ProgressReport {
+        state: TaskState::Running,
+        total: None,
+        suffix: Some("B".into()),
+        ..ProgressReport::completed("Downloading", "sync.downloading.bytes", 5)
+    });
+    snap.tasks = vec![Arc::new(done), Arc::new(running)];
+    snap
+}
+
+#[test]
+fn tasks_round_trip_and_an_unfinished_one_is_failed_by_the_restart() {
+    use crate::tasks::{TaskState, INTERRUPTED};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.yaml");
+    let snap = with_tasks();
+    save(&path, &snap).unwrap();
+    assert!(fs_err::read_to_string(&path)
+        .unwrap()
+        .starts_with("version: 3\n"));
+    let loaded = load(&path, &Snapshot::default()).unwrap();
+    let tasks = &loaded.snapshot.tasks;
+    assert_eq!(tasks[0], snap.tasks[0], "a finished task is kept as it was");
+    let restarted = &tasks[1];
+    assert_eq!(restarted.state, TaskState::Failed);
+    assert_eq!(restarted.error.as_deref(), Some(INTERRUPTED));
+    assert_eq!(restarted.finished_at, Some(snap.tasks[1].updated));
+    assert_eq!(restarted.progress_reports[0].state, TaskState::Failed);
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    // A second restart does not move it.
+    save(&path, &loaded.snapshot).unwrap();
+    let again = load(&path, &Snapshot::default()).unwrap();
+    assert_eq!(again.snapshot.tasks, loaded.snapshot.tasks);
+    assert!(again.warnings.is_empty());
+}
+
+#[test]
+fn a_version_2_file_loads_with_no_task_and_a_bad_task_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.yaml");
+    save(&path, &api_snapshot()).unwrap();
+    edit(&path, "version: 3", "version: 2");
+    let loaded = load(&path, &Snapshot::default()).unwrap();
+    assert_eq!(loaded.snapshot.remotes.len(), 1);
+    assert!(loaded.snapshot.tasks.is_empty());
+    save(&path, &with_tasks()).unwrap();
+    edit(&path, "state: completed", "state: done");
+    let err = load(&path, &Snapshot::default()).unwrap_err().to_string();
+    assert!(
+        err.contains("tasks[0]") && err.contains("unknown task state 'done'"),
+        "{err}"
+    );
 }

@@ -13,6 +13,7 @@ mod guard;
 mod guide;
 mod live;
 mod openapi;
+mod tasks;
 
 use std::sync::Mutex;
 
@@ -25,6 +26,7 @@ pub(crate) const REMOTES: &str = "/pulp/api/v3/remotes/hugging_face/hugging-face
 pub(crate) const DISTRIBUTIONS: &str = "/pulp/api/v3/distributions/hugging_face/hugging-face/";
 pub(crate) const GUARDS: &str = "/pulp/api/v3/contentguards/core/header/";
 pub(crate) const STATUS: &str = "/pulp/api/v3/status/";
+pub(crate) const TASKS: &str = "/pulp/api/v3/tasks/";
 
 /// An API caller with the server's admin credentials. `path` arguments are API paths or
 /// hrefs (both relative); every response body is kept for [`Admin::transcript`].
@@ -124,16 +126,25 @@ impl Admin {
         self.send(Method::DELETE, path, None).await
     }
 
-    /// POSTs `body` to `collection`, asserts 201, returns the object.
+    /// POSTs `body` to `collection` and returns the object: from a 201, or (a kind Pulp
+    /// creates by a task) read at the first `created_resources` of the 202's task, which is
+    /// already completed.
     pub(crate) async fn create(&self, collection: &str, body: &Value) -> Value {
         let resp = self.post(collection, body).await;
-        assert_eq!(
-            resp.status(),
-            201,
-            "create in {collection}: {}",
-            resp.text()
-        );
-        let obj = resp.json();
+        let obj = match resp.status().as_u16() {
+            201 => resp.json(),
+            202 => {
+                let task = self.task_of(&resp).await;
+                let created = task["created_resources"][0]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no created_resources: {task}"))
+                    .to_string();
+                let read = self.get(&created).await;
+                assert_eq!(read.status(), 200, "{created}: {}", read.text());
+                read.json()
+            }
+            other => panic!("create in {collection}: {other} {}", resp.text()),
+        };
         let href = obj["pulp_href"]
             .as_str()
             .unwrap_or_else(|| panic!("no pulp_href: {obj}"));
@@ -142,6 +153,36 @@ impl Admin {
             "href {href} not under {collection}"
         );
         obj
+    }
+
+    /// The task a 202 `{"task": href}` names, read at once: hubcache records it `completed`
+    /// before it answers.
+    pub(crate) async fn task_of(&self, resp: &TestResponse) -> Value {
+        assert_eq!(resp.status(), 202, "{}", resp.text());
+        let body = resp.json();
+        let task_href = body["task"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no task in {body}"));
+        assert!(task_href.starts_with(TASKS), "{task_href}");
+        let task = self.get(task_href).await;
+        assert_eq!(task.status(), 200, "{task_href}: {}", task.text());
+        let task = task.json();
+        assert_eq!(task["state"], "completed", "{task}");
+        task
+    }
+
+    /// A write Pulp answers with a task (202, completed at first read, reserving `path`);
+    /// returns `path` as read back afterwards (`Null` once deleted, after asserting its 404).
+    pub(crate) async fn changed(&self, method: Method, path: &str, body: Option<&Value>) -> Value {
+        let resp = self.send(method, path, body).await;
+        let task = self.task_of(&resp).await;
+        assert_eq!(task["reserved_resources_record"][0], path, "{task}");
+        let read = self.get(path).await;
+        match read.status().as_u16() {
+            200 => read.json(),
+            404 => Value::Null,
+            other => panic!("{path} after the write: {other} {}", read.text()),
+        }
     }
 
     /// GETs every page of `collection` (asserting 200) and returns the results.

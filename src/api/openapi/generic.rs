@@ -13,7 +13,11 @@ use super::ops::{Documented, Handler, Op};
 use super::params::{href_param, list_params, read_params, Filters};
 use super::schemas::{HiddenField, PolicyChoice};
 use crate::api::resource::{COMMON_ORDERING, NAME_FILTERS};
-use crate::api::{status, users};
+use crate::api::{status, tasks, users};
+use crate::tasks::TASKS_PATH;
+
+/// `POST` here purges finished tasks.
+const PURGE_PATH: &str = "/pulp/api/v3/tasks/purge/";
 use crate::model::{ContentGuard, Distribution, Remote};
 
 /// An item of `GET /pulp/api/v3/remotes/` (`GenericRemoteResponse`).
@@ -293,14 +297,18 @@ fn tasks(ops: &mut Vec<Op>) {
             "finished_at",
         ],
     };
-    ops.push(list_op(
-        "tasks_list",
-        "/pulp/api/v3/tasks/",
-        tag,
-        "tasks",
-        "TaskResponse",
-        &filters,
-    ));
+    ops.push(
+        list_op(
+            "tasks_list",
+            TASKS_PATH,
+            tag,
+            "tasks",
+            "TaskResponse",
+            &filters,
+        )
+        .serve(TASKS_PATH, on(MethodFilter::GET, tasks::list)),
+    );
+    let object = format!("{TASKS_PATH}{{id}}/");
     let href = || vec![href_param("task_href")];
     ops.push(
         Op::new(
@@ -312,7 +320,8 @@ fn tasks(ops: &mut Vec<Op>) {
         )
         .params(href())
         .params(read_params())
-        .answers(200, Some("TaskResponse")),
+        .answers(200, Some("TaskResponse"))
+        .serve(&object, on(MethodFilter::GET, tasks::read)),
     );
     ops.push(
         Op::new(
@@ -325,7 +334,8 @@ fn tasks(ops: &mut Vec<Op>) {
         .params(href())
         .body("PatchedTaskCancel")
         .answers(200, Some("TaskResponse"))
-        .answers(409, Some("TaskResponse")),
+        .answers(409, Some("TaskResponse"))
+        .serve(&object, on(MethodFilter::PATCH, tasks::cancel)),
     );
     ops.push(
         Op::new(
@@ -336,17 +346,19 @@ fn tasks(ops: &mut Vec<Op>) {
             "Delete a task",
         )
         .params(href())
-        .answers(204, None),
+        .answers(204, None)
+        .serve(&object, on(MethodFilter::DELETE, tasks::delete)),
     );
     ops.push(
         Op::new(
             HttpMethod::Post,
-            "/pulp/api/v3/tasks/purge/",
+            PURGE_PATH,
             "tasks_purge",
             tag,
             "Purge Completed Tasks",
         )
         .body("Purge")
-        .answers(202, Some("AsyncOperationResponse")),
+        .answers(202, Some("AsyncOperationResponse"))
+        .serve(PURGE_PATH, on(MethodFilter::POST, tasks::purge)),
     );
 }

@@ -15,27 +15,18 @@ use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use super::params::{href_param, list_params, read_params, Filters};
 use crate::api::handlers::{create, delete, list, patch, put, read};
 use crate::api::labels::{set_label, unset_label, Labelled};
-use crate::api::resource::{Kind, COMMON_ORDERING, NAME_FILTERS};
+use crate::api::resource::{Kind, Reply, COMMON_ORDERING, NAME_FILTERS};
 use crate::api::ApiDeps;
 use crate::model::{ContentGuard, Distribution, Remote};
 
 /// A handler in the router.
 pub(crate) type Handler = MethodRouter<Arc<ApiDeps>>;
 
-/// Operations in the document that have no route of their own.
-/// * `artifacts_read`: pulp-cli's `pulp show --href X` calls it with any href; every GET
-///   route answers it (`docs/pulp-api.md` §10).
-/// * The rest are served by handlers being written on other branches; each moves out of
-///   this list when its handler joins the table (see [`super::pending`]).
+/// Operations in the document that have no route of their own: `artifacts_read`, which
+/// pulp-cli's `pulp show --href X` calls with any href; every GET route answers it
+/// (`docs/pulp-api.md` §10).
 #[cfg_attr(not(test), allow(dead_code))] // read by the tests
-pub(crate) const UNROUTED: &[&str] = &[
-    "artifacts_read",
-    "tasks_list",
-    "tasks_read",
-    "tasks_cancel",
-    "tasks_delete",
-    "tasks_purge",
-];
+pub(crate) const UNROUTED: &[&str] = &["artifacts_read"];
 
 /// One operation: what the document says and what serves it.
 pub(crate) struct Op {
@@ -133,9 +124,6 @@ pub(crate) trait Documented: Kind {
     const REQUEST: &'static str;
     /// The response component, e.g. `hugging_face.HuggingFaceRemoteResponse`.
     const RESPONSE: &'static str;
-    /// Answers of create, update (PUT/PATCH) and delete, as pulpcore declares them
-    /// (`docs/pulp-api.md` §4).
-    const WRITES: Writes;
     /// `set_label/` and `unset_label/`, for the kinds that have labels: their status and
     /// handlers.
     fn label_actions() -> Option<(u16, Handler, Handler)> {
@@ -152,16 +140,6 @@ fn label_actions<K: Labelled>() -> Option<(u16, Handler, Handler)> {
     ))
 }
 
-/// How a kind's writes answer.
-pub(crate) struct Writes {
-    /// Create: 201 + object, or 202 + task.
-    pub(crate) create_async: bool,
-    /// Update: 200 + object, plus 202 + task when pulpcore may run it as a task.
-    pub(crate) update_async: bool,
-    /// Delete: 204, or 202 + task.
-    pub(crate) delete_async: bool,
-}
-
 impl Documented for Remote {
     const OPERATION: &'static str = "remotes_hugging_face_hugging_face";
     const TAG: &'static str = "Remotes: Hugging-Face";
@@ -169,11 +147,6 @@ impl Documented for Remote {
     const NOUN: &'static str = "hugging face remote";
     const REQUEST: &'static str = "hugging_face.HuggingFaceRemote";
     const RESPONSE: &'static str = "hugging_face.HuggingFaceRemoteResponse";
-    const WRITES: Writes = Writes {
-        create_async: false,
-        update_async: true,
-        delete_async: true,
-    };
     fn label_actions() -> Option<(u16, Handler, Handler)> {
         label_actions::<Self>()
     }
@@ -186,11 +159,6 @@ impl Documented for Distribution {
     const NOUN: &'static str = "hugging face distribution";
     const REQUEST: &'static str = "hugging_face.HuggingFaceDistribution";
     const RESPONSE: &'static str = "hugging_face.HuggingFaceDistributionResponse";
-    const WRITES: Writes = Writes {
-        create_async: true,
-        update_async: true,
-        delete_async: true,
-    };
     fn label_actions() -> Option<(u16, Handler, Handler)> {
         label_actions::<Self>()
     }
@@ -203,11 +171,6 @@ impl Documented for ContentGuard {
     const NOUN: &'static str = "header content guard";
     const REQUEST: &'static str = "HeaderContentGuard";
     const RESPONSE: &'static str = "HeaderContentGuardResponse";
-    const WRITES: Writes = Writes {
-        create_async: false,
-        update_async: false,
-        delete_async: false,
-    };
 }
 
 const TASK: &str = "AsyncOperationResponse";
@@ -223,7 +186,6 @@ fn typed<K: Documented>(ops: &mut Vec<Op>) {
         names: [&NAME_FILTERS[..], K::FILTERS].concat(),
         ordering: [&COMMON_ORDERING[..], K::ORDERING].concat(),
     };
-    let w = K::WRITES;
     let id = |action: &str| format!("{op}_{action}");
     let get = on(MethodFilter::GET, read::<K>);
     ops.push(
@@ -238,10 +200,9 @@ fn typed<K: Documented>(ops: &mut Vec<Op>) {
         .answers(200, Some(&format!("Paginated{}List", K::RESPONSE)))
         .serve(collection, on(MethodFilter::GET, list::<K>)),
     );
-    let created = if w.create_async {
-        (202, TASK)
-    } else {
-        (201, K::RESPONSE)
+    let created = match K::CREATE_REPLY {
+        Reply::Task => (202, TASK),
+        Reply::Object => (201, K::RESPONSE),
     };
     ops.push(
         Op::new(
@@ -287,15 +248,15 @@ fn typed<K: Documented>(ops: &mut Vec<Op>) {
             .params(vec![href_param(K::HREF)])
             .body(&body)
             .answers(200, Some(K::RESPONSE));
-        if w.update_async {
+        // pulpcore declares both for its task-dispatching updates.
+        if K::UPDATE_REPLY == Reply::Task {
             o = o.answers(202, Some(TASK));
         }
         ops.push(o.serve(&object, handler));
     }
-    let deleted = if w.delete_async {
-        (202, Some(TASK))
-    } else {
-        (204, None)
+    let deleted = match K::DELETE_REPLY {
+        Reply::Task => (202, Some(TASK)),
+        Reply::Object => (204, None),
     };
     ops.push(
         Op::new(

@@ -111,6 +111,7 @@ fn samples() -> (Snapshot, Remote, Distribution, ContentGuard) {
         remotes: vec![Arc::new(remote.clone())],
         distributions: vec![Arc::new(dist.clone())],
         guards: vec![Arc::new(guard.clone())],
+        ..Default::default()
     };
     (snap, remote, dist, guard)
 }

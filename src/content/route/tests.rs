@@ -47,6 +47,7 @@ fn snapshot() -> Snapshot {
         ],
         remotes: vec![remote],
         guards: vec![guard],
+        ..Default::default()
     }
 }
 

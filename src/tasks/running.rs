@@ -1,0 +1,136 @@
+//! Long-running tasks: started, given progress in memory, finished — each state change saved
+//! with the rest of the state. (Configuration writes do not come here: their task is recorded
+//! `completed` in the registry update that applies the change.)
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use uuid::Uuid;
+
+use super::{record, ProgressReport, Task, TaskState, MAX_FINISHED_TASKS};
+use crate::registry::{Registry, Snapshot};
+use crate::state::{self, StateError};
+
+/// Where tasks are kept and saved: the registry and `state.path`.
+#[derive(Debug, Clone)]
+pub struct Tasks {
+    registry: Arc<Registry>,
+    state_path: PathBuf,
+}
+
+/// A task started with [`Tasks::start`]; the runner reports through it.
+#[derive(Debug)]
+pub struct TaskHandle {
+    tasks: Tasks,
+    id: Uuid,
+}
+
+impl Tasks {
+    /// Tasks kept in `registry`, saved to `state_path`.
+    pub fn new(registry: Arc<Registry>, state_path: PathBuf) -> Self {
+        Tasks {
+            registry,
+            state_path,
+        }
+    }
+
+    /// Records a new `running` task (saved) and hands back its handle.
+    pub fn start(
+        &self,
+        name: &str,
+        logging_cid: String,
+        reserved: Vec<String>,
+    ) -> Result<TaskHandle, StateError> {
+        let mut task = Task::waiting(name, logging_cid, reserved);
+        task.state = TaskState::Running;
+        task.unblocked_at = Some(task.created);
+        task.started_at = Some(task.created);
+        let id = task.id;
+        self.save(|snap| record(snap, task, MAX_FINISHED_TASKS))?;
+        Ok(TaskHandle {
+            tasks: self.clone(),
+            id,
+        })
+    }
+
+    /// Applies `change` and saves the state before publishing it.
+    fn save(&self, change: impl FnOnce(&mut Snapshot)) -> Result<(), StateError> {
+        self.registry.update(
+            |snap| {
+                change(snap);
+                Ok(())
+            },
+            |snap| state::save(&self.state_path, snap),
+        )
+    }
+
+    /// Changes task `id` with `change`, in memory only (published, saved with the next save).
+    fn touch(&self, id: Uuid, change: impl FnOnce(&mut Task)) {
+        let _: Result<(), StateError> = self.registry.update(
+            |snap| {
+                update_task(snap, id, change);
+                Ok(())
+            },
+            |_| Ok(()),
+        );
+    }
+}
+
+/// Runs `change` on a copy of task `id` in `snap` (nothing if it is gone), stamping
+/// `pulp_last_updated`.
+fn update_task(snap: &mut Snapshot, id: Uuid, change: impl FnOnce(&mut Task)) {
+    if let Some(slot) = snap.tasks.iter_mut().find(|t| t.id == id) {
+        let mut task = Task::clone(slot);
+        change(&mut task);
+        task.updated = task.updated.max(SystemTime::now());
+        *slot = Arc::new(task);
+    }
+}
+
+impl TaskHandle {
+    /// The task's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Replaces the task's progress reports; in memory only (cheap enough to call every second).
+    pub fn progress(&self, reports: Vec<ProgressReport>) {
+        self.tasks
+            .touch(self.id, move |task| task.progress_reports = reports);
+    }
+
+    /// Has someone asked to cancel the task? The runner should stop and [`Self::finish`].
+    pub fn is_canceling(&self) -> bool {
+        self.tasks
+            .registry
+            .snapshot()
+            .tasks
+            .iter()
+            .any(|t| t.id == self.id && t.state == TaskState::Canceling)
+    }
+
+    /// Ends the task (saved): `Ok(created hrefs and prns)` completes it, `Err(description)`
+    /// fails it; a task being canceled ends `canceled` either way.
+    pub fn finish(self, outcome: Result<Vec<(String, String)>, String>) -> Result<(), StateError> {
+        let id = self.id;
+        self.tasks.save(move |snap| {
+            update_task(snap, id, |task| {
+                let now = SystemTime::now();
+                match outcome {
+                    _ if task.state == TaskState::Canceling => {
+                        task.finish(now, TaskState::Canceled, None)
+                    }
+                    Ok(created) => {
+                        for (href, prn) in created {
+                            task.created_resources.push(href);
+                            task.created_resource_prns.push(prn);
+                        }
+                        task.finish(now, TaskState::Completed, None);
+                    }
+                    Err(description) => task.finish(now, TaskState::Failed, Some(description)),
+                }
+            })
+        })
+    }
+}
