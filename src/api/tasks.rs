@@ -2,7 +2,7 @@
 //! `purge/` (`docs/pulp-api.md` "Tasks"). Every change goes through the registry writer and
 //! is saved before the answer, like the other writes.
 
-mod query;
+pub(crate) mod query;
 pub(crate) mod response;
 #[cfg(test)]
 mod tests;

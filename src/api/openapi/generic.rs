@@ -276,26 +276,8 @@ pub(crate) fn operations(ops: &mut Vec<Op>) {
 fn tasks(ops: &mut Vec<Op>) {
     let tag = "Tasks";
     let filters = Filters {
-        names: vec![
-            "state",
-            "state__in",
-            "name",
-            "name__contains",
-            "created_resources",
-            "reserved_resources",
-            "started_at__gte",
-            "started_at__lte",
-            "finished_at__gte",
-            "finished_at__lte",
-        ],
-        ordering: vec![
-            "pulp_created",
-            "pulp_last_updated",
-            "name",
-            "state",
-            "started_at",
-            "finished_at",
-        ],
+        names: tasks::query::FILTERS.to_vec(),
+        ordering: tasks::query::ORDERING.to_vec(),
     };
     ops.push(
         list_op(

@@ -11,13 +11,21 @@ use crate::api::list::query_pairs;
 use crate::tasks::{Task, TaskState};
 
 /// The filters the task list accepts.
-pub(crate) const FILTERS: [&str; 10] = [
+pub(crate) const FILTERS: [&str; 18] = [
     "state",
     "state__in",
     "name",
     "name__contains",
+    "name__in",
+    "logging_cid",
+    "logging_cid__contains",
     "created_resources",
     "reserved_resources",
+    "reserved_resources__in",
+    "exclusive_resources",
+    "exclusive_resources__in",
+    "shared_resources",
+    "shared_resources__in",
     "started_at__gte",
     "started_at__lte",
     "finished_at__gte",
@@ -39,8 +47,16 @@ enum Filter {
     States(Vec<TaskState>),
     Name(String),
     NameContains(String),
+    NameIn(Vec<String>),
+    Cid(String),
+    CidContains(String),
     Created(String),
-    Reserved(String),
+    /// Reserved exclusively or shared (`shared:<href>` in the record), any of these hrefs.
+    Reserved(Vec<String>),
+    /// Reserved exclusively, any of these hrefs.
+    Exclusive(Vec<String>),
+    /// Reserved shared, any of these hrefs.
+    Shared(Vec<String>),
     StartedGte(SystemTime),
     StartedLte(SystemTime),
     FinishedGte(SystemTime),
@@ -52,6 +68,21 @@ enum Filter {
 pub(crate) struct TaskQuery {
     filters: Vec<Filter>,
     ordering: Vec<(String, bool)>,
+}
+
+/// A comma-separated `__in` value (empty items dropped).
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// How pulpcore records a shared reservation of `href`.
+fn shared(href: &str) -> String {
+    format!("shared:{href}")
 }
 
 /// django-filter's message for a value outside a choice list.
@@ -93,8 +124,16 @@ impl TaskQuery {
                 }
                 "name" => Some(Filter::Name(value.clone())),
                 "name__contains" => Some(Filter::NameContains(value.clone())),
+                "name__in" => Some(Filter::NameIn(list(&value))),
+                "logging_cid" => Some(Filter::Cid(value.clone())),
+                "logging_cid__contains" => Some(Filter::CidContains(value.clone())),
                 "created_resources" => Some(Filter::Created(value.clone())),
-                "reserved_resources" => Some(Filter::Reserved(value.clone())),
+                "reserved_resources" => Some(Filter::Reserved(vec![value.clone()])),
+                "reserved_resources__in" => Some(Filter::Reserved(list(&value))),
+                "exclusive_resources" => Some(Filter::Exclusive(vec![value.clone()])),
+                "exclusive_resources__in" => Some(Filter::Exclusive(list(&value))),
+                "shared_resources" => Some(Filter::Shared(vec![value.clone()])),
+                "shared_resources__in" => Some(Filter::Shared(list(&value))),
                 "started_at__gte" => time(&mut errors).map(Filter::StartedGte),
                 "started_at__lte" => time(&mut errors).map(Filter::StartedLte),
                 "finished_at__gte" => time(&mut errors).map(Filter::FinishedGte),
@@ -127,8 +166,17 @@ impl TaskQuery {
             Filter::States(states) => states.contains(&task.state),
             Filter::Name(name) => task.name == *name,
             Filter::NameContains(part) => task.name.contains(part.as_str()),
+            Filter::NameIn(names) => names.contains(&task.name),
+            Filter::Cid(cid) => task.logging_cid == *cid,
+            Filter::CidContains(part) => task.logging_cid.contains(part.as_str()),
             Filter::Created(href) => task.created_resources.contains(href),
-            Filter::Reserved(href) => task.reserved_resources.contains(href),
+            Filter::Reserved(hrefs) => hrefs.iter().any(|h| {
+                task.reserved_resources.contains(h) || task.reserved_resources.contains(&shared(h))
+            }),
+            Filter::Exclusive(hrefs) => hrefs.iter().any(|h| task.reserved_resources.contains(h)),
+            Filter::Shared(hrefs) => hrefs
+                .iter()
+                .any(|h| task.reserved_resources.contains(&shared(h))),
             Filter::StartedGte(t) => at_least(task.started_at, t),
             Filter::StartedLte(t) => at_most(task.started_at, t),
             Filter::FinishedGte(t) => at_least(task.finished_at, t),
