@@ -37,3 +37,4 @@ pub mod registry;
 pub mod rules;
 pub mod services;
 pub mod state;
+pub mod sync;
