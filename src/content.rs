@@ -41,6 +41,7 @@ use crate::cache::DiskCache;
 use crate::metrics::Metrics;
 use crate::origin::HubMemory;
 use crate::registry::Registry;
+use crate::sync::SyncAccess;
 
 /// The admin API as the content listener sees it (plain `http` types).
 #[async_trait]
@@ -66,6 +67,8 @@ pub struct ContentProxy {
     pub api: Option<Arc<dyn AdminApi>>,
     /// `content_origin` from the config; `None`: from `Host` and `X-Forwarded-Proto`.
     pub content_origin: Option<String>,
+    /// The sync runner's key to every remote (`None`: no sync path).
+    pub sync: Option<SyncAccess>,
 }
 
 impl ContentProxy {

@@ -23,6 +23,8 @@
 //! - `cli`, `logging`: the binary's command line and log setup.
 //! - `prewarm`: `hubcache prewarm`, a client of a running server's API that syncs a Hub
 //!   repository revision into the cache and follows the task (progress bar or plain lines).
+//! - `sync`: the server side of a repository sync: its key to the content path, its loopback
+//!   Hub client and the `snapshot_download` patterns (`docs/prewarm.md`).
 pub mod access_log;
 pub mod api;
 pub mod atomic;
@@ -41,4 +43,5 @@ pub mod registry;
 pub mod rules;
 pub mod services;
 pub mod state;
+pub mod sync;
 pub mod tasks;

@@ -175,6 +175,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         metrics: metrics.clone(),
         api: Some(Arc::new(api.clone())),
         content_origin: config.content_origin.clone(),
+        sync: Some(crate::sync::SyncAccess::new()),
     };
     let head_timeout = config.server.request_head_timeout;
     let mut content = Service::new(

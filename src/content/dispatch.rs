@@ -35,6 +35,7 @@ pub async fn dispatch(
             headers: &head.headers,
         },
         &snapshot,
+        proxy.sync.as_ref(),
     );
     ctx.routing = routing;
     match decision {

@@ -14,7 +14,8 @@ use subtle::ConstantTimeEq;
 use super::reply::Reply;
 use crate::hub::route::{parse_hub_path, HubRoute, RouteError};
 use crate::model::{ContentGuard, Distribution, Remote};
-use crate::registry::Snapshot;
+use crate::registry::{Matched, Snapshot};
+use crate::sync::SyncAccess;
 
 /// Longest request path accepted.
 const MAX_PATH: usize = 8 * 1024;
@@ -140,14 +141,40 @@ pub struct Request<'a> {
 }
 
 /// Routes one request. Never panics on input; returns what was learned (for the context)
-/// and the decision.
-pub fn route(req: Request<'_>, snapshot: &Snapshot) -> (Routing, Decision) {
+/// and the decision. With `sync`, a request carrying its key may name any remote by id
+/// under `/pulp/content/.hubcache-sync/` ([`crate::sync::SyncAccess`]).
+pub fn route(
+    req: Request<'_>,
+    snapshot: &Snapshot,
+    sync: Option<&SyncAccess>,
+) -> (Routing, Decision) {
     let mut routing = Routing::default();
-    let decision = decide(req, snapshot, &mut routing);
+    let decision = decide(req, snapshot, sync, &mut routing);
     (routing, decision)
 }
 
-fn decide(req: Request<'_>, snapshot: &Snapshot, routing: &mut Routing) -> Decision {
+/// The sync runner's own request: the remote it names, served without a guard.
+fn sync_match<'a>(
+    rest: &'a str,
+    headers: &HeaderMap,
+    snapshot: &Snapshot,
+    sync: Option<&SyncAccess>,
+) -> Option<(Matched, &'a str)> {
+    let (id, distribution, tail) = sync?.split(rest, headers)?;
+    let matched = Matched {
+        distribution: Arc::new(distribution),
+        remote: snapshot.remote(id).cloned(),
+        guard: None,
+    };
+    Some((matched, tail))
+}
+
+fn decide(
+    req: Request<'_>,
+    snapshot: &Snapshot,
+    sync: Option<&SyncAccess>,
+    routing: &mut Routing,
+) -> Decision {
     use Decision::Refuse;
     let Request {
         method,
@@ -170,7 +197,8 @@ fn decide(req: Request<'_>, snapshot: &Snapshot, routing: &mut Routing) -> Decis
     let Some(rest) = path.strip_prefix("/pulp/content/") else {
         return Refuse(Refusal::NotContent);
     };
-    let Some((matched, tail)) = snapshot.match_content(rest) else {
+    let found = sync_match(rest, headers, snapshot, sync).or_else(|| snapshot.match_content(rest));
+    let Some((matched, tail)) = found else {
         return Refuse(Refusal::UnknownBasePath);
     };
     routing.distribution = Some(matched.distribution.clone());

@@ -149,7 +149,7 @@ fn every_request_routes_to_its_decision() {
             query,
             headers: &headers,
         };
-        let (routing, decision) = route(request, &snapshot);
+        let (routing, decision) = route(request, &snapshot, None);
         assert_eq!(got(&decision), want, "{row}");
         let logged = routing.distribution.as_ref().map(|d| d.name.as_str());
         assert_eq!(logged, dist, "{row}: distribution in the context");
