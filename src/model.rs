@@ -1,11 +1,15 @@
 //! Domain objects shared by the configuration, the admin API and the content proxy:
-//! remotes, distributions and header content guards.
+//! remotes, distributions, header content guards and repositories.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use uuid::Uuid;
+
+mod repository;
+
+pub use repository::{RepoType, Repository, RepositoryVersion, VersionFile};
 
 /// A secret value (`hf_token`, guard `header_value`, password). Its `Debug` and `Display`
 /// print `***` so it cannot reach a log line by accident.

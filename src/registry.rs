@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
-use crate::model::{ContentGuard, Distribution, Remote};
+use crate::model::{ContentGuard, Distribution, Remote, Repository};
 use crate::tasks::Task;
 
 /// One consistent view of every object. Never mutated once published.
@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub distributions: Vec<Arc<Distribution>>,
     /// Header content guards, in creation order.
     pub guards: Vec<Arc<ContentGuard>>,
+    /// Repositories (prewarm and pin), in creation order.
+    pub repositories: Vec<Arc<Repository>>,
     /// Tasks, in creation order (at most [`crate::tasks::MAX_FINISHED_TASKS`] finished ones).
     pub tasks: Vec<Arc<Task>>,
 }
