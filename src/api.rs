@@ -177,6 +177,8 @@ pub struct ApiDeps {
     pub content_origin: Option<String>,
     /// Current cache figures for the status endpoint.
     pub status: Arc<dyn Fn() -> StatusFigures + Send + Sync>,
+    /// What repository syncs run with (`None`: `sync/` is refused, e.g. in unit tests).
+    pub sync: Option<Arc<crate::sync::run::SyncDeps>>,
 }
 
 impl std::fmt::Debug for ApiDeps {

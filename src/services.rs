@@ -118,7 +118,16 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let metrics = Arc::new(crate::metrics::Metrics::new()?);
     let readiness = Arc::new(crate::metrics::Readiness::new());
     readiness.set_state_loaded();
-    let disk = crate::cache::DiskCache::open(&config.cache.dir, config.cache.max_size)
+    // Pins are given at open: the start-up scan trims to the budget and must skip them
+    // (`docs/prewarm.md` "Pins").
+    let pins: Vec<_> = registry
+        .snapshot()
+        .repositories
+        .iter()
+        .filter(|r| r.pinned)
+        .map(|r| (r.meta.id, r.pinned_files()))
+        .collect();
+    let disk = crate::cache::DiskCache::open_pinned(&config.cache.dir, config.cache.max_size, pins)
         .map_err(|e| StartError::Cache(e.to_string()))?;
     readiness.set_cache_loaded();
     let cache_lock: &'static pingora::cache::lock::CacheKeyLockImpl = Box::leak(
@@ -148,6 +157,15 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     }
     let cache_dir = config.cache.dir.clone();
     let max_size = config.cache.max_size;
+    let sync_access = crate::sync::SyncAccess::new();
+    let sync = Arc::new(crate::sync::run::SyncDeps {
+        tasks: crate::tasks::Tasks::new(registry.clone(), config.state_path.clone()),
+        registry: registry.clone(),
+        disk: Some(disk),
+        access: sync_access.clone(),
+        content_base: loopback_base(config.listen),
+        metrics: metrics.clone(),
+    });
     let api = Api::new(ApiDeps {
         registry: registry.clone(),
         users,
@@ -165,6 +183,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
                 cache_dir: cache_dir.clone(),
             }
         }),
+        sync: Some(sync),
     });
 
     let proxy = ContentProxy {
@@ -175,7 +194,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         metrics: metrics.clone(),
         api: Some(Arc::new(api.clone())),
         content_origin: config.content_origin.clone(),
-        sync: Some(crate::sync::SyncAccess::new()),
+        sync: Some(sync_access),
     };
     let head_timeout = config.server.request_head_timeout;
     let mut content = Service::new(
@@ -227,6 +246,17 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         tracing::info!(%listen, "API listener");
     }
     Ok(server)
+}
+
+/// `http://<addr>` for this process to reach its own content listener: a wildcard address
+/// is reached on loopback.
+fn loopback_base(listen: std::net::SocketAddr) -> String {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
 }
 
 fn api_user(user: &User) -> ApiUser {

@@ -64,6 +64,7 @@ impl Harness {
                 cache_size: 7,
                 ..Default::default()
             }),
+            sync: None,
         });
         Harness {
             api,
