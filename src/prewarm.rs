@@ -86,16 +86,17 @@ impl From<ApiError> for Failure {
 async fn run(args: PrewarmArgs) -> ExitCode {
     let mut interrupts = interrupts();
     match prewarm(&args, &mut interrupts).await {
+        // Every line may quote the server: one printable line each, whatever it sent.
         Ok(summary) => {
-            println!("{summary}");
+            println!("{}", drf::one_line(&summary));
             ExitCode::SUCCESS
         }
         Err(Failure::Error(line)) => {
-            eprintln!("hubcache prewarm: {line}");
+            eprintln!("hubcache prewarm: {}", drf::one_line(&line));
             ExitCode::FAILURE
         }
         Err(Failure::Interrupted(line)) => {
-            eprintln!("hubcache prewarm: {line}");
+            eprintln!("hubcache prewarm: {}", drf::one_line(&line));
             ExitCode::from(INTERRUPTED)
         }
     }

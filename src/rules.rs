@@ -108,8 +108,17 @@ pub fn check_header_value(value: &str) -> Result<(), String> {
             "The value may not contain control characters (such as CR, LF, tab or NUL).".into(),
         );
     }
+    // The API answers every guard's value as this mask: as a value it would be public.
+    if value == GUARD_VALUE_MASK {
+        return Err(format!(
+            "\"{GUARD_VALUE_MASK}\" is how the API shows a stored value; it cannot be the value."
+        ));
+    }
     Ok(())
 }
+
+/// How the API answers a guard's `header_value` (`docs/pulp-api.md` "Secrets").
+pub const GUARD_VALUE_MASK: &str = "**********";
 
 /// Extra upstream headers: valid HTTP names and values; `Authorization` and hop-by-hop or
 /// framing headers are refused (the token belongs in `hf_token`, where it stays hidden).
@@ -161,6 +170,14 @@ pub fn check_ca_cert(pem: &str) -> Result<(), String> {
 
 /// The DER of every `CERTIFICATE` block of a PEM bundle, each checked to parse as X.509.
 pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, String> {
+    // These fields are answered in every read: a key pasted with the certificate would be
+    // shown to every API user. Only certificates are accepted (the key goes in `client_key`).
+    if pem.contains("PRIVATE KEY") {
+        return Err(
+            "Only CERTIFICATE blocks are accepted here: a private key belongs in client_key."
+                .into(),
+        );
+    }
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let mut out = Vec::new();
@@ -340,6 +357,7 @@ mod tests {
                 assert!(!check_token(token).unwrap_err().contains(token));
             }
         }
+        assert!(check_header_value(GUARD_VALUE_MASK).is_err());
         assert!(check_timeout(0.5).is_ok());
         assert!(check_timeout(-1.0).is_err());
         assert!(check_timeout(f64::NAN).is_err());
@@ -355,6 +373,18 @@ mod tests {
             ("a:b", false),
         ] {
             assert_eq!(check_header_name(name).is_ok(), ok, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_private_key_is_never_accepted_as_a_certificate() {
+        for pem in [
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+        ] {
+            let err = check_ca_cert(pem).unwrap_err();
+            assert!(err.contains("client_key"), "{err}");
+            assert!(!err.contains("AAAA"));
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::rules;
 
 /// What `header_value` is answered as: never the stored value (`docs/pulp-api.md` §7). A write
 /// that sends it back keeps the stored value.
-pub(crate) const REDACTED: &str = "**********";
+pub(crate) const REDACTED: &str = crate::rules::GUARD_VALUE_MASK;
 
 /// A header content guard as answered (`HeaderContentGuardResponse`).
 #[derive(Debug, Clone, Serialize, ToSchema)]

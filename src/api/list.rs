@@ -246,10 +246,13 @@ impl ListQuery {
             if (k == "is_active" || k == "is_staff") && !v.is_empty() {
                 parse_bool(k, v)?;
             }
-            if (k.ends_with("__regex") || k.ends_with("__iregex")) && !v.is_empty() {
-                let re = compile(k, v)?;
-                regexes.retain(|(p, _)| p != k);
-                regexes.push((k.clone(), re));
+        }
+        // Only the last value of each regex parameter counts (as for every filter), so only
+        // that one is compiled: a request cannot make the server compile dozens.
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            let last = !pairs[i + 1..].iter().any(|(later, _)| later == k);
+            if last && (k.ends_with("__regex") || k.ends_with("__iregex")) && !v.is_empty() {
+                regexes.push((k.clone(), compile(k, v)?));
             }
         }
         let shaping = Self::shaping_of(pairs);
@@ -392,11 +395,19 @@ pub(crate) fn request_origin(headers: &HeaderMap, uri: &Uri) -> String {
     let scheme = header_str("x-forwarded-proto")
         .filter(|s| s == "http" || s == "https")
         .unwrap_or_else(|| "http".into());
+    // Only what a host[:port] can hold: the value is reflected in answers anyone may read.
+    let plausible = |h: &String| {
+        !h.is_empty()
+            && h.len() <= 255
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+    };
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .map(String::from)
         .or_else(|| uri.authority().map(|a| a.to_string()))
+        .filter(plausible)
         .unwrap_or_else(|| "localhost".into());
     format!("{scheme}://{host}")
 }

@@ -147,6 +147,20 @@ pub fn normalize_etag(etag: &str) -> String {
     super::Etag::parse(etag).as_str().to_owned()
 }
 
+/// The targets of the `Link` members whose `rel` includes `rel`, in order (members parsed as
+/// [`rewrite_links`] parses them: commas inside `<…>` or quotes do not split).
+pub fn link_targets(headers: &HeaderMap, rel: &str) -> Vec<String> {
+    headers
+        .get_all(LINK)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| split_top_level(value, b','))
+        .filter_map(LinkMember::parse)
+        .filter(|member| member.rels().any(|r| r.eq_ignore_ascii_case(rel)))
+        .map(|member| member.url.to_string())
+        .collect()
+}
+
 /// One `<url>; params` member of a `Link` header.
 struct LinkMember<'a> {
     text: &'a str,

@@ -57,6 +57,15 @@ impl ApiError {
 /// in it (the password comes from the environment, so that it stays out of shell history and
 /// process listings), no query or fragment.
 pub fn parse_server(server: &str) -> Result<Url, String> {
+    // Checked before anything echoes the argument back: a password in it must never be printed.
+    let authority = server.split_once("://").map_or(server, |(_, rest)| rest);
+    let authority = authority.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(
+            "--server: put no user or password in the URL; use --user and HUBCACHE_ADMIN_PASSWORD"
+                .into(),
+        );
+    }
     let url = Url::parse(server).map_err(|e| format!("--server {server:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("--server {server:?}: only http and https URLs"));
@@ -110,6 +119,13 @@ impl Api {
             .base
             .join(href)
             .map_err(|e| ApiError::unexpected(href, format!("bad href: {e}")))?;
+        // An href naming another origin is not followed: the password goes to the server only.
+        if url.origin() != self.base.origin() {
+            return Err(ApiError::unexpected(
+                href,
+                "an href that leaves the server".to_string(),
+            ));
+        }
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
@@ -239,6 +255,11 @@ mod tests {
         assert!(!err.contains("s3cret"), "{err}");
         assert!(err.contains("HUBCACHE_ADMIN_PASSWORD"), "{err}");
         assert!(parse_server("http://admin@127.0.0.1:8080").is_err());
+        // Refused before anything could echo the argument (a bad port, a bad scheme).
+        for bad in ["http://admin:s3cret@h:99999", "ftp://admin:s3cret@h"] {
+            let err = parse_server(bad).unwrap_err();
+            assert!(!err.contains("s3cret"), "{err}");
+        }
         assert!(parse_server("ftp://127.0.0.1").is_err());
         assert!(parse_server("127.0.0.1:8080").is_err());
         assert!(parse_server("http://h:1/?a=b").is_err());
@@ -246,6 +267,23 @@ mod tests {
             parse_server("https://cache.internal").unwrap().as_str(),
             "https://cache.internal/"
         );
+    }
+
+    #[test]
+    fn an_href_naming_another_origin_is_not_followed() {
+        let api = Api::new(
+            parse_server("http://127.0.0.1:8080").unwrap(),
+            "admin".into(),
+            "pw".into(),
+        )
+        .unwrap();
+        for href in [
+            "https://evil.example/pulp/api/v3/tasks/x/",
+            "//evil.example/x/",
+        ] {
+            assert!(api.url(href, &[]).is_err(), "{href}");
+        }
+        assert!(api.url("/pulp/api/v3/tasks/x/", &[]).is_ok());
     }
 
     #[test]

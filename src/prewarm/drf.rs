@@ -29,10 +29,23 @@ pub fn message(body: &[u8]) -> Option<String> {
 
 /// Control characters (a newline in a server message, an escape sequence) become spaces, so
 /// that what the server says can neither break the line nor drive the terminal.
+/// Unicode's format characters (category Cf) that matter on a terminal.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{061c}')
+}
+
 pub fn one_line(text: &str) -> String {
     let cleaned: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        // Control characters, and the invisible format ones (bidi overrides, zero widths)
+        // that could make a line read other than it is.
+        .map(|c| {
+            if c.is_control() || is_format(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -123,7 +123,7 @@ impl Render for Lines {
     }
     fn stop(&mut self) {}
     fn note(&mut self, line: &str) {
-        (self.out)(line);
+        (self.out)(&super::drf::one_line(line));
     }
     fn pause(&mut self) {}
     fn resume(&mut self) {}
@@ -194,7 +194,7 @@ impl Render for Bar {
         eprintln!();
     }
     fn note(&mut self, line: &str) {
-        self.bar.println(line);
+        self.bar.println(super::drf::one_line(line));
     }
     fn pause(&mut self) {
         // The last frame stays as it is; the prompt goes on the next line.

@@ -156,7 +156,8 @@ impl Loopback {
         url: &str,
     ) -> Result<(T, Option<String>), SyncError> {
         let resp = self.send(reqwest::Method::GET, url).await?;
-        let next = next_link(resp.headers());
+        let prefix = sync_path(self.remote, "");
+        let next = next_page(resp.headers(), &prefix).map(|p| format!("{}{p}", self.base));
         let body = read_capped(resp, MAX_JSON).await?;
         let value = serde_json::from_slice(&body)
             .map_err(|e| SyncError::Broken(format!("the Hub answered unreadable JSON: {e}")))?;
@@ -208,8 +209,7 @@ impl Loopback {
                         },
                     }),
             );
-            // Only pages of the same listener are followed (hubcache rewrites `Link` to itself).
-            url = next.filter(|n| n.starts_with(&self.base));
+            url = next;
         }
         Ok(files)
     }
@@ -301,42 +301,72 @@ async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Syn
     Ok(body)
 }
 
-/// The target of `Link: <…>; rel="next"`.
-fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
-        .and_then(|part| {
-            let start = part.find('<')? + 1;
-            let end = part[start..].find('>')? + start;
-            Some(part[start..end].to_string())
-        })
+/// The path and query of `Link: <…>; rel="next"`, when it stays under `prefix` (this remote's
+/// sync path). The host of the link is never used: hubcache rewrites it to its own origin
+/// (`content_origin`, or the request's), and a link naming any other place is not followed,
+/// so the sync key only ever goes to this process's own listener.
+fn next_page(headers: &http::HeaderMap, prefix: &str) -> Option<String> {
+    let target = crate::hub::headers::link_targets(headers, "next")
+        .into_iter()
+        .next()?;
+    let base = url::Url::parse("http://loopback.invalid/").ok()?;
+    let url = base.join(&target).ok()?;
+    let path = url.path();
+    if !path.starts_with(prefix) || path.split('/').any(|s| s == ".." || s == ".") {
+        return None;
+    }
+    Some(match url.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn link(value: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.append(http::header::LINK, value.parse().unwrap());
+        h
+    }
+
     #[test]
-    fn next_link_is_read_from_any_link_value() {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.append(
-            reqwest::header::LINK,
-            "<http://x/a?cursor=1>; rel=\"next\"".parse().unwrap(),
-        );
-        assert_eq!(next_link(&h).as_deref(), Some("http://x/a?cursor=1"));
-        let mut h = reqwest::header::HeaderMap::new();
-        h.append(
-            reqwest::header::LINK,
-            "<http://x/p>; rel=\"prev\", <http://x/n>; rel=\"next\""
-                .parse()
-                .unwrap(),
-        );
-        assert_eq!(next_link(&h).as_deref(), Some("http://x/n"));
-        assert_eq!(next_link(&reqwest::header::HeaderMap::new()), None);
+    fn only_a_next_page_under_this_remotes_sync_path_is_followed() {
+        let prefix = sync_path(Uuid::nil(), "");
+        let page = format!("{prefix}api/models/o/m/tree/c?cursor=2");
+        let rows = [
+            // The origin is ignored (content_origin may differ from the loopback base).
+            (
+                format!("<https://cache.example{page}>; rel=\"next\""),
+                Some(page.clone()),
+            ),
+            (
+                format!("<http://x/p>; rel=\"prev\", <{page}>; rel=next"),
+                Some(page.clone()),
+            ),
+            // A comma inside a quoted parameter does not make a member.
+            (
+                format!(
+                    "<https://h/x>; title=\"a, <http://127.0.0.1:1@evil.com{prefix}x>; rel=next\""
+                ),
+                None,
+            ),
+            (
+                "<http://evil.com/elsewhere>; rel=\"next\"".to_string(),
+                None,
+            ),
+            (format!("<{prefix}../other/x>; rel=\"next\""), None),
+            (String::new(), None),
+        ];
+        for (value, want) in rows {
+            let headers = if value.is_empty() {
+                http::HeaderMap::new()
+            } else {
+                link(&value)
+            };
+            assert_eq!(next_page(&headers, &prefix), want, "{value}");
+        }
     }
 
     #[test]

@@ -260,6 +260,10 @@ pub(crate) fn parse_datetime(text: &str) -> Option<SystemTime> {
 
 /// `hh:mm[:ss[.fraction]][Z|±hh[:mm]]`.
 fn parse_time(text: &str) -> Option<(Time, UtcOffset)> {
+    // Every accepted form is ASCII; byte slicing below relies on it.
+    if !text.is_ascii() {
+        return None;
+    }
     let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
     let two = |s: &str| digits(s).then(|| s.parse::<u8>().ok()).flatten();
     let split = text.find(['Z', 'z', '+', '-']).unwrap_or(text.len());
@@ -321,6 +325,9 @@ mod tests {
             ("2026-05-04T10:11:12-0130", Some(1_777_894_872.0)),
             ("2026-05-04T10:11:12+02", Some(1_777_882_272.0)),
             ("2026-02-30", None),
+            // Not ASCII where a zone is read: refused, never sliced mid-character.
+            ("2026-05-04T10:11-a\u{e9}b", None),
+            ("2026-05-04T10:11:12+\u{e9}\u{e9}", None),
             ("2026-5-4", None),
             ("2026-05-04T", None),
             ("2026-05-04T10", None),
