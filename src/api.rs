@@ -91,6 +91,7 @@ mod list;
 mod openapi;
 mod remote_fields;
 mod remotes;
+mod repositories;
 mod request;
 mod resource;
 mod status;
