@@ -271,10 +271,11 @@ pub(crate) fn latest_version_href(repo: &Repository) -> String {
     version_href(repo.meta.id, repo.versions.last().map_or(0, |v| v.number))
 }
 
-/// `repo_type` as the document declares it.
+/// `repo_type` as the document declares it (pulp_hugging_face's `RepoTypeEnum`, which its
+/// content units use).
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-#[schema(as = hugging_face::RepoTypeEnum)]
+#[schema(as = RepoTypeEnum)]
 pub(crate) enum RepoTypeChoice {
     /// Models (the default).
     Models,
