@@ -40,6 +40,8 @@ pub(crate) mod sync;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_pins;
+#[cfg(test)]
 mod tests_versions;
 pub(crate) mod versions;
 

@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::tests::{give_versions, version, with_disk, REPOS};
+use super::tests::{version, REPOS};
+use super::tests_pins::{give_versions, with_disk};
 use crate::api::tests::Harness;
 
 async fn repository(h: &Harness) -> String {
