@@ -95,7 +95,7 @@ mod list;
 mod openapi;
 mod remote_fields;
 mod remotes;
-mod repositories;
+pub(crate) mod repositories;
 mod request;
 mod resource;
 mod status;

@@ -100,17 +100,24 @@ fn version_prn(repo: Uuid, number: u64) -> String {
     )
 }
 
+/// `(href, prn)` of version `number` of repository `repo`: what a sync task lists in
+/// `created_resources` / `created_resource_prns` when it records the version.
+pub(crate) fn created(repo: Uuid, number: u64) -> (String, String) {
+    (version_href(repo, number), version_prn(repo, number))
+}
+
 /// The JSON of version `v` of `repo`; `None`: the empty version 0.
 pub(crate) fn render(repo: &Repository, v: Option<&RepositoryVersion>) -> Map<String, Value> {
     let id = repo.meta.id;
     let number = v.map_or(0, |v| v.number);
-    let created = timestamp(v.map_or(repo.meta.created, |v| v.created));
+    let at = timestamp(v.map_or(repo.meta.created, |v| v.created));
+    let (pulp_href, prn) = created(id, number);
     crate::api::resource::to_fields(&VersionResponse {
         common: Common {
-            pulp_href: version_href(id, number),
-            prn: version_prn(id, number),
-            pulp_created: created.clone(),
-            pulp_last_updated: created,
+            pulp_href,
+            prn,
+            pulp_created: at.clone(),
+            pulp_last_updated: at,
         },
         number,
         repository: href::<Repository>(id),
