@@ -10,7 +10,11 @@
 //! | `/pulp/api/v3/distributions/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (202 task), DELETE (202 task) | basic |
 //! | `/pulp/api/v3/contentguards/core/header/` | GET (list), POST (201) | basic |
 //! | `/pulp/api/v3/contentguards/core/header/<uuid>/` | GET, PUT, PATCH (200), DELETE (204) | basic |
-//! | `<remote or distribution href>set_label/`, `…/unset_label/` | POST (remotes 201, distributions 200: `{key, value}`) | basic |
+//! | `/pulp/api/v3/repositories/hugging_face/hugging-face/` | GET (list), POST (201) | basic |
+//! | `/pulp/api/v3/repositories/hugging_face/hugging-face/<uuid>/` | GET, PUT, PATCH (202 task), DELETE (202 task) | basic |
+//! | `<repository href>sync/` | POST (202, a running sync task; one unfinished → 409) | basic |
+//! | `<repository href>versions/`, `…/versions/<n>/` | GET (list), GET, DELETE (202 task) | basic |
+//! | `<remote, distribution or repository href>set_label/`, `…/unset_label/` | POST (remotes and repositories 201, distributions 200: `{key, value}`) | basic |
 //! | `/pulp/api/v3/remotes/`, `distributions/`, `contentguards/`, `repositories/` | GET (generic list) | basic |
 //! | `/pulp/api/v3/users/`, `/pulp/api/v3/users/<id>/` | GET | basic |
 //! | `/pulp/api/v3/` | GET (API root) | none |
@@ -91,6 +95,7 @@ mod list;
 mod openapi;
 mod remote_fields;
 mod remotes;
+pub(crate) mod repositories;
 mod request;
 mod resource;
 mod status;

@@ -257,6 +257,57 @@ pub fn check_proxy_credentials(url: bool, username: bool, password: bool) -> Res
     Ok(())
 }
 
+/// The longest part (`org` or `name`) of a Hub repository id (`huggingface_hub`'s rule).
+pub const MAX_REPO_ID_PART: usize = 96;
+/// The longest revision a repository accepts.
+pub const MAX_REVISION_LEN: usize = 256;
+
+/// A Hub repository id, as `huggingface_hub.validate_repo_id` accepts it: `name` or
+/// `org/name`, each part 1 to 96 of `A-Z a-z 0-9 - _ .`, starting and ending with a letter,
+/// digit or `_`; no `--` or `..`; not ending in `.git`.
+pub fn check_repo_id(id: &str) -> Result<(), String> {
+    let bad = || {
+        Err(format!(
+            "Enter a Hub repository id: 'name' or 'org/name', each part 1 to {MAX_REPO_ID_PART} \
+             letters, digits, '-', '_' or '.', starting and ending with a letter or digit, \
+             without '--' or '..'."
+        ))
+    };
+    let parts: Vec<&str> = id.split('/').collect();
+    if parts.len() > 2 || id.contains("--") || id.contains("..") || id.ends_with(".git") {
+        return bad();
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    for part in parts {
+        let ok = !part.is_empty()
+            && part.len() <= MAX_REPO_ID_PART
+            && part.chars().all(|c| word(c) || c == '-' || c == '.')
+            && part.starts_with(word)
+            && part.ends_with(word);
+        if !ok {
+            return bad();
+        }
+    }
+    Ok(())
+}
+
+/// A revision to sync (branch, tag or commit): not blank, at most 256 characters, no control
+/// characters.
+pub fn check_revision(revision: &str) -> Result<(), String> {
+    if revision.trim().is_empty() {
+        return Err("This field may not be blank.".into());
+    }
+    if revision.len() > MAX_REVISION_LEN {
+        return Err(format!(
+            "Ensure this field has no more than {MAX_REVISION_LEN} characters."
+        ));
+    }
+    if has_control(revision) {
+        return Err("The revision may not contain control characters.".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,5 +437,35 @@ mod tests {
             assert!(err.contains("client_key"), "{err}");
             assert!(!err.contains("AAAA"));
         }
+    }
+
+    #[test]
+    fn repo_ids_and_revisions() {
+        let long = "a".repeat(97);
+        for (id, ok) in [
+            ("meta-llama/Llama-3.1-8B", true),
+            ("gpt2", true),
+            ("org_1/m.v2", true),
+            ("", false),
+            ("/m", false),
+            ("org/", false),
+            ("a/b/c", false),
+            ("org/-m", false),
+            ("org/m.", false),
+            ("org/a--b", false),
+            ("org/a..b", false),
+            ("org/m.git", false),
+            ("org/m b", false),
+            ("org/m\u{0}", false),
+            (long.as_str(), false),
+        ] {
+            assert_eq!(check_repo_id(id).is_ok(), ok, "{id:?}");
+        }
+        assert!(check_revision("main").is_ok());
+        assert!(check_revision("refs/pr/1").is_ok());
+        assert!(check_revision("").is_err());
+        assert!(check_revision(" ").is_err());
+        assert!(check_revision("a\nb").is_err());
+        assert!(check_revision(&"r".repeat(257)).is_err());
     }
 }

@@ -1,12 +1,13 @@
-//! `state.path`: the remotes, distributions and content guards made through the API, and the
-//! tasks (`docs/pulp-api.md` "Tasks"), saved atomically after every API write and merged with
+//! `state.path`: the remotes, distributions, content guards and repositories (with their
+//! versions) made through the API, and the tasks (`docs/pulp-api.md` "Tasks"), saved atomically after every API write and merged with
 //! the configuration's objects at start-up.
 //!
 //! Every save ends the file with a `sha256:` line (the digest of every byte before it) and
 //! first keeps the file it replaces as `<path>.prev`, so a damaged file (truncated, or changed
 //! since hubcache wrote it) is refused at start instead of loading with objects missing, and
 //! the previous generation is there to recover from. Files of version 1 (written before the
-//! checksum existed) still load, unchecked; files of version 2 (before tasks) load with no task.
+//! checksum existed) still load, unchecked; files of version 2 (before tasks) load with no task,
+//! files of version 3 (before repositories) with no repository.
 //!
 //! The file holds only API-made objects (config-declared ones live in the config file), secrets
 //! included — it is their only copy — so it is written with mode 0600. Distributions name
@@ -18,13 +19,17 @@
 //! * a distribution whose remote no longer exists keeps existing with no remote (404s);
 //! * a distribution whose guard no longer exists is dropped: serving it unguarded would
 //!   expose what the guard protected;
+//! * a repository whose remote no longer exists keeps existing with no remote;
 //! * a task left waiting, running or canceling is marked `failed` ("interrupted by a restart").
 
 mod format;
 mod merge;
+mod repositories;
 mod tasks;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_repositories;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -117,6 +122,9 @@ struct StateFile {
     /// Since version 3.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tasks: Vec<tasks::TaskRecord>,
+    /// Since version 4.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    repositories: Vec<repositories::RepositoryRecord>,
     /// The checksum line: checked on the text before parsing, appended by [`save`].
     #[serde(default, skip_serializing, rename = "sha256")]
     _checksum: Option<serde::de::IgnoredAny>,

@@ -18,7 +18,7 @@ use super::handlers::{content_origin, Handled};
 use super::list::{request_origin, ListQuery, Row};
 use super::resource::{render, Kind, COMMON_ORDERING, NAME_FILTERS};
 use super::ApiDeps;
-use crate::model::{ContentGuard, Distribution, Remote};
+use crate::model::{ContentGuard, Distribution, Remote, Repository};
 use crate::registry::Snapshot;
 
 /// One generic list: where it is, which fields its objects show, and where the rows come from.
@@ -117,8 +117,7 @@ impl Generic for AllGuards {
     }
 }
 
-/// `/pulp/api/v3/repositories/` (`RepositoryResponse`). No repository kind exists yet: when one
-/// does, its rows are `typed::<ItsKind>(snap, origin)`.
+/// `/pulp/api/v3/repositories/` (`RepositoryResponse`): the Hugging Face repositories.
 pub(crate) struct AllRepositories;
 impl Generic for AllRepositories {
     const PATH: &'static str = "/pulp/api/v3/repositories/";
@@ -132,8 +131,8 @@ impl Generic for AllRepositories {
         "remote",
     );
     const FILTERS: &'static [&'static str] = &["pulp_label_select"];
-    fn rows<'a>(_snap: &'a Snapshot, _origin: &str) -> Vec<(Row<'a>, Map<String, Value>)> {
-        Vec::new()
+    fn rows<'a>(snap: &'a Snapshot, origin: &str) -> Vec<(Row<'a>, Map<String, Value>)> {
+        typed::<Repository>(snap, origin)
     }
 }
 
@@ -161,7 +160,7 @@ pub(crate) async fn list<G: Generic>(
 }
 
 /// The collections the API root lists, as pulpcore's router names them.
-const ROOT: [&str; 8] = [
+const ROOT: [&str; 9] = [
     "contentguards",
     "contentguards/core/header",
     "distributions",
@@ -169,6 +168,7 @@ const ROOT: [&str; 8] = [
     "remotes",
     "remotes/hugging_face/hugging-face",
     "repositories",
+    "repositories/hugging_face/hugging-face",
     "users",
 ];
 

@@ -83,10 +83,10 @@ async fn store<K: Kind>(
 ) -> Handled {
     let reply_mode = op.reply::<K>();
     let cid = logging_cid(headers);
-    let body = write(deps, move |snap| {
+    let (id, body) = write(deps, move |snap| {
         let obj = change(snap)?;
         let id = obj.meta().id;
-        Ok(match reply_mode {
+        let body = match reply_mode {
             Reply::Object if op == Op::Delete => None,
             Reply::Object => Some(Value::Object(render(&obj, snap, &origin))),
             Reply::Task => {
@@ -103,9 +103,14 @@ async fn store<K: Kind>(
                 tasks::record(snap, task, MAX_FINISHED_TASKS);
                 Some(Value::String(task_href))
             }
-        })
+        };
+        Ok((id, body))
     })
     .await?;
+    let after = deps.clone();
+    tokio::task::spawn_blocking(move || K::stored(&after, id))
+        .await
+        .map_err(|e| ApiError::Internal(format!("after the write: {e}")))?;
     match (reply_mode, body) {
         (Reply::Task, Some(Value::String(task_href))) => accepted(task_href),
         (_, Some(obj)) => {
@@ -200,8 +205,10 @@ pub(crate) async fn create<K: Kind>(
 ) -> Handled {
     let input = input::<K>(&headers, &body)?;
     let origin = content_origin(&deps, &headers, &uri);
+    let server = deps.clone();
     store(&deps, Op::Create, &headers, origin, move |snap| {
         let obj = K::build(input, None, Mode::Create, snap)?;
+        obj.check_store(&server)?;
         K::all_mut(snap).push(Arc::new(obj.clone()));
         Ok(obj)
     })
@@ -262,11 +269,13 @@ async fn update<K: Kind>(
 ) -> Handled {
     let origin = content_origin(&deps, &headers, &uri);
     let request_headers = headers.clone();
+    let server = deps.clone();
     store(&deps, Op::Update, &request_headers, origin, move |snap| {
         let index = find_writable::<K>(snap, &id)?;
         let input = input::<K>(&headers, &body)?;
         let current = K::all(snap)[index].clone();
         let mut obj = K::build(input, Some(current.as_ref()), mode, snap)?;
+        obj.check_store(&server)?;
         obj.meta_mut().updated = SystemTime::now().max(current.meta().updated);
         K::all_mut(snap)[index] = Arc::new(obj.clone());
         Ok(obj)

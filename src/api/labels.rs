@@ -24,7 +24,7 @@ use super::handlers::{find_writable, write, Handled};
 use super::json::{parse_body, Given};
 use super::resource::Kind;
 use super::ApiDeps;
-use crate::model::{Distribution, Remote};
+use crate::model::{Distribution, Remote, Repository};
 
 /// One `pulp_label_select` term.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +125,13 @@ pub(crate) trait Labelled: Kind {
 }
 
 impl Labelled for Remote {
+    fn labels_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.pulp_labels
+    }
+}
+
+// pulpcore declares 201 for repositories' label actions, as for remotes.
+impl Labelled for Repository {
     fn labels_mut(&mut self) -> &mut BTreeMap<String, String> {
         &mut self.pulp_labels
     }

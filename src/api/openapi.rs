@@ -26,6 +26,8 @@ mod tests_reference;
 use super::distributions::DistributionResponse;
 use super::guards::GuardResponse;
 use super::remotes::RemoteResponse;
+use super::repositories::versions::VersionResponse;
+use super::repositories::RepositoryResponse;
 use super::resource::Common;
 use super::status::StatusResponse;
 
@@ -100,10 +102,14 @@ pub(crate) fn components() -> Components {
     add::<RemoteResponse>(&mut s);
     add::<DistributionResponse>(&mut s);
     add::<GuardResponse>(&mut s);
+    add::<RepositoryResponse>(&mut s);
+    add::<VersionResponse>(&mut s);
     add::<StatusResponse>(&mut s);
     add::<schemas::RemoteRequest>(&mut s);
     add::<schemas::DistributionRequest>(&mut s);
     add::<schemas::GuardRequest>(&mut s);
+    add::<schemas::RepositoryRequest>(&mut s);
+    add::<schemas::RepositorySyncUrl>(&mut s);
     for (name, schema) in [
         (
             "Patchedhugging_face.HuggingFaceRemote",
@@ -114,6 +120,10 @@ pub(crate) fn components() -> Components {
             schemas::DistributionRequest::schema(),
         ),
         ("PatchedHeaderContentGuard", schemas::GuardRequest::schema()),
+        (
+            "Patchedhugging_face.HuggingFaceRepository",
+            schemas::RepositoryRequest::schema(),
+        ),
     ] {
         s.push((name.into(), schemas::patched(schema)));
     }
@@ -134,6 +144,8 @@ pub(crate) fn components() -> Components {
         "hugging_face.HuggingFaceRemoteResponse",
         "hugging_face.HuggingFaceDistributionResponse",
         "HeaderContentGuardResponse",
+        "hugging_face.HuggingFaceRepositoryResponse",
+        "RepositoryVersionResponse",
         "GenericRemoteResponse",
         "DistributionResponse",
         "ContentGuardResponse",

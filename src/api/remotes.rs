@@ -192,7 +192,8 @@ impl Kind for Remote {
         Ok(r)
     }
 
-    /// Distributions serving this remote keep existing with `remote: null` (pulpcore `SET_NULL`).
+    /// Distributions serving this remote, and repositories syncing through it, keep existing
+    /// with `remote: null` (pulpcore `SET_NULL`).
     fn on_delete(&self, snap: &mut Snapshot) -> Result<(), ApiError> {
         let now = SystemTime::now();
         for dist in snap.distributions.iter_mut() {
@@ -201,6 +202,15 @@ impl Kind for Remote {
                 d.remote = None;
                 d.meta.updated = now.max(d.meta.updated);
                 *dist = Arc::new(d);
+            }
+        }
+        // Repositories too (pulpcore's `Repository.remote` is `SET_NULL`).
+        for repo in snap.repositories.iter_mut() {
+            if repo.remote == Some(self.meta.id) {
+                let mut r = repo.as_ref().clone();
+                r.remote = None;
+                r.meta.updated = now.max(r.meta.updated);
+                *repo = Arc::new(r);
             }
         }
         Ok(())

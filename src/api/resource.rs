@@ -99,6 +99,15 @@ pub(crate) trait Kind: Clone + Send + Sync + 'static {
         mode: Mode,
         snap: &Snapshot,
     ) -> Result<Self, ApiError>;
+    /// Checks a built object against the rest of the server before it is stored (under the
+    /// writer lock; e.g. a pinned repository's files against the cache budget). Default: nothing.
+    fn check_store(&self, _deps: &super::ApiDeps) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// After a create, update or delete of object `id` was saved: bring the rest of the server
+    /// in line with the new state (e.g. a repository's pins). Runs off the async threads.
+    /// Default: nothing.
+    fn stored(_deps: &super::ApiDeps, _id: Uuid) {}
     /// Before `self` is removed from `snap`: refuse, or fix what pointed at it (default: nothing).
     fn on_delete(&self, _snap: &mut Snapshot) -> Result<(), ApiError> {
         Ok(())

@@ -12,9 +12,12 @@ use super::{DistributionRecord, GuardRecord, RemoteRecord, StateError, StateFile
 use crate::model::{Meta, Origin, Secret};
 use crate::registry::Snapshot;
 
-/// The format written: version 3 adds tasks to version 2; both end with the checksum line.
-const VERSION: u32 = 3;
-/// The format before tasks: checked like version 3, loaded with no task.
+/// The format written: version 4 adds repositories to version 3, which added tasks to
+/// version 2; all three end with the checksum line.
+const VERSION: u32 = 4;
+/// The format before repositories: checked like version 4, loaded with no repository.
+const NO_REPOSITORIES_VERSION: u32 = 3;
+/// The format before tasks: checked like version 4, loaded with no task.
 const NO_TASKS_VERSION: u32 = 2;
 /// The format of the first release: no checksum line; still loaded.
 const UNCHECKED_VERSION: u32 = 1;
@@ -63,7 +66,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<StateFile, StateError> {
     let parsed: Result<StateFile, _> = serde_yaml::from_str(text);
     let file = match parsed {
         Ok(file) => file,
-        // A version 2 or 3 file without its last line was cut short (its YAML may be cut anywhere).
+        // A version 2, 3 or 4 file without its last line was cut short (its YAML may be cut anywhere).
         Err(_) if !checked && !text.starts_with(&format!("version: {UNCHECKED_VERSION}\n")) => {
             return Err(damaged(
                 path,
@@ -78,8 +81,8 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<StateFile, StateError> {
         }
     };
     match file.version {
-        VERSION | NO_TASKS_VERSION if checked => Ok(file),
-        VERSION | NO_TASKS_VERSION => Err(damaged(
+        VERSION | NO_REPOSITORIES_VERSION | NO_TASKS_VERSION if checked => Ok(file),
+        VERSION | NO_REPOSITORIES_VERSION | NO_TASKS_VERSION => Err(damaged(
             path,
             "it ends before its checksum line (truncated?)",
         )),
@@ -155,7 +158,7 @@ fn exposed(secret: &Option<Secret>) -> Option<String> {
     secret.as_ref().map(|s| s.expose().to_string())
 }
 
-/// Writes the API-made objects and the tasks of `snapshot` to `path` atomically: a temp file
+/// Writes the API-made objects (repositories included) and the tasks of `snapshot` to `path` atomically: a temp file
 /// in the same
 /// directory (mode 0600), fsynced, renamed over `path`, then the directory fsynced. On failure
 /// the previous file is intact and the temp file removed.
@@ -226,6 +229,7 @@ pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
             },
         ),
         tasks: super::tasks::records(&snapshot.tasks),
+        repositories: super::repositories::records(snapshot),
         _checksum: None,
     };
     let mut text = serde_yaml::to_string(&file).map_err(|e| StateError::Write {

@@ -172,6 +172,8 @@ pub(super) fn merge(
         };
         snap.distributions.push(Arc::new(dist));
     }
+    super::repositories::restore(file.repositories, &mut snap, &mut warnings)
+        .map_err(|(field, message)| invalid(field, message))?;
     snap.tasks = super::tasks::restore(file.tasks, &mut warnings)
         .map_err(|(field, message)| invalid(field, message))?;
     Ok(Loaded {

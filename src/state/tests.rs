@@ -12,7 +12,7 @@ use super::format::{checksum_line, sha256_hex, CHECKSUM_KEY};
 use super::*;
 use crate::model::{ContentGuard, Distribution, Meta, Origin, Policy, Remote, Secret, StoredOnly};
 
-fn remote(name: &str, origin: Origin) -> Arc<Remote> {
+pub(super) fn remote(name: &str, origin: Origin) -> Arc<Remote> {
     Arc::new(Remote {
         meta: Meta {
             origin,
@@ -117,7 +117,7 @@ fn save_then_load_round_trips_and_keeps_only_api_objects() {
 }
 
 /// A hand edit of a saved file, signed again as `save` would.
-fn edit(path: &Path, from: &str, to: &str) {
+pub(super) fn edit(path: &Path, from: &str, to: &str) {
     let text = fs_err::read_to_string(path).unwrap();
     let (body, _) = checksum_line(&text).unwrap();
     let body = body.replace(from, to);
@@ -218,7 +218,8 @@ fn bad_files_are_errors_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.yaml");
     let rows = [
-        ("version: 4\n", "version 4 is not supported"),
+        ("version: 5\n", "version 5 is not supported"),
+        ("version: 4\n", "ends before its checksum line"),
         ("version: 3\n", "ends before its checksum line"),
         ("version: 2\n", "ends before its checksum line"),
         ("version: 1\ncolour: red\n", "unknown field"),
@@ -342,7 +343,7 @@ fn a_file_of_the_previous_release_without_a_checksum_still_loads() {
     save(&path, &api_snapshot()).unwrap();
     let text = fs_err::read_to_string(&path).unwrap();
     let (body, _) = checksum_line(&text).unwrap();
-    let old = body.replacen("version: 3", "version: 1", 1);
+    let old = body.replacen("version: 4", "version: 1", 1);
     fs_err::write(&path, old).unwrap();
     let loaded = load(&path, &Snapshot::default()).unwrap();
     assert_eq!(loaded.snapshot.distributions.len(), 1);
@@ -379,7 +380,7 @@ fn tasks_round_trip_and_an_unfinished_one_is_failed_by_the_restart() {
     save(&path, &snap).unwrap();
     assert!(fs_err::read_to_string(&path)
         .unwrap()
-        .starts_with("version: 3\n"));
+        .starts_with("version: 4\n"));
     let loaded = load(&path, &Snapshot::default()).unwrap();
     let tasks = &loaded.snapshot.tasks;
     assert_eq!(tasks[0], snap.tasks[0], "a finished task is kept as it was");
@@ -401,7 +402,7 @@ fn a_version_2_file_loads_with_no_task_and_a_bad_task_state_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.yaml");
     save(&path, &api_snapshot()).unwrap();
-    edit(&path, "version: 3", "version: 2");
+    edit(&path, "version: 4", "version: 2");
     let loaded = load(&path, &Snapshot::default()).unwrap();
     assert_eq!(loaded.snapshot.remotes.len(), 1);
     assert!(loaded.snapshot.tasks.is_empty());

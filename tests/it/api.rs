@@ -13,6 +13,7 @@ mod guard;
 mod guide;
 mod live;
 mod openapi;
+mod repositories;
 mod tasks;
 
 use std::sync::Mutex;

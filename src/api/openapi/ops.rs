@@ -15,9 +15,10 @@ use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use super::params::{href_param, list_params, read_params, Filters};
 use crate::api::handlers::{create, delete, list, patch, put, read};
 use crate::api::labels::{set_label, unset_label, Labelled};
+use crate::api::repositories::{sync, versions};
 use crate::api::resource::{Kind, Reply, COMMON_ORDERING, NAME_FILTERS};
 use crate::api::ApiDeps;
-use crate::model::{ContentGuard, Distribution, Remote};
+use crate::model::{ContentGuard, Distribution, Remote, Repository};
 
 /// A handler in the router.
 pub(crate) type Handler = MethodRouter<Arc<ApiDeps>>;
@@ -173,7 +174,91 @@ impl Documented for ContentGuard {
     const RESPONSE: &'static str = "HeaderContentGuardResponse";
 }
 
+impl Documented for Repository {
+    const OPERATION: &'static str = "repositories_hugging_face_hugging_face";
+    const TAG: &'static str = "Repositories: Hugging-Face";
+    const HREF: &'static str = "hugging_face_hugging_face_repository_href";
+    const NOUN: &'static str = "hugging face repository";
+    const REQUEST: &'static str = "hugging_face.HuggingFaceRepository";
+    const RESPONSE: &'static str = "hugging_face.HuggingFaceRepositoryResponse";
+    fn label_actions() -> Option<(u16, Handler, Handler)> {
+        label_actions::<Self>()
+    }
+}
+
 const TASK: &str = "AsyncOperationResponse";
+
+/// A repository's `sync/` and its versions (`…/versions/`, `…/versions/<n>/`).
+fn repository_actions(ops: &mut Vec<Op>) {
+    let (op, tag) = (Repository::OPERATION, Repository::TAG);
+    let versions_tag = "Repositories: Hugging-Face Versions";
+    let object = format!("{}{{id}}/", Repository::COLLECTION);
+    let href = format!("{{{}}}", Repository::HREF);
+    let version_href = "hugging_face_hugging_face_repository_version_href";
+    ops.push(
+        Op::new(
+            HttpMethod::Post,
+            &format!("{href}sync/"),
+            &format!("{op}_sync"),
+            tag,
+            "Sync from remote",
+        )
+        .params(vec![href_param(Repository::HREF)])
+        .body("RepositorySyncURL")
+        .answers(202, Some(TASK))
+        .serve(
+            &format!("{object}sync/"),
+            on(MethodFilter::POST, sync::sync),
+        ),
+    );
+    let filters = Filters {
+        names: versions::FILTERS.to_vec(),
+        ordering: versions::ORDERING.to_vec(),
+    };
+    ops.push(
+        Op::new(
+            HttpMethod::Get,
+            &format!("{href}versions/"),
+            &format!("{op}_versions_list"),
+            versions_tag,
+            "List repository versions",
+        )
+        .params(vec![href_param(Repository::HREF)])
+        .params(list_params(&filters))
+        .answers(200, Some("PaginatedRepositoryVersionResponseList"))
+        .serve(
+            &format!("{object}versions/"),
+            on(MethodFilter::GET, versions::list),
+        ),
+    );
+    let version = format!("{object}versions/{{number}}/");
+    let version_path = format!("{{{version_href}}}");
+    ops.push(
+        Op::new(
+            HttpMethod::Get,
+            &version_path,
+            &format!("{op}_versions_read"),
+            versions_tag,
+            "Inspect a repository version",
+        )
+        .params(vec![href_param(version_href)])
+        .params(read_params())
+        .answers(200, Some("RepositoryVersionResponse"))
+        .serve(&version, on(MethodFilter::GET, versions::read)),
+    );
+    ops.push(
+        Op::new(
+            HttpMethod::Delete,
+            &version_path,
+            &format!("{op}_versions_delete"),
+            versions_tag,
+            "Delete a repository version",
+        )
+        .params(vec![href_param(version_href)])
+        .answers(202, Some(TASK))
+        .serve(&version, on(MethodFilter::DELETE, versions::delete)),
+    );
+}
 
 /// `GET`/`POST` on the collection, `GET`/`PUT`/`PATCH`/`DELETE` on `{<href>}`, and the label
 /// actions of kind `K`.
@@ -304,13 +389,14 @@ fn typed<K: Documented>(ops: &mut Vec<Op>) {
     }
 }
 
-/// Every operation hubcache serves. Issue 13's repositories add one `typed::<Repository>`
-/// line (plus its `sync/` action) here.
+/// Every operation hubcache serves.
 pub(crate) fn operations() -> Vec<Op> {
     let mut ops = Vec::new();
     typed::<Remote>(&mut ops);
     typed::<Distribution>(&mut ops);
     typed::<ContentGuard>(&mut ops);
+    typed::<Repository>(&mut ops);
+    repository_actions(&mut ops);
     super::generic::operations(&mut ops);
     ops
 }

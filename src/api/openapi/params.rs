@@ -67,6 +67,15 @@ fn filter(name: &str) -> Parameter {
     let date_time = || string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
     let (field, lookup) = name.split_once("__").unwrap_or((name, ""));
     match lookup {
+        _ if field == "number" => query(
+            name,
+            &format!(
+                "Filter results where {field} {} value",
+                if lookup.is_empty() { "matches" } else { lookup }
+            ),
+            ObjectBuilder::new().schema_type(Type::Integer),
+        )
+        .build(),
         "in" => csv(
             name,
             &format!("Filter results where {field} is in a comma-separated list of values"),

@@ -178,6 +178,61 @@ pub(crate) struct GuardRequest {
     jq_filter: Option<String>,
 }
 
+/// The repository create / update body (`hugging_face.HuggingFaceRepository`): pulpcore's
+/// fields, then hubcache's (`docs/pulp-api.md` "Repositories").
+#[allow(dead_code)] // a shape for the document; bodies are read by `json.rs`
+#[derive(ToSchema)]
+#[schema(as = hugging_face::HuggingFaceRepository)]
+pub(crate) struct RepositoryRequest {
+    /// A unique name for this repository.
+    #[schema(min_length = 1)]
+    name: String,
+    /// An optional description.
+    #[schema(min_length = 1)]
+    description: Option<String>,
+    /// Free-form labels.
+    #[schema(nullable = false)]
+    pulp_labels: Option<BTreeMap<String, String>>,
+    /// The remote `sync/` uses when its body names none (a `hugging_face` remote href).
+    #[schema(format = Uri)]
+    remote: Option<String>,
+    /// How many synced versions are kept (and pinned); default 1; `null`: all.
+    #[schema(minimum = 1, format = Int64, default = 1)]
+    retain_repo_versions: Option<u64>,
+    /// Only `null`.
+    #[schema(minimum = 1, format = Int64)]
+    retain_checkpoints: Option<u64>,
+    /// The Hub repository, `org/name`; required to sync.
+    #[schema(min_length = 1)]
+    repo_id: Option<String>,
+    /// `models` (default), `datasets` or `spaces`.
+    #[schema(default = "models", nullable = false)]
+    repo_type: Option<crate::api::repositories::RepoTypeChoice>,
+    /// Branch, tag or commit to sync (default `main`).
+    #[schema(min_length = 1, max_length = 256, default = "main", nullable = false)]
+    revision: Option<String>,
+    /// Files to take (globs, as `huggingface_hub.snapshot_download`); empty: all.
+    allow_patterns: Option<Vec<String>>,
+    /// Files to leave out (globs).
+    ignore_patterns: Option<Vec<String>>,
+    /// Keep the retained versions' files out of eviction.
+    #[schema(default = false, nullable = false)]
+    pinned: Option<bool>,
+}
+
+/// `sync/` body (`RepositorySyncURL`).
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(as = RepositorySyncURL)]
+pub(crate) struct RepositorySyncUrl {
+    /// The remote to sync through; else the repository's.
+    #[schema(format = Uri, nullable = false)]
+    remote: Option<String>,
+    /// Accepted and ignored: a sync only adds files to the cache.
+    #[schema(default = false, nullable = false)]
+    mirror: Option<bool>,
+}
+
 /// `set_label/` body.
 #[allow(dead_code)]
 #[derive(ToSchema)]

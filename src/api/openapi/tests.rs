@@ -11,7 +11,10 @@ use super::*;
 use crate::api::guards::REDACTED;
 use crate::api::json::{Input, Mode};
 use crate::api::resource::{render, Kind};
-use crate::model::{ContentGuard, Distribution, Meta, Origin, Remote, Secret};
+use crate::model::{
+    ContentGuard, Distribution, Meta, Origin, Remote, Repository, RepositoryVersion, Secret,
+    VersionFile,
+};
 use crate::registry::Snapshot;
 
 pub(super) fn doc() -> Value {
@@ -61,7 +64,7 @@ fn set(names: &[&[&str]]) -> BTreeSet<String> {
 #[test]
 fn request_bodies_have_exactly_the_fields_each_kind_reads() {
     let doc = doc();
-    let kinds: [(&str, BTreeSet<String>); 3] = [
+    let kinds: [(&str, BTreeSet<String>); 4] = [
         (
             "hugging_face.HuggingFaceRemote",
             set(&[Remote::WRITABLE, Remote::NULL_ONLY]),
@@ -73,6 +76,10 @@ fn request_bodies_have_exactly_the_fields_each_kind_reads() {
         (
             "HeaderContentGuard",
             set(&[ContentGuard::WRITABLE, ContentGuard::NULL_ONLY]),
+        ),
+        (
+            "hugging_face.HuggingFaceRepository",
+            set(&[Repository::WRITABLE, Repository::NULL_ONLY]),
         ),
     ];
     for (name, fields) in kinds {
@@ -124,6 +131,19 @@ fn keys(map: &serde_json::Map<String, Value>) -> BTreeSet<String> {
 fn answers_have_exactly_their_schemas_properties() {
     let doc = doc();
     let (snap, remote, dist, guard) = samples();
+    let mut repo = Repository::new(Origin::Api, "repo");
+    repo.remote = Some(remote.meta.id);
+    repo.repo_id = Some("org/m".into());
+    repo.versions.push(RepositoryVersion {
+        number: 1,
+        created: std::time::SystemTime::now(),
+        commit: "c".repeat(40),
+        revision: "main".into(),
+        files: vec![VersionFile {
+            etag: "e".into(),
+            size: 3,
+        }],
+    });
     let origin = "http://cache";
     let rows = [
         (
@@ -135,6 +155,18 @@ fn answers_have_exactly_their_schemas_properties() {
             render(&dist, &snap, origin),
         ),
         ("HeaderContentGuardResponse", render(&guard, &snap, origin)),
+        (
+            "hugging_face.HuggingFaceRepositoryResponse",
+            render(&repo, &snap, origin),
+        ),
+        (
+            "RepositoryVersionResponse",
+            crate::api::repositories::versions::render(&repo, repo.versions.first()),
+        ),
+        (
+            "RepositoryVersionResponse",
+            crate::api::repositories::versions::render(&repo, None),
+        ),
     ];
     for (name, rendered) in rows {
         assert_eq!(keys(&rendered), properties(schema(&doc, name)), "{name}");

@@ -135,7 +135,58 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "free",
         "never null: hubcache always reads the filesystem",
     ),
+    (
+        "RepositoryVersionResponse",
+        "content_summary",
+        "utoipa 5 renders a struct field as a bare $ref, with no room for readOnly (response-only)",
+    ),
 ];
+
+/// Properties hubcache adds to pulpcore's components, with why.
+const EXTRAS: &[(&str, &[&str], &str)] = &[
+    (
+        "hugging_face.HuggingFaceRepositoryResponse",
+        REPOSITORY_EXTRAS,
+        "the Hub repository a sync prewarms and whether it is pinned (docs/pulp-api.md §12)",
+    ),
+    (
+        "hugging_face.HuggingFaceRepository",
+        REPOSITORY_EXTRAS,
+        "the same, writable (optional: the generated client drops them)",
+    ),
+    (
+        "Patchedhugging_face.HuggingFaceRepository",
+        REPOSITORY_EXTRAS,
+        "the same, writable",
+    ),
+    (
+        "RepositoryVersionResponse",
+        &["commit", "revision", "files", "bytes"],
+        "what the sync found: the commit, and the files and bytes it holds (docs/prewarm.md)",
+    ),
+];
+
+const REPOSITORY_EXTRAS: &[&str] = &[
+    "repo_id",
+    "repo_type",
+    "revision",
+    "allow_patterns",
+    "ignore_patterns",
+    "pinned",
+];
+
+#[test]
+fn extra_properties_are_hubcaches_own() {
+    let (ours, theirs) = (doc(), reference());
+    for (name, fields, why) in EXTRAS {
+        let extra: BTreeSet<String> = properties(schema(&ours, name))
+            .difference(&properties(schema(&theirs, name)))
+            .cloned()
+            .collect();
+        let listed: BTreeSet<String> = fields.iter().map(|f| f.to_string()).collect();
+        assert_eq!(extra, listed, "{name} ({why})");
+    }
+}
 
 fn allowed(component: &str, field: &str) -> bool {
     DIFFERENCES
@@ -197,7 +248,14 @@ fn schemas_are_compatible_with_pulpcores() {
         ("GenericRemoteResponse", false),
         ("DistributionResponse", false),
         ("ContentGuardResponse", false),
+        ("hugging_face.HuggingFaceRepositoryResponse", false),
+        ("hugging_face.HuggingFaceRepository", true),
+        ("Patchedhugging_face.HuggingFaceRepository", true),
+        ("RepositoryVersionResponse", false),
+        ("ContentSummaryResponse", false),
+        ("RepositorySyncURL", true),
         ("Policy692Enum", true),
+        ("RepoTypeEnum", true),
         ("StatesEnum", true),
     ];
     let mut problems = Vec::new();

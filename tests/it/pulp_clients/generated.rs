@@ -192,3 +192,46 @@ async fn status_api_and_generic_lists_parse_without_secrets() {
     assert_eq!(s.fact("guards.names"), &json!([]));
     assert!(s.fact("tasks.count").is_u64());
 }
+
+#[tokio::test]
+async fn generated_client_manages_repositories_and_starts_a_sync() {
+    let Some(python) = pulp_python() else { return };
+    let (_hub, server) = server().await;
+    let s = run_script(
+        &python,
+        "repositories",
+        &server,
+        &[DECLARED_TOKEN],
+        json!({ "remote": "hf" }),
+    )
+    .await;
+
+    assert_eq!(s.fact("create.status"), 201);
+    assert_eq!(s.fact("create.remote_is_the_remote"), true);
+    assert_eq!(s.fact("create.retain_repo_versions"), 1);
+    let latest = s.fact("create.latest_version_href").as_str().unwrap_or("");
+    assert!(latest.ends_with("/versions/0/"), "{latest}");
+    assert_eq!(s.fact("latest.number"), 0);
+    assert_eq!(
+        s.fact("list.hrefs").as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        s.fact("list.hrefs")
+    );
+    // The generated model has no repo_id: the sync is refused until a plain PATCH sets it.
+    assert_eq!(s.fact("sync_without_repo_id.status"), 400);
+    assert_eq!(s.fact("plain_patch.status"), 202);
+    assert_eq!(s.fact("plain_patch.task.first_state"), "completed");
+    assert_eq!(s.fact("patch.status"), 202);
+    assert_eq!(s.fact("read.description"), "warm");
+    assert_eq!(s.fact("sync.status"), 202);
+    assert_eq!(
+        s.fact("sync.task_name"),
+        "pulp_hugging_face.app.tasks.synchronizing.synchronize"
+    );
+    assert_eq!(s.fact("sync.task_reserves_the_repository"), true);
+    // The task ends (how it ends is the runner's business: tests/it/prewarm).
+    assert_eq!(s.fact("sync.task.finished"), true);
+    assert_eq!(s.fact("delete.status"), 202);
+    assert_eq!(s.fact("delete.read_status"), 404);
+}

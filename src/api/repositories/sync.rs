@@ -1,0 +1,130 @@
+//! `POST <repository>sync/` `{"remote": <href>?, "mirror": <bool>?}` → 202 `{"task": …}`: the
+//! prewarm (`docs/prewarm.md`). Checked before any task exists: the repository, the body, a
+//! remote (the body's, else the repository's), and `repo_id`. `mirror` is accepted and
+//! ignored: a sync only adds files to the cache. While a sync of the repository is unfinished,
+//! another is refused with 409 naming it (pulpcore would queue it behind the first).
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use uuid::Uuid;
+
+use super::{href_field, running_syncs, SYNC_TASK};
+use crate::api::auth::Authenticated;
+use crate::api::error::ApiError;
+use crate::api::handlers::Handled;
+use crate::api::json::{parse_body, Given};
+use crate::api::resource::{href, Kind};
+use crate::api::tasks::{accepted, logging_cid};
+use crate::api::ApiDeps;
+use crate::model::{Remote, Repository};
+use crate::sync::hub::RepoRef;
+use crate::sync::patterns::Patterns;
+use crate::sync::run::{spawn, SyncJob};
+
+/// What pulpcore answers when neither the body nor the repository names a remote.
+pub(crate) const NO_REMOTE: &str =
+    "This field is required since a remote is not set on the repository.";
+/// What a sync of a repository without `repo_id` answers.
+pub(crate) const NO_REPO_ID: &str = "This field is required to sync.";
+
+/// One sync start at a time: the "already running" check and the task's creation are one step.
+static STARTING: Mutex<()> = Mutex::new(());
+
+/// The checked request: what the task will run.
+fn job(deps: &ApiDeps, id: &str, headers: &HeaderMap, body: &[u8]) -> Result<SyncJob, ApiError> {
+    let snap = deps.registry.snapshot();
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found())?;
+    let repo = snap
+        .repositories
+        .iter()
+        .find(|r| r.meta.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    let mut input = parse_body(headers, body, &["remote", "mirror"], &[])?;
+    let remote = match href_field(&mut input, "remote", Remote::COLLECTION, |id| {
+        snap.remote(id).is_some()
+    }) {
+        Given::Value(id) => Some(id),
+        Given::Null => {
+            input.errors.push("remote", "This field may not be null.");
+            None
+        }
+        Given::Absent => None,
+    };
+    // Accepted and ignored (see the module docs).
+    let _mirror = input.boolean("mirror");
+    input.errors.into_result()?;
+    let remote = remote
+        .or(repo.remote)
+        .and_then(|id| snap.remote(id).cloned())
+        .ok_or_else(|| ApiError::field("remote", NO_REMOTE))?;
+    let repo_id = repo
+        .repo_id
+        .clone()
+        .ok_or_else(|| ApiError::field("repo_id", NO_REPO_ID))?;
+    let patterns = Patterns::new(&repo.allow_patterns, &repo.ignore_patterns)
+        .map_err(|e| ApiError::field("allow_patterns", e.0))?;
+    Ok(SyncJob {
+        repository: id,
+        remote,
+        repo: RepoRef {
+            repo_type: repo.repo_type.as_str().into(),
+            repo_id,
+        },
+        revision: repo.revision.clone(),
+        patterns,
+        pinned: repo.pinned,
+    })
+}
+
+/// `POST <repository>sync/`.
+pub(crate) async fn sync(
+    State(deps): State<Arc<ApiDeps>>,
+    _: Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Handled {
+    let job = job(&deps, &id, &headers, &body)?;
+    let Some(sync) = deps.sync.clone() else {
+        return Err(ApiError::detail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sync is not available",
+        ));
+    };
+    let cid = logging_cid(&headers);
+    let server = deps.clone();
+    let tasks = sync.tasks.clone();
+    let repository = job.repository;
+    let remote = job.remote.meta.id;
+    let handle = tokio::task::spawn_blocking(move || {
+        let _one = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        let snap = server.registry.snapshot();
+        if !snap.repositories.iter().any(|r| r.meta.id == repository) {
+            return Err(ApiError::not_found());
+        }
+        if let Some(running) = running_syncs(&snap, repository).first() {
+            return Err(ApiError::detail(
+                StatusCode::CONFLICT,
+                format!(
+                    "A sync of this repository is already running: {}",
+                    crate::tasks::href(*running)
+                ),
+            ));
+        }
+        let reserved = vec![
+            href::<Repository>(repository),
+            format!("shared:{}", href::<Remote>(remote)),
+        ];
+        tasks
+            .start(SYNC_TASK, cid, reserved)
+            .map_err(|e| ApiError::Internal(format!("starting the sync task: {e}")))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("starting the sync task: {e}")))??;
+    let task_href = crate::tasks::href(handle.id());
+    spawn(sync, job, handle);
+    accepted(task_href)
+}
