@@ -263,7 +263,11 @@ fn task_states_are_counted_and_sync_bytes_add_up() {
     };
     assert_eq!(value("canceling"), Some(0.0), "every state from the start");
     let mut tasks = Vec::new();
-    for state in [TaskState::Running, TaskState::Completed, TaskState::Completed] {
+    for state in [
+        TaskState::Running,
+        TaskState::Completed,
+        TaskState::Completed,
+    ] {
         let mut t = Task::waiting("sync", "cid".into(), Vec::new());
         t.state = state;
         tasks.push(t);
@@ -273,7 +277,11 @@ fn task_states_are_counted_and_sync_bytes_add_up() {
     assert_eq!(value("completed"), Some(2.0));
     assert_eq!(value("failed"), Some(0.0));
     m.set_task_states(count_tasks(&tasks[..1]));
-    assert_eq!(value("completed"), Some(0.0), "a gauge, read at each scrape");
+    assert_eq!(
+        value("completed"),
+        Some(0.0),
+        "a gauge, read at each scrape"
+    );
 
     let bytes = || {
         samples(&m.encode())

@@ -45,9 +45,7 @@ pub(crate) async fn repository(admin: &Admin, name: &str, fields: Value) -> Stri
 
 /// `POST <repository>/sync/` → 202; the task's href.
 pub(crate) async fn start_sync(admin: &Admin, repository: &str) -> String {
-    let resp = admin
-        .post(&format!("{repository}sync/"), &json!({}))
-        .await;
+    let resp = admin.post(&format!("{repository}sync/"), &json!({})).await;
     assert_eq!(resp.status(), 202, "sync: {}", resp.text());
     resp.json()["task"]
         .as_str()
@@ -63,7 +61,10 @@ pub(crate) async fn ended(admin: &Admin, task: &str, within: Duration) -> Value 
         if ["completed", "failed", "canceled"].contains(&t["state"].as_str().unwrap_or("")) {
             return t;
         }
-        assert!(Instant::now() < deadline, "task not final after {within:?}: {t}");
+        assert!(
+            Instant::now() < deadline,
+            "task not final after {within:?}: {t}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -128,10 +129,18 @@ async fn a_synced_model_and_dataset_download_with_the_hub_down() {
     let t = synced(&admin, &model).await;
     let took = started.elapsed();
     let (files, bytes) = (report(&t, "files"), report(&t, "bytes"));
-    assert_eq!(files, (Some(want_model.len() as u64), want_model.len() as u64), "{t}");
+    assert_eq!(
+        files,
+        (Some(want_model.len() as u64), want_model.len() as u64),
+        "{t}"
+    );
     assert_eq!(bytes.0, Some(bytes.1), "{t}");
     assert!(bytes.1 > 5 << 20, "{t}");
-    assert_eq!(t["created_resources"], json!([format!("{model}versions/1/")]), "{t}");
+    assert_eq!(
+        t["created_resources"],
+        json!([format!("{model}versions/1/")]),
+        "{t}"
+    );
     eprintln!("synced org/bert ({} bytes) in {took:?}", bytes.1);
     let t = synced(&admin, &data).await;
     assert_eq!(report(&t, "files"), (Some(2), 2), "data/* only: {t}");
@@ -149,8 +158,14 @@ async fn a_synced_model_and_dataset_download_with_the_hub_down() {
             {"fn": "snapshot_download", "repo_id": "org/corpus", "repo_type": "dataset",
              "allow_patterns": ["data/*"]},
         ]);
-        let (version, results) =
-            run_client(&python, &server.endpoint("hf-public"), home.path(), calls, None).await;
+        let (version, results) = run_client(
+            &python,
+            &server.endpoint("hf-public"),
+            home.path(),
+            calls,
+            None,
+        )
+        .await;
         assert_eq!(files_of(&results[0]), want_model, "{version}: the model");
         assert_eq!(files_of(&results[1]), want_data, "{version}: the dataset");
     }

@@ -20,9 +20,20 @@ pub fn version_href(repository: Uuid, number: u64) -> String {
 }
 
 /// pulpcore names a version `prn:core.repositoryversion:<version uuid>`; hubcache's versions
-/// have no uuid of their own, so the pk part is `<repository uuid>/<number>`.
+/// have no id of their own, so the uuid is derived from the repository's and the number (the
+/// same derivation as the API's version answers, `src/api/repositories/versions.rs`).
 pub fn version_prn(repository: Uuid, number: u64) -> String {
-    format!("prn:core.repositoryversion:{repository}/{number}")
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(repository.as_bytes());
+    h.update(number.to_be_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    format!(
+        "prn:core.repositoryversion:{}",
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    )
 }
 
 /// The version's files: one per path taken, in tree order.
@@ -130,7 +141,7 @@ mod tests {
             got,
             [(
                 format!("{REPOSITORIES_PATH}{id}/versions/1/"),
-                format!("prn:core.repositoryversion:{id}/1")
+                version_prn(id, 1)
             )]
         );
         assert!(
@@ -144,6 +155,10 @@ mod tests {
         let numbers: Vec<_> = repo.versions.iter().map(|v| v.number).collect();
         assert_eq!(numbers, [2, 3], "retain_repo_versions: 2");
         assert!(record(&mut snap, Uuid::now_v7(), &c(3), "main", Vec::new()).is_empty());
+        let prn = version_prn(id, 1);
+        assert!(prn.starts_with("prn:core.repositoryversion:"), "{prn}");
+        assert!(Uuid::parse_str(&prn["prn:core.repositoryversion:".len()..]).is_ok());
+        assert_ne!(prn, version_prn(id, 2));
     }
 
     #[test]

@@ -44,8 +44,9 @@ async fn prewarm_syncs_through_the_real_server_and_reports_a_bad_repo() {
         "a final progress line:\n{stderr}"
     );
     assert!(
-        stdout.contains(&format!("models org/bert@main = commit {commit}, {n} files"))
-            && stdout.contains("pinned"),
+        stdout.contains(&format!(
+            "models org/bert@main = commit {commit}, {n} files"
+        )) && stdout.contains("pinned"),
         "{stdout}"
     );
     assert_eq!(hub.body_transfers("org/bert/model.safetensors"), 1);

@@ -16,7 +16,12 @@ const MIB: u64 = 1 << 20;
 /// `org/pinned` (one 3 MiB file) and `org/other` (`n` files of 3 MiB).
 async fn hub(n: usize) -> FakeHub {
     let hub = FakeHub::start().await;
-    hub.add_lfs_file("org/pinned", "main", "w.safetensors", Content::pattern(3 << 20, 31));
+    hub.add_lfs_file(
+        "org/pinned",
+        "main",
+        "w.safetensors",
+        Content::pattern(3 << 20, 31),
+    );
     hub.add_file("org/pinned", "main", "config.json", &b"{}"[..]);
     for i in 0..n {
         hub.add_lfs_file(
@@ -37,7 +42,9 @@ async fn pinned_bytes(server: &TestServer) -> f64 {
 async fn download_others(server: &TestServer, range: std::ops::Range<usize>) {
     for i in range {
         let resp = server
-            .get(&format!("/pulp/content/hf-public/org/other/resolve/main/part-{i}.bin"))
+            .get(&format!(
+                "/pulp/content/hf-public/org/other/resolve/main/part-{i}.bin"
+            ))
             .await;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.body().len() as u64, 3 * MIB);
@@ -54,7 +61,12 @@ async fn pins_hold_under_pressure_and_unpin_releases_them() {
         .start()
         .await;
     let admin = Admin::new(&server);
-    let repo = repository(&admin, "pinned", json!({"repo_id": "org/pinned", "pinned": true})).await;
+    let repo = repository(
+        &admin,
+        "pinned",
+        json!({"repo_id": "org/pinned", "pinned": true}),
+    )
+    .await;
     synced(&admin, &repo).await;
     assert_eq!(pinned_bytes(&server).await, (3 * MIB + 2) as f64);
 
@@ -99,7 +111,12 @@ async fn a_pin_over_the_budget_fails_before_downloading() {
         .start()
         .await;
     let admin = Admin::new(&server);
-    let repo = repository(&admin, "pinned", json!({"repo_id": "org/pinned", "pinned": true})).await;
+    let repo = repository(
+        &admin,
+        "pinned",
+        json!({"repo_id": "org/pinned", "pinned": true}),
+    )
+    .await;
     let task = start_sync(&admin, &repo).await;
     let t = ended(&admin, &task, Duration::from_secs(30)).await;
     assert_eq!(t["state"], "failed", "{t}");
@@ -108,6 +125,10 @@ async fn a_pin_over_the_budget_fails_before_downloading() {
         description.contains("cannot pin") && description.contains("cache.max_size is 1.0 MiB"),
         "{description}"
     );
-    assert_eq!(hub.body_transfers("org/pinned/"), 0, "no file was downloaded");
+    assert_eq!(
+        hub.body_transfers("org/pinned/"),
+        0,
+        "no file was downloaded"
+    );
     assert_eq!(pinned_bytes(&server).await, 0.0);
 }
