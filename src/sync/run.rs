@@ -1,7 +1,7 @@
 //! The sync task: resolve, list, check the pin fits, fetch what is missing, record the version
 //! (`docs/prewarm.md` "The runner").
 //!
-//! * [`flow`]: the steps, the concurrency of the downloads, the cancel watch;
+//! * `flow`: the steps, the concurrency of the downloads, the cancel watch;
 //! * [`progress`]: the counters behind the two progress reports;
 //! * [`version`]: the version recorded on success, its href and prn, what the pin holds.
 
