@@ -93,7 +93,14 @@ pub async fn run(deps: Arc<SyncDeps>, job: SyncJob, handle: TaskHandle) {
     handle.progress(counters.reports(state));
     let commit = outcome.as_ref().ok().map(|(_, c)| c.clone());
     let description = outcome.as_ref().err().cloned();
-    let saved = handle.finish_with(outcome.map(|(change, _)| change));
+    // The save writes the state file: off the async workers.
+    let saved = tokio::task::spawn_blocking(move || {
+        handle
+            .finish_with(outcome.map(|(change, _)| change))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the save panicked: {e}")));
     if let Err(err) = &saved {
         tracing::error!(%task, error = %err, "saving the end of a sync task");
     }
