@@ -19,7 +19,8 @@ mod labels;
 pub mod readiness;
 
 use crate::cache::StoreFailure;
-pub use app::{metrics_service, FiguresFn, MetricsApp};
+use crate::tasks::TaskState;
+pub use app::{metrics_service, FiguresFn, MetricsApp, TasksFn};
 use labels::{distribution_label, lookup_label, method_label, upstream_status_label};
 pub use labels::{Source, LOOKUP_RESULTS};
 pub use readiness::{ListenerProbe, Readiness};
@@ -52,6 +53,20 @@ pub struct CacheFigures {
     pub store_failures: crate::cache::StoreFailures,
 }
 
+/// Tasks kept per state, in [`TaskState::ALL`] order (the `hubcache_tasks` gauge).
+pub type TaskCounts = [u64; TaskState::ALL.len()];
+
+/// Counts the tasks of `tasks` per state.
+pub fn count_tasks<'a>(tasks: impl IntoIterator<Item = &'a crate::tasks::Task>) -> TaskCounts {
+    let mut counts = TaskCounts::default();
+    for task in tasks {
+        if let Some(i) = TaskState::ALL.iter().position(|s| *s == task.state) {
+            counts[i] += 1;
+        }
+    }
+    counts
+}
+
 /// Every hubcache metric family, registered in a registry of its own.
 pub struct Metrics {
     registry: Registry,
@@ -72,6 +87,8 @@ pub struct Metrics {
     store_failures: IntCounterVec,
     /// The storage's store-failure counts at the last scrape, per `StoreFailure::ALL`.
     store_failures_seen: [AtomicU64; 3],
+    tasks: IntGaugeVec,
+    task_bytes: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -157,6 +174,25 @@ impl Metrics {
                 &["reason"],
             )?,
             store_failures_seen: Default::default(),
+            tasks: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "hubcache_tasks",
+                        "Tasks kept, by state (waiting, running, completed, failed, canceling, \
+                         canceled).",
+                    ),
+                    &["state"],
+                )?,
+            )?,
+            task_bytes: register(
+                r,
+                IntCounter::new(
+                    "hubcache_task_bytes_total",
+                    "Bytes repository syncs downloaded through the content path (files \
+                     already stored are not counted).",
+                )?,
+            )?,
             registry: registry.clone(),
         };
         let info = Opts::new("hubcache_build_info", "Always 1; the version label.");
@@ -167,6 +203,9 @@ impl Metrics {
         // Every reason from the start, so a first failure is a rate, not a new series.
         for reason in StoreFailure::ALL {
             metrics.store_failures.with_label_values(&[reason.label()]);
+        }
+        for state in TaskState::ALL {
+            metrics.tasks.with_label_values(&[state.as_str()]);
         }
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -245,6 +284,20 @@ impl Metrics {
                     .with_label_values(&[reason.label()])
                     .inc_by(count - seen);
             }
+        }
+    }
+
+    /// Adds `n` bytes a repository sync downloaded.
+    pub fn add_task_bytes(&self, n: u64) {
+        self.task_bytes.inc_by(n);
+    }
+
+    /// Publishes how many tasks are in each state; called at each scrape.
+    pub fn set_task_states(&self, counts: TaskCounts) {
+        for (state, count) in TaskState::ALL.into_iter().zip(counts) {
+            self.tasks
+                .with_label_values(&[state.as_str()])
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
     }
 

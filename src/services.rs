@@ -187,7 +187,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     });
 
     let proxy = ContentProxy {
-        registry,
+        registry: registry.clone(),
         memory: metadata,
         disk: Some(disk),
         cache_lock,
@@ -221,7 +221,12 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
                 store_failures: disk.store_failures(),
             }
         });
-        let app = crate::metrics::MetricsApp::new(metrics.clone(), readiness.clone(), figures);
+        let task_registry = registry.clone();
+        let tasks: crate::metrics::TasksFn = Arc::new(move || {
+            crate::metrics::count_tasks(task_registry.snapshot().tasks.iter().map(|t| &**t))
+        });
+        let app = crate::metrics::MetricsApp::new(metrics.clone(), readiness.clone(), figures)
+            .with_tasks(tasks);
         server.add_service(crate::metrics::metrics_service(app, &listen.to_string()));
         tracing::info!(%listen, "metrics listener");
     }

@@ -17,16 +17,19 @@ use pingora::apps::http_app::{HttpServer, ServeHttp};
 use pingora::protocols::http::ServerSession;
 use pingora::services::listening::Service;
 
-use super::{CacheFigures, Metrics, Readiness};
+use super::{CacheFigures, Metrics, Readiness, TaskCounts};
 
 /// Reads the disk cache's figures at scrape time.
 pub type FiguresFn = Arc<dyn Fn() -> CacheFigures + Send + Sync>;
+/// Counts the tasks per state at scrape time.
+pub type TasksFn = Arc<dyn Fn() -> TaskCounts + Send + Sync>;
 
 /// `ServeHttp` for `/metrics`, `/healthz` and `/readyz`.
 pub struct MetricsApp {
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     figures: FiguresFn,
+    tasks: Option<TasksFn>,
 }
 
 impl std::fmt::Debug for MetricsApp {
@@ -45,7 +48,14 @@ impl MetricsApp {
             metrics,
             readiness,
             figures,
+            tasks: None,
         }
+    }
+
+    /// Also publishes `hubcache_tasks` from `tasks` at each scrape.
+    pub fn with_tasks(mut self, tasks: TasksFn) -> MetricsApp {
+        self.tasks = Some(tasks);
+        self
     }
 
     /// The answer to `method path`, with a body even for HEAD (trimmed by [`Self::response`]).
@@ -66,6 +76,9 @@ impl MetricsApp {
         match endpoint {
             "/metrics" => {
                 self.metrics.set_cache_figures((self.figures)());
+                if let Some(tasks) = &self.tasks {
+                    self.metrics.set_task_states(tasks());
+                }
                 let mut resp = text(StatusCode::OK, self.metrics.encode());
                 resp.headers_mut().insert(
                     header::CONTENT_TYPE,

@@ -219,6 +219,8 @@ fn dump_exposition() {
         store_failures: StoreFailures { counts: [1, 0, 0] },
     };
     m.set_cache_figures(figures);
+    m.set_task_states([0, 1, 2, 0, 0, 0]);
+    m.add_task_bytes(1);
     let text = m.encode();
     let families = [
         "hubcache_requests_total",
@@ -235,6 +237,8 @@ fn dump_exposition() {
         "hubcache_cache_store_failures_total",
         "hubcache_request_duration_seconds",
         "hubcache_build_info",
+        "hubcache_tasks",
+        "hubcache_task_bytes_total",
     ];
     for name in families {
         assert!(
@@ -246,4 +250,46 @@ fn dump_exposition() {
     if let Some(path) = std::env::var_os("HUBCACHE_METRICS_DUMP") {
         fs_err::write(path, &text).unwrap();
     }
+}
+
+#[test]
+fn task_states_are_counted_and_sync_bytes_add_up() {
+    use crate::tasks::{Task, TaskState};
+    let m = Metrics::new().unwrap();
+    let value = |state: &str| {
+        samples(&m.encode())
+            .get(&key("hubcache_tasks", &[("state", state)]))
+            .copied()
+    };
+    assert_eq!(value("canceling"), Some(0.0), "every state from the start");
+    let mut tasks = Vec::new();
+    for state in [
+        TaskState::Running,
+        TaskState::Completed,
+        TaskState::Completed,
+    ] {
+        let mut t = Task::waiting("sync", "cid".into(), Vec::new());
+        t.state = state;
+        tasks.push(t);
+    }
+    m.set_task_states(count_tasks(&tasks));
+    assert_eq!(value("running"), Some(1.0));
+    assert_eq!(value("completed"), Some(2.0));
+    assert_eq!(value("failed"), Some(0.0));
+    m.set_task_states(count_tasks(&tasks[..1]));
+    assert_eq!(
+        value("completed"),
+        Some(0.0),
+        "a gauge, read at each scrape"
+    );
+
+    let bytes = || {
+        samples(&m.encode())
+            .get(&key("hubcache_task_bytes_total", &[]))
+            .copied()
+    };
+    assert_eq!(bytes(), Some(0.0));
+    m.add_task_bytes(10);
+    m.add_task_bytes(5);
+    assert_eq!(bytes(), Some(15.0));
 }

@@ -181,7 +181,7 @@ impl Loopback {
     /// Every file of the commit, following the tree's pages.
     pub async fn files(&self, repo: &RepoRef, commit: &str) -> Result<Vec<TreeFile>, SyncError> {
         let mut url = Some(self.url(&format!(
-            "{}/tree/{commit}?recursive=True&expand=False",
+            "{}/tree/{commit}?recursive=true&expand=false",
             repo.api()
         )));
         let mut files = Vec::new();

@@ -55,12 +55,9 @@ impl Tasks {
     }
 
     /// Applies `change` and saves the state before publishing it.
-    fn save(&self, change: impl FnOnce(&mut Snapshot)) -> Result<(), StateError> {
+    fn save<T>(&self, change: impl FnOnce(&mut Snapshot) -> T) -> Result<T, StateError> {
         self.registry.update(
-            |snap| {
-                change(snap);
-                Ok(())
-            },
+            |snap| Ok(change(snap)),
             |snap| state::save(&self.state_path, snap),
         )
     }
@@ -113,8 +110,30 @@ impl TaskHandle {
     /// Ends the task (saved): `Ok(created hrefs and prns)` completes it, `Err(description)`
     /// fails it; a task being canceled ends `canceled` either way.
     pub fn finish(self, outcome: Result<Vec<(String, String)>, String>) -> Result<(), StateError> {
+        self.finish_with(outcome.map(|created| move |_: &mut Snapshot| created))
+            .map(drop)
+    }
+
+    /// [`Self::finish`] where completing also changes other objects: `Ok(change)` applies
+    /// `change` (which answers the created hrefs and prns) and completes the task in ONE saved
+    /// update, so a result and its task are never saved apart. A task being canceled ends
+    /// `canceled` and `change` is not applied. Answers whether `change` was applied.
+    pub fn finish_with<F>(self, outcome: Result<F, String>) -> Result<bool, StateError>
+    where
+        F: FnOnce(&mut Snapshot) -> Vec<(String, String)>,
+    {
         let id = self.id;
         self.tasks.save(move |snap| {
+            let canceling = snap
+                .tasks
+                .iter()
+                .any(|t| t.id == id && t.state == TaskState::Canceling);
+            let outcome = match outcome {
+                Ok(change) if !canceling => Ok(change(snap)),
+                Ok(_) => Ok(Vec::new()),
+                Err(description) => Err(description),
+            };
+            let applied = outcome.is_ok() && !canceling;
             update_task(snap, id, |task| {
                 let now = SystemTime::now();
                 match outcome {
@@ -130,7 +149,8 @@ impl TaskHandle {
                     }
                     Err(description) => task.finish(now, TaskState::Failed, Some(description)),
                 }
-            })
+            });
+            applied
         })
     }
 }

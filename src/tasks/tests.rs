@@ -197,3 +197,54 @@ fn a_running_task_reports_progress_in_memory_and_is_saved_on_state_changes() {
     let saved = Task::clone(&load().snapshot.tasks[1]);
     assert_eq!((saved.state, saved.error), (TaskState::Canceled, None));
 }
+
+#[test]
+fn finish_with_applies_the_change_and_completes_in_one_update_unless_canceling() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.yaml");
+    let registry = Arc::new(Registry::new(Snapshot::default()));
+    let tasks = Tasks::new(registry.clone(), path.clone());
+    let repo = || {
+        Arc::new(crate::model::Repository::new(
+            crate::model::Origin::Api,
+            "r",
+        ))
+    };
+
+    let handle = tasks.start("sync", "cid".into(), Vec::new()).unwrap();
+    let applied = handle
+        .finish_with(Ok(|snap: &mut Snapshot| {
+            snap.repositories.push(repo());
+            vec![("/v/1/".to_string(), "prn:v".to_string())]
+        }))
+        .unwrap();
+    assert!(applied);
+    let snap = registry.snapshot();
+    assert_eq!(snap.repositories.len(), 1);
+    assert_eq!(snap.tasks[0].state, TaskState::Completed);
+    assert_eq!(snap.tasks[0].created_resources, ["/v/1/"]);
+    let saved = crate::state::load(&path, &Snapshot::default()).unwrap();
+    assert_eq!(saved.snapshot.tasks[0].state, TaskState::Completed);
+
+    // Canceled before it could complete: nothing applied, the task ends canceled.
+    let handle = tasks.start("sync", "cid".into(), Vec::new()).unwrap();
+    let id = handle.id();
+    let _: Result<(), ()> = registry.update(
+        |snap| {
+            cancel(snap, id, SystemTime::now()).unwrap();
+            Ok(())
+        },
+        |_| Ok(()),
+    );
+    let applied = handle
+        .finish_with(Ok(|snap: &mut Snapshot| {
+            snap.repositories.push(repo());
+            Vec::new()
+        }))
+        .unwrap();
+    assert!(!applied);
+    let snap = registry.snapshot();
+    assert_eq!(snap.repositories.len(), 1, "the change was not applied");
+    assert_eq!(snap.tasks[1].state, TaskState::Canceled);
+    assert!(snap.tasks[1].created_resources.is_empty());
+}

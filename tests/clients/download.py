@@ -2,7 +2,8 @@
 
 Usage: python download.py <json-spec>
 The spec: {"calls": [{"fn": "hf_hub_download" | "snapshot_download", "repo_id": ...,
-           "repo_type": "model" | "dataset", "filename": ..., "revision": ...}]}
+           "repo_type": "model" | "dataset", "filename": ..., "revision": ...,
+           "allow_patterns": [...] (snapshot_download only)}]}
 HF_ENDPOINT and HF_HOME come from the environment (Xet is deliberately NOT disabled).
 Prints one JSON object: {"version": ..., "results": [{"files": {relpath: sha256}} | {"error": ...}]}
 """
@@ -33,7 +34,7 @@ def run(call):
         path = hf_hub_download(filename=call["filename"], **common)
         return {"files": {call["filename"]: sha256_of(path)}, "path": path}
     if kind == "snapshot_download":
-        root = snapshot_download(**common)
+        root = snapshot_download(allow_patterns=call.get("allow_patterns"), **common)
         files = {}
         for dirpath, _, names in os.walk(root):
             for name in names:

@@ -16,3 +16,4 @@ mod metrics;
 mod prewarm;
 mod pulp_clients;
 mod support;
+mod sync;
