@@ -1,8 +1,9 @@
 //! `hubcache prewarm` as a person or a script runs it: the real binary, without a terminal,
 //! against a small fake of the hubcache API (`prewarm/fake_api.rs`).
 //!
-//! The scenario against the real server's sync (a fake Hub behind a real hubcache) comes with
-//! the repository API.
+//! These cover the client's answers to every server reply (failures, refusals, Ctrl-C); the
+//! scenario against the real server's sync (a fake Hub behind a real hubcache) is
+//! `sync::cli`.
 
 mod fake_api;
 

@@ -84,26 +84,13 @@ pub(crate) struct VersionResponse {
     bytes: u64,
 }
 
-/// The `prn` of a version: a uuid derived from the repository's and the number (versions
-/// have no id of their own).
-fn version_prn(repo: Uuid, number: u64) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(repo.as_bytes());
-    h.update(number.to_be_bytes());
-    let digest = h.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    format!(
-        "prn:core.repositoryversion:{}",
-        uuid::Builder::from_custom_bytes(bytes).into_uuid()
-    )
-}
-
 /// `(href, prn)` of version `number` of repository `repo`: what a sync task lists in
 /// `created_resources` / `created_resource_prns` when it records the version.
 pub(crate) fn created(repo: Uuid, number: u64) -> (String, String) {
-    (version_href(repo, number), version_prn(repo, number))
+    (
+        version_href(repo, number),
+        crate::sync::run::version::version_prn(repo, number),
+    )
 }
 
 /// The JSON of version `v` of `repo`; `None`: the empty version 0.

@@ -35,8 +35,9 @@ impl HubMemory {
         }
         let pinned = route.revision().is_some_and(is_commit);
         let ns = self.namespace_of(remote);
-        let key = format!("{ns}:api:{upstream_path}");
-        let neg_key = format!("{ns}:neg:{upstream_path}");
+        let asked = remembered_form(upstream_path);
+        let key = format!("{ns}:api:{asked}");
+        let neg_key = format!("{ns}:neg:{asked}");
         if let Some(e) = self.store.get(&neg_key) {
             if let Value::Refusal(a) = &e.value {
                 if e.age() < self.negative_ttl {
@@ -97,6 +98,58 @@ impl HubMemory {
                 Some((old, _)) => Ok((old, Lookup::Stale)),
                 None => Err(err),
             },
+        }
+    }
+}
+
+/// The form of an `api/…` path and query answers are remembered under: boolean parameters
+/// spelled `True`/`False` (Python's `str(bool)`, what huggingface_hub 0.x and `HfFileSystem`
+/// send) and `true`/`false` (huggingface_hub ≥ 1) are the same question, so an answer a sync
+/// or one client version fetched serves the other offline (`docs/prewarm.md`).
+fn remembered_form(upstream_path: &str) -> std::borrow::Cow<'_, str> {
+    let Some((path, query)) = upstream_path.split_once('?') else {
+        return upstream_path.into();
+    };
+    if !query.contains("=True") && !query.contains("=False") {
+        return upstream_path.into();
+    }
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, "True")) => format!("{k}=true"),
+            Some((k, "False")) => format!("{k}=false"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&")).into()
+}
+
+#[cfg(test)]
+mod remembered_form_tests {
+    use super::remembered_form;
+
+    #[test]
+    fn python_and_json_booleans_are_one_question() {
+        let rows = [
+            (
+                "api/models/o/m/tree/c?recursive=True&expand=False",
+                "api/models/o/m/tree/c?recursive=true&expand=false",
+            ),
+            (
+                "api/models/o/m/tree/c?recursive=true&expand=false",
+                "api/models/o/m/tree/c?recursive=true&expand=false",
+            ),
+            (
+                "api/models/o/m/tree/c?cursor=Truex&recursive=True",
+                "api/models/o/m/tree/c?cursor=Truex&recursive=true",
+            ),
+            (
+                "api/models/o/m/revision/main",
+                "api/models/o/m/revision/main",
+            ),
+        ];
+        for (asked, want) in rows {
+            assert_eq!(remembered_form(asked), want, "{asked}");
         }
     }
 }

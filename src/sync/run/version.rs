@@ -20,8 +20,8 @@ pub fn version_href(repository: Uuid, number: u64) -> String {
 }
 
 /// pulpcore names a version `prn:core.repositoryversion:<version uuid>`; hubcache's versions
-/// have no id of their own, so the uuid is derived from the repository's and the number (the
-/// same derivation as the API's version answers, `src/api/repositories/versions.rs`).
+/// have no id of their own, so the uuid is derived from the repository's and the number. The
+/// API's version answers use this function too.
 pub fn version_prn(repository: Uuid, number: u64) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
