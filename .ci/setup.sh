@@ -7,7 +7,8 @@
 #                         wrk (the load script), promtool (metrics checks), and three
 #                         virtualenvs of real clients: huggingface_hub (the latest release and
 #                         0.36.2) and Pulp's own tools (pulp-cli, pulp-glue, the generated
-#                         pulp_hugging_face_client and pulpcore_client, latest releases)
+#                         pulp_hugging_face_client and pulpcore_client, latest releases),
+#                         and PostgreSQL's server binaries (initdb, postgres, psql, pg_dump)
 set -euo pipefail
 
 test=false
@@ -25,6 +26,9 @@ if $test; then
     command -v wrk >/dev/null || need+=(wrk)
     command -v promtool >/dev/null || need+=(prometheus)
     python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+    # The PostgreSQL state scenarios start a throwaway cluster (tests/it/support/postgres.rs).
+    command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
+        || need+=(postgresql)
 fi
 if ((${#need[@]})); then
     echo "setup: installing ${need[*]}"

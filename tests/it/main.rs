@@ -13,6 +13,7 @@ mod fake_hub;
 mod hardening;
 mod memory;
 mod metrics;
+mod postgres_state;
 mod prewarm;
 mod pulp_clients;
 mod support;
