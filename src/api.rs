@@ -176,8 +176,8 @@ pub struct ApiDeps {
     pub registry: Arc<Registry>,
     /// Who may use the API.
     pub users: Vec<ApiUser>,
-    /// Where API-made objects are saved (`state.path`).
-    pub state_path: PathBuf,
+    /// Where API-made objects are saved (`state.path` or `state.postgres`).
+    pub state: crate::state::Store,
     /// `content_origin` from the configuration: the origin of `base_url`; `None`: the request's.
     pub content_origin: Option<String>,
     /// Current cache figures for the status endpoint.
@@ -190,7 +190,7 @@ impl std::fmt::Debug for ApiDeps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiDeps")
             .field("users", &self.users)
-            .field("state_path", &self.state_path)
+            .field("state", &self.state)
             .field("content_origin", &self.content_origin)
             .finish_non_exhaustive()
     }

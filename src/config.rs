@@ -45,6 +45,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Where API-made objects are persisted.
     pub state_path: PathBuf,
+    /// `state.postgres` with its key: the API-made objects in PostgreSQL instead.
+    pub state_postgres: Option<PostgresState>,
     /// Who may use the API (at least one).
     pub users: Vec<User>,
     /// Threads and shutdown timing.
@@ -52,6 +54,15 @@ pub struct Config {
     /// Remotes, content guards and distributions declared in the file, with
     /// `meta.origin = Origin::Config` and ids from [`declared_id`].
     pub declared: Snapshot,
+}
+
+/// `state.postgres` and the key of `state.key_file`. `Debug` shows neither.
+#[derive(Debug, Clone)]
+pub struct PostgresState {
+    /// The connection URL (it may hold a password).
+    pub url: crate::model::Secret,
+    /// Seals the secrets before they reach the database.
+    pub key: crate::state::StateKey,
 }
 
 /// `cache:`

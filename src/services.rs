@@ -39,11 +39,11 @@ pub enum StartError {
     /// The disk cache could not be opened.
     #[error("opening the disk cache: {0}")]
     Cache(String),
-    /// The state file could not be loaded.
-    #[error("loading the state file {path}: {reason}")]
+    /// The state could not be loaded.
+    #[error("loading {from}: {reason}")]
     State {
-        /// The state file.
-        path: std::path::PathBuf,
+        /// The state file, or PostgreSQL.
+        from: String,
         /// Why.
         reason: String,
     },
@@ -101,19 +101,32 @@ fn server_conf(config: &Config) -> ServerConf {
 pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     crate::downstream::raise_open_file_limit();
     ensure_dir(&config.cache.dir)?;
-    if let Some(parent) = config
-        .state_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        ensure_dir(parent)?;
-    }
-    let loaded = crate::state::load(&config.state_path, &config.declared).map_err(|e| {
-        StartError::State {
-            path: config.state_path.clone(),
-            reason: e.to_string(),
+    let store = match &config.state_postgres {
+        Some(pg) => crate::state::Store::Postgres(Arc::new(
+            crate::state::PgStore::new(pg.url.expose(), &pg.key).map_err(|e| {
+                StartError::State {
+                    from: "PostgreSQL (state.postgres)".into(),
+                    reason: e.to_string(),
+                }
+            })?,
+        )),
+        None => {
+            if let Some(parent) = config
+                .state_path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                ensure_dir(parent)?;
+            }
+            crate::state::Store::File(config.state_path.clone())
         }
-    })?;
+    };
+    let loaded = store
+        .load(&config.declared)
+        .map_err(|e| StartError::State {
+            from: store.describe(),
+            reason: e.to_string(),
+        })?;
     let registry = Arc::new(Registry::new(loaded.snapshot));
     let metrics = Arc::new(crate::metrics::Metrics::new()?);
     let readiness = Arc::new(crate::metrics::Readiness::new());
@@ -159,7 +172,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let max_size = config.cache.max_size;
     let sync_access = crate::sync::SyncAccess::new();
     let sync = Arc::new(crate::sync::run::SyncDeps {
-        tasks: crate::tasks::Tasks::new(registry.clone(), config.state_path.clone()),
+        tasks: crate::tasks::Tasks::new(registry.clone(), store.clone()),
         registry: registry.clone(),
         disk: Some(disk),
         access: sync_access.clone(),
@@ -169,7 +182,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let api = Api::new(ApiDeps {
         registry: registry.clone(),
         users,
-        state_path: config.state_path.clone(),
+        state: store.clone(),
         content_origin: config.content_origin.clone(),
         status: Arc::new(move || {
             let s = disk.stats();

@@ -24,7 +24,9 @@
 
 mod format;
 mod merge;
+mod pg;
 mod repositories;
+mod seal;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -34,6 +36,7 @@ mod tests_repositories;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -44,6 +47,8 @@ use format::parse;
 use merge::merge;
 
 pub use format::{previous_path, save};
+pub use pg::PgStore;
+pub use seal::StateKey;
 
 /// Why the state file could not be read or written. Messages never contain a secret.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +100,65 @@ pub enum StateError {
         #[source]
         source: io::Error,
     },
+    /// PostgreSQL (`state.postgres`) could not be reached or answered an error.
+    #[error("PostgreSQL (state.postgres): {0}")]
+    Database(String),
+    /// A sealed secret in PostgreSQL does not open with `state.key_file`'s key.
+    #[error("state.key_file does not decrypt the secrets in the database (is it the key they were stored with?)")]
+    WrongKey,
+}
+
+/// Where the API-made objects and the tasks are kept: the state file, or PostgreSQL.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// `state.path`.
+    File(PathBuf),
+    /// `state.postgres` (`docs/fleet.md`).
+    Postgres(Arc<PgStore>),
+}
+
+impl From<PathBuf> for Store {
+    fn from(path: PathBuf) -> Store {
+        Store::File(path)
+    }
+}
+
+impl Store {
+    /// Saves the API-made objects and the tasks of `snapshot`.
+    pub fn save(&self, snapshot: &Snapshot) -> Result<(), StateError> {
+        match self {
+            Store::File(path) => save(path, snapshot),
+            Store::Postgres(pg) => pg.save(snapshot),
+        }
+    }
+
+    /// Loads the stored objects merged with `declared` (see the module docs).
+    pub fn load(&self, declared: &Snapshot) -> Result<Loaded, StateError> {
+        match self {
+            Store::File(path) => load(path, declared),
+            Store::Postgres(pg) => pg.load(declared),
+        }
+    }
+
+    /// What start-up errors name: the file, or PostgreSQL.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::File(path) => format!("the state file {}", path.display()),
+            Store::Postgres(_) => pg::SOURCE.into(),
+        }
+    }
+}
+
+/// A remote record's secrets, by field name: sealed in PostgreSQL.
+fn remote_secrets(r: &mut RemoteRecord) -> [(&'static str, &mut Option<String>); 6] {
+    [
+        ("hf_token", &mut r.hf_token),
+        ("client_key", &mut r.client_key),
+        ("proxy_username", &mut r.proxy_username),
+        ("proxy_password", &mut r.proxy_password),
+        ("username", &mut r.username),
+        ("password", &mut r.password),
+    ]
 }
 
 /// The merged objects and what the merge had to change.

@@ -23,7 +23,6 @@ use super::tasks::{accepted, logging_cid};
 use super::ApiDeps;
 use crate::model::Origin;
 use crate::registry::Snapshot;
-use crate::state;
 use crate::tasks::{self, names, Task, MAX_FINISHED_TASKS};
 
 /// `content_origin`, else the request's `X-Forwarded-Proto` + `Host`.
@@ -43,7 +42,8 @@ pub(crate) async fn write<T: Send + 'static>(
     let deps = deps.clone();
     tokio::task::spawn_blocking(move || {
         deps.registry.update(change, |snap| {
-            state::save(&deps.state_path, snap)
+            deps.state
+                .save(snap)
                 .map_err(|e| ApiError::Internal(format!("saving the API state: {e}")))
         })
     })

@@ -20,7 +20,15 @@ use super::openapi::PULP_APP_VERSIONS;
 /// The handler.
 pub(crate) async fn status(State(deps): State<Arc<ApiDeps>>) -> axum::response::Response {
     let figures = (deps.status)();
-    let connected = state_is_usable(&deps.state_path);
+    let connected = match &deps.state {
+        crate::state::Store::File(path) => state_is_usable(path),
+        crate::state::Store::Postgres(pg) => {
+            let pg = pg.clone();
+            tokio::task::spawn_blocking(move || pg.is_usable())
+                .await
+                .unwrap_or(false)
+        }
+    };
     let body = body(&figures, connected, deps.content_origin.as_deref());
     json_response(
         StatusCode::OK,

@@ -58,7 +58,7 @@ impl Harness {
         let api = Api::new(ApiDeps {
             registry: registry.clone(),
             users,
-            state_path: state_path.clone(),
+            state: state_path.clone().into(),
             content_origin: content_origin.map(String::from),
             status: Arc::new(|| StatusFigures {
                 cache_size: 7,

@@ -2,15 +2,17 @@
 //! problem with its YAML path. Never stops at the first problem and never panics.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::wire::{self, Scalar};
 use super::{
-    expand, objects, units, CacheConfig, Config, Credential, Problems, ServerConfig, User,
+    expand, objects, units, CacheConfig, Config, Credential, PostgresState, Problems, ServerConfig,
+    User,
 };
 use crate::model::Secret;
 use crate::rules;
+use crate::state::StateKey;
 
 /// Looks a variable up for `${VAR}` expansion.
 pub(super) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -51,6 +53,7 @@ pub(super) fn validate(file: &wire::File, env: Env<'_>) -> Result<Config, Proble
             "must not be inside cache.dir (the cache owns every file there)",
         );
     }
+    let state_postgres = state_postgres(&file.state, env, &mut p);
     let users = users(&file.users, env, &mut p);
     let server = server(&file.server, &mut p);
     let declared = objects::declare(file, env, &mut p);
@@ -64,6 +67,7 @@ pub(super) fn validate(file: &wire::File, env: Env<'_>) -> Result<Config, Proble
         metrics_listen: metrics_listen.flatten(),
         cache,
         state_path,
+        state_postgres,
         users,
         server,
         declared,
@@ -107,6 +111,38 @@ fn path(text: &str) -> Result<PathBuf, String> {
         "" => Err("This field may not be blank.".into()),
         _ => Ok(PathBuf::from(text)),
     }
+}
+
+/// `state.postgres` and `state.key_file` (`docs/fleet.md`): the URL (blank after expansion:
+/// not used) and the key, read now so that `--check` reports a missing or bad key file.
+fn state_postgres(w: &wire::State, env: Env<'_>, p: &mut Problems) -> Option<PostgresState> {
+    let url = p.check(
+        "state.postgres",
+        expand::expand(w.postgres.as_deref()?, env).map(|e| e.value),
+    )?;
+    if url.trim().is_empty() {
+        return None;
+    }
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        p.push(
+            "state.postgres",
+            "must be a PostgreSQL URL: postgres://user@host:port/database",
+        );
+    }
+    let key = match w.key_file.as_deref().map(str::trim) {
+        None | Some("") => {
+            p.push(
+                "state.key_file",
+                "required with state.postgres: a file holding the 32-byte key that seals the secrets (64 hex digits, e.g. from `openssl rand -hex 32`)",
+            );
+            None
+        }
+        Some(path) => p.check("state.key_file", StateKey::read(Path::new(path))),
+    }?;
+    Some(PostgresState {
+        url: Secret::new(url),
+        key,
+    })
 }
 
 fn cache(w: &wire::Cache, p: &mut Problems) -> CacheConfig {

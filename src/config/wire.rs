@@ -131,12 +131,18 @@ impl Default for Cache {
 pub struct State {
     /// Where API-made objects are persisted. Default `"var/state.yaml"`.
     pub path: String,
+    /// PostgreSQL URL holding that state instead (`${VAR:-}` expanded; blank: not used).
+    pub postgres: Option<String>,
+    /// With `postgres`, required: the file of the key sealing the secrets stored there.
+    pub key_file: Option<String>,
 }
 
 impl Default for State {
     fn default() -> Self {
         State {
             path: "var/state.yaml".into(),
+            postgres: None,
+            key_file: None,
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::registry::Snapshot;
 
 /// The format written: version 4 adds repositories to version 3, which added tasks to
 /// version 2; all three end with the checksum line.
-const VERSION: u32 = 4;
+pub(super) const VERSION: u32 = 4;
 /// The format before repositories: checked like version 4, loaded with no repository.
 const NO_REPOSITORIES_VERSION: u32 = 3;
 /// The format before tasks: checked like version 4, loaded with no task.
@@ -163,9 +163,41 @@ fn exposed(secret: &Option<Secret>) -> Option<String> {
 /// directory (mode 0600), fsynced, renamed over `path`, then the directory fsynced. On failure
 /// the previous file is intact and the temp file removed.
 pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
+    let file = to_file(snapshot);
+    let mut text = serde_yaml::to_string(&file).map_err(|e| StateError::Write {
+        path: path.into(),
+        source: io::Error::other(e),
+    })?;
+    let sum = sha256_hex(&text);
+    text.push_str(&format!("{CHECKSUM_KEY}{sum}\n"));
+    let write_err = |source| StateError::Write {
+        path: path.into(),
+        source,
+    };
+    keep_previous(path).map_err(write_err)?;
+    crate::atomic::replace(path, text.as_bytes()).map_err(write_err)
+}
+
+/// Copies the file about to be replaced to `<path>.prev` (atomically, mode 0600), if it is a
+/// good one: a damaged file never replaces the last good generation.
+fn keep_previous(path: &Path) -> io::Result<()> {
+    let text = match fs_err::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if parse(path, &text).is_err() {
+        tracing::warn!(state = %path.display(), "not keeping a damaged state file as the previous generation");
+        return Ok(());
+    }
+    crate::atomic::replace(&previous_path(path), text.as_bytes())
+}
+
+/// The records of the API-made objects and the tasks of `snapshot`, secrets in clear.
+pub(super) fn to_file(snapshot: &Snapshot) -> StateFile {
     let name_of_remote = |id| snapshot.remote(id).map(|r| r.name.clone());
     let name_of_guard = |id| snapshot.guard(id).map(|g| g.name.clone());
-    let file = StateFile {
+    StateFile {
         version: VERSION,
         remotes: records(
             &snapshot.remotes,
@@ -231,32 +263,5 @@ pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
         tasks: super::tasks::records(&snapshot.tasks),
         repositories: super::repositories::records(snapshot),
         _checksum: None,
-    };
-    let mut text = serde_yaml::to_string(&file).map_err(|e| StateError::Write {
-        path: path.into(),
-        source: io::Error::other(e),
-    })?;
-    let sum = sha256_hex(&text);
-    text.push_str(&format!("{CHECKSUM_KEY}{sum}\n"));
-    let write_err = |source| StateError::Write {
-        path: path.into(),
-        source,
-    };
-    keep_previous(path).map_err(write_err)?;
-    crate::atomic::replace(path, text.as_bytes()).map_err(write_err)
-}
-
-/// Copies the file about to be replaced to `<path>.prev` (atomically, mode 0600), if it is a
-/// good one: a damaged file never replaces the last good generation.
-fn keep_previous(path: &Path) -> io::Result<()> {
-    let text = match fs_err::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if parse(path, &text).is_err() {
-        tracing::warn!(state = %path.display(), "not keeping a damaged state file as the previous generation");
-        return Ok(());
     }
-    crate::atomic::replace(&previous_path(path), text.as_bytes())
 }

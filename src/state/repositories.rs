@@ -45,7 +45,7 @@ pub(super) struct RepositoryRecord {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct VersionRecord {
+pub(super) struct VersionRecord {
     number: u64,
     created_ns: u64,
     commit: String,
@@ -53,6 +53,21 @@ struct VersionRecord {
     /// `[etag, size]` per file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     files: Vec<(String, u64)>,
+}
+
+impl RepositoryRecord {
+    pub(super) fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Its versions, taken out (PostgreSQL keeps them in a table of their own).
+    pub(super) fn take_versions(&mut self) -> Vec<VersionRecord> {
+        std::mem::take(&mut self.versions)
+    }
+
+    pub(super) fn set_versions(&mut self, versions: Vec<VersionRecord>) {
+        self.versions = versions;
+    }
 }
 
 fn to_ns(t: SystemTime) -> u64 {

@@ -2,7 +2,6 @@
 //! with the rest of the state. (Configuration writes do not come here: their task is recorded
 //! `completed` in the registry update that applies the change.)
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -16,7 +15,7 @@ use crate::state::{self, StateError};
 #[derive(Debug, Clone)]
 pub struct Tasks {
     registry: Arc<Registry>,
-    state_path: PathBuf,
+    state: state::Store,
 }
 
 /// A task started with [`Tasks::start`]; the runner reports through it.
@@ -27,11 +26,11 @@ pub struct TaskHandle {
 }
 
 impl Tasks {
-    /// Tasks kept in `registry`, saved to `state_path`.
-    pub fn new(registry: Arc<Registry>, state_path: PathBuf) -> Self {
+    /// Tasks kept in `registry`, saved to `state` (a state file's path, or PostgreSQL).
+    pub fn new(registry: Arc<Registry>, state: impl Into<state::Store>) -> Self {
         Tasks {
             registry,
-            state_path,
+            state: state.into(),
         }
     }
 
@@ -56,10 +55,8 @@ impl Tasks {
 
     /// Applies `change` and saves the state before publishing it.
     fn save<T>(&self, change: impl FnOnce(&mut Snapshot) -> T) -> Result<T, StateError> {
-        self.registry.update(
-            |snap| Ok(change(snap)),
-            |snap| state::save(&self.state_path, snap),
-        )
+        self.registry
+            .update(|snap| Ok(change(snap)), |snap| self.state.save(snap))
     }
 
     /// Changes task `id` with `change`, in memory only (published, saved with the next save).

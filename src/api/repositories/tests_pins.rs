@@ -100,7 +100,7 @@ pub(super) fn with_disk(h: &mut Harness, max_size: u64) -> &'static crate::cache
             password_hash: None,
             uses_default_password: true,
         }],
-        state_path: h.state_path.clone(),
+        state: h.state_path.clone().into(),
         content_origin: None,
         status: Arc::new(Default::default),
         sync: Some(sync),
