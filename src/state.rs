@@ -21,6 +21,10 @@
 //!   expose what the guard protected;
 //! * a repository whose remote no longer exists keeps existing with no remote;
 //! * a task left waiting, running or canceling is marked `failed` ("interrupted by a restart").
+//!
+//! With `state.postgres` the same records live in PostgreSQL instead ([`PgStore`], secrets
+//! sealed with `state.key_file`; `docs/fleet.md`), merged by the same rules; [`Store`] is the
+//! seam the API, the tasks and start-up save and load through.
 
 mod format;
 mod merge;
