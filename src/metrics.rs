@@ -89,6 +89,7 @@ pub struct Metrics {
     store_failures_seen: [AtomicU64; 3],
     tasks: IntGaugeVec,
     task_bytes: IntCounter,
+    fleet_state_version: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -167,6 +168,10 @@ impl Metrics {
             )?,
             evictions_seen: AtomicU64::new(0),
             fills_in_flight: gauge("hubcache_fills_in_flight", "Cache fills being written.")?,
+            fleet_state_version: gauge(
+                "hubcache_fleet_state_version",
+                "The state_version of the shared API state in use (state.postgres; 0 without it).",
+            )?,
             store_failures: counters(
                 "hubcache_cache_store_failures_total",
                 "Downloads served without being stored, by reason: no_space (disk full or \
@@ -285,6 +290,11 @@ impl Metrics {
                     .inc_by(count - seen);
             }
         }
+    }
+
+    /// Publishes the `state_version` in use (`docs/fleet.md`).
+    pub fn set_fleet_state_version(&self, version: i64) {
+        self.fleet_state_version.set(version.max(0));
     }
 
     /// Adds `n` bytes a repository sync downloaded.

@@ -246,6 +246,19 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let addrs = std::iter::once(config.listen)
         .chain(config.api_listen)
         .collect();
+    if let crate::state::Store::Postgres(pg) = &store {
+        // A write on any node is used by all (`docs/fleet.md` "Shared state").
+        registry.on_replace(Box::new(move |old, new| follow_pins(disk, old, new)));
+        let gauge = metrics.clone();
+        pg.observe_version(Box::new(move |v| gauge.set_fleet_state_version(v)));
+        server.add_service(pingora::services::background::background_service(
+            "state reload",
+            crate::state::Reloader {
+                pg: pg.clone(),
+                registry: registry.clone(),
+            },
+        ));
+    }
     server.add_service(pingora::services::background::background_service(
         "listener probe",
         crate::metrics::ListenerProbe {
@@ -264,6 +277,30 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         tracing::info!(%listen, "API listener");
     }
     Ok(server)
+}
+
+/// Moves the pins of every repository a reload changed (`docs/prewarm.md` "Pins"): a
+/// repository gone or not pinned pins nothing.
+fn follow_pins(
+    disk: &crate::cache::DiskCache,
+    old: &crate::registry::Snapshot,
+    new: &crate::registry::Snapshot,
+) {
+    let ids = old
+        .repositories
+        .iter()
+        .chain(&new.repositories)
+        .map(|r| r.meta.id);
+    let mut seen = std::collections::HashSet::new();
+    for id in ids.filter(|id| seen.insert(*id)) {
+        let before = old.repositories.iter().find(|r| r.meta.id == id);
+        let after = new.repositories.iter().find(|r| r.meta.id == id);
+        match (before, after) {
+            (Some(b), Some(a)) if Arc::ptr_eq(b, a) => {}
+            (_, Some(a)) => disk.set_pins(id, a.pinned_files()),
+            (_, None) => disk.release_pins(id),
+        }
+    }
 }
 
 /// `http://<addr>` for this process to reach its own content listener: a wildcard address

@@ -24,11 +24,15 @@
 //!
 //! With `state.postgres` the same records live in PostgreSQL instead ([`PgStore`], secrets
 //! sealed with `state.key_file`; `docs/fleet.md`), merged by the same rules; [`Store`] is the
-//! seam the API, the tasks and start-up save and load through.
+//! seam the API, the tasks and start-up save and load through. Several nodes may share one
+//! database: each reloads on `hubcache_state` notifications ([`spawn_reloader`]) and a save
+//! made on a stale snapshot is refused ([`StateError::Stale`]) and applied again on the
+//! database's state.
 
 mod format;
 mod merge;
 mod pg;
+mod reload;
 mod repositories;
 mod seal;
 mod tasks;
@@ -52,6 +56,7 @@ use merge::merge;
 
 pub use format::{previous_path, save};
 pub use pg::PgStore;
+pub use reload::{spawn_reloader, Reloader};
 pub use seal::StateKey;
 
 /// Why the state file could not be read or written. Messages never contain a secret.
@@ -107,6 +112,10 @@ pub enum StateError {
     /// PostgreSQL (`state.postgres`) could not be reached or answered an error.
     #[error("PostgreSQL (state.postgres): {0}")]
     Database(String),
+    /// Another node saved since the snapshot in use was loaded (`docs/fleet.md`): nothing was
+    /// written; [`crate::registry::Registry::update_stored`] reloads and applies the change again.
+    #[error("another node changed the state at the same time; try again")]
+    Stale,
     /// A sealed secret in PostgreSQL does not open with `state.key_file`'s key.
     #[error("state.key_file does not decrypt the secrets in the database (is it the key they were stored with?)")]
     WrongKey,
@@ -141,6 +150,16 @@ impl Store {
         match self {
             Store::File(path) => load(path, declared),
             Store::Postgres(pg) => pg.load(declared),
+        }
+    }
+
+    /// The stored state merged with the declared objects when it moved on since the snapshot
+    /// in use (`current`, whose newer task changes are kept); `None` for the state file (this
+    /// node is its only writer).
+    pub fn fresh(&self, current: &Snapshot) -> Result<Option<Snapshot>, StateError> {
+        match self {
+            Store::File(_) => Ok(None),
+            Store::Postgres(pg) => pg.fresh(current),
         }
     }
 
@@ -295,9 +314,18 @@ pub fn load(path: &Path, declared: &Snapshot) -> Result<Loaded, StateError> {
             })
         }
     };
-    let loaded = merge(path, file, declared)?;
+    let loaded = merge(path, file, declared, true)?;
     for warning in &loaded.warnings {
         tracing::warn!(state = %path.display(), "{warning}");
     }
     Ok(loaded)
+}
+
+impl crate::registry::Backing for Store {
+    fn save(&self, snapshot: &Snapshot) -> Result<(), StateError> {
+        Store::save(self, snapshot)
+    }
+    fn fresh(&self, current: &Snapshot) -> Result<Option<Snapshot>, StateError> {
+        Store::fresh(self, current)
+    }
 }

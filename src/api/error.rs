@@ -68,8 +68,8 @@ pub enum ApiError {
         status: StatusCode,
         /// When to try again.
         retry_after: Duration,
-        /// The `detail` text.
-        detail: &'static str,
+        /// The `detail` text (no secrets).
+        detail: std::borrow::Cow<'static, str>,
     },
     /// 500 `{"detail": "Internal error."}`; the reason is logged, never sent.
     #[error("internal error: {0}")]
@@ -95,11 +95,15 @@ impl ApiError {
         Self::detail(StatusCode::NOT_FOUND, "Not found.")
     }
     /// `status` (429 or 503) with `Retry-After: <retry_after>`.
-    pub fn throttled(status: StatusCode, retry_after: Duration, detail: &'static str) -> Self {
+    pub fn throttled(
+        status: StatusCode,
+        retry_after: Duration,
+        detail: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> Self {
         ApiError::Throttled {
             status,
             retry_after,
-            detail,
+            detail: detail.into(),
         }
     }
     /// 400 `{"detail": …}`.

@@ -34,21 +34,42 @@ pub(crate) fn content_origin(deps: &ApiDeps, headers: &HeaderMap, uri: &Uri) -> 
 }
 
 /// Runs `change` under the registry's writer lock and persists the state before publishing,
-/// off the async threads (the state file is fsynced).
+/// off the async threads (the state file is fsynced). With a shared database `change` may run
+/// again on another node's newer state ([`crate::registry::Registry::update_stored`]), and a
+/// database that cannot be reached answers 503 ([`state_error`]).
 pub(crate) async fn write<T: Send + 'static>(
     deps: &Arc<ApiDeps>,
-    change: impl FnOnce(&mut Snapshot) -> Result<T, ApiError> + Send + 'static,
+    change: impl FnOnce(&mut Snapshot) -> Result<T, ApiError> + Clone + Send + 'static,
 ) -> Result<T, ApiError> {
     let deps = deps.clone();
     tokio::task::spawn_blocking(move || {
-        deps.registry.update(change, |snap| {
-            deps.state
-                .save(snap)
-                .map_err(|e| ApiError::Internal(format!("saving the API state: {e}")))
-        })
+        deps.registry
+            .update_stored(change, &deps.state, state_error)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("state writer task: {e}")))?
+}
+
+/// How long a client is asked to wait when the state database is unavailable.
+const DATABASE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A failed save as the API answers it: 503 with `Retry-After` when the state database cannot
+/// be reached or keeps moving (`docs/fleet.md`), 500 otherwise. No message holds a secret.
+pub(crate) fn state_error(e: crate::state::StateError) -> ApiError {
+    use crate::state::StateError;
+    match e {
+        StateError::Database(reason) => ApiError::throttled(
+            StatusCode::SERVICE_UNAVAILABLE,
+            DATABASE_RETRY_AFTER,
+            format!("The state database is unavailable: {reason}"),
+        ),
+        StateError::Stale => ApiError::throttled(
+            StatusCode::SERVICE_UNAVAILABLE,
+            std::time::Duration::from_secs(1),
+            "The state changed on another node meanwhile; try again.",
+        ),
+        e => ApiError::Internal(format!("saving the API state: {e}")),
+    }
 }
 
 /// A write of one object.
@@ -79,7 +100,7 @@ async fn store<K: Kind>(
     op: Op,
     headers: &HeaderMap,
     origin: String,
-    change: impl FnOnce(&mut Snapshot) -> Result<K, ApiError> + Send + 'static,
+    change: impl FnOnce(&mut Snapshot) -> Result<K, ApiError> + Clone + Send + 'static,
 ) -> Handled {
     let reply_mode = op.reply::<K>();
     let cid = logging_cid(headers);

@@ -41,7 +41,7 @@ impl Mode {
 }
 
 /// A parsed JSON object body plus the field errors found so far.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Input {
     obj: Map<String, Value>,
     /// Everything wrong so far; the write is refused when not empty.

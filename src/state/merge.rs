@@ -16,6 +16,7 @@ pub(super) fn merge(
     path: &Path,
     file: StateFile,
     declared: &Snapshot,
+    restart: bool,
 ) -> Result<Loaded, StateError> {
     let invalid = |field: String, message: String| StateError::Invalid {
         path: path.into(),
@@ -174,7 +175,7 @@ pub(super) fn merge(
     }
     super::repositories::restore(file.repositories, &mut snap, &mut warnings)
         .map_err(|(field, message)| invalid(field, message))?;
-    snap.tasks = super::tasks::restore(file.tasks, &mut warnings)
+    snap.tasks = super::tasks::restore(file.tasks, &mut warnings, restart)
         .map_err(|(field, message)| invalid(field, message))?;
     Ok(Loaded {
         snapshot: snap,

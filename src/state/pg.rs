@@ -10,7 +10,8 @@
 //! opened at the first use and again after an error.
 
 use std::path::Path;
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -62,10 +63,19 @@ const TABLES: [&str; 5] = [
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// The state in PostgreSQL: a connection thread and the key of the secrets.
+/// The state in PostgreSQL: a connection thread, the key of the secrets, and the
+/// `state_version` the published snapshot was loaded at or saved as (`docs/fleet.md`).
 pub struct PgStore {
     jobs: Mutex<mpsc::Sender<Job>>,
     sealer: Arc<Sealer>,
+    /// The connection settings, for the listening thread ([`super::reload`]).
+    pub(super) config: postgres::Config,
+    /// The `state_version` of the snapshot in use (-1 before the first load).
+    version: AtomicI64,
+    /// The declared objects, merged again at every reload.
+    pub(super) declared: Mutex<Snapshot>,
+    /// Told every new version in use (the `hubcache_fleet_state_version` gauge).
+    observer: OnceLock<Box<dyn Fn(i64) + Send + Sync>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -174,7 +184,7 @@ impl PgStore {
         }
         let (jobs, queue) = mpsc::channel::<Job>();
         let mut connection = Connection {
-            config,
+            config: config.clone(),
             client: None,
         };
         std::thread::Builder::new()
@@ -188,18 +198,30 @@ impl PgStore {
         Ok(PgStore {
             jobs: Mutex::new(jobs),
             sealer: Arc::new(Sealer::new(key)),
+            config,
+            version: AtomicI64::new(-1),
+            declared: Mutex::new(Snapshot::default()),
+            observer: OnceLock::new(),
         })
     }
 
     /// Runs `work` on the connection thread and waits for it; drops the connection after an
-    /// error (the next use reconnects).
+    /// error (the next use reconnects), and runs `work` once more when the connection turns
+    /// out to have been closed by the server.
     fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Client) -> Result<T, StateError> + Send + 'static,
+        work: impl Fn(&mut Client) -> Result<T, StateError> + Send + 'static,
     ) -> Result<T, StateError> {
         let (reply, answer) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |conn: &mut Connection| {
-            let result = conn.client().and_then(work);
+            let reused = conn.client.as_ref().is_some_and(|c| !c.is_closed());
+            let mut result = conn.client().and_then(&work);
+            // A connection the server closed since its last use (a database restart): once
+            // more on a new one. Nothing was written: the closed one could not commit.
+            if result.is_err() && reused && conn.client.as_ref().is_some_and(Client::is_closed) {
+                conn.client = None;
+                result = conn.client().and_then(&work);
+            }
             if result.is_err() {
                 conn.client = None;
             }
@@ -215,8 +237,27 @@ impl PgStore {
         self.run(|_| Ok(())).is_ok()
     }
 
+    /// The `state_version` of the snapshot in use (-1 before the first load).
+    pub fn version(&self) -> i64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Calls `observer` with the version in use now and at every change.
+    pub fn observe_version(&self, observer: Box<dyn Fn(i64) + Send + Sync>) {
+        observer(self.version());
+        let _ = self.observer.set(observer);
+    }
+
+    pub(super) fn set_version(&self, version: i64) {
+        self.version.store(version, Ordering::Release);
+        if let Some(observer) = self.observer.get() {
+            observer(version);
+        }
+    }
+
     /// Saves the API-made objects and the tasks of `snapshot` in one transaction, bumping
-    /// `state_version` and notifying `hubcache_state`.
+    /// `state_version` and notifying `hubcache_state`. [`StateError::Stale`] when another
+    /// node saved since the snapshot in use was loaded: nothing is written.
     pub fn save(&self, snapshot: &Snapshot) -> Result<(), StateError> {
         let mut file = to_file(snapshot);
         self.seal_all(&mut file);
@@ -237,12 +278,31 @@ impl PgStore {
             ("repositories", rows_of(&file.repositories)?),
             ("tasks", rows_of(&file.tasks)?),
         ];
-        self.run(move |client| write(client, &rows).map_err(db))
+        let expected = self.version();
+        match self.run(move |client| write(client, &rows, expected).map_err(db))? {
+            Some(version) => {
+                self.set_version(version);
+                Ok(())
+            }
+            None => Err(StateError::Stale),
+        }
     }
 
-    /// Reads every row and merges them with `declared` (see [`crate::state`]).
+    /// Reads every row and merges them with `declared` (see [`crate::state`]), remembering
+    /// `declared` for the reloads and the version read.
     pub fn load(&self, declared: &Snapshot) -> Result<Loaded, StateError> {
-        let (mut tables, versions) = self.run(|client| read(client).map_err(db))?;
+        *self.declared.lock() = declared.clone();
+        let (version, loaded) = self.read_merged(declared, true)?;
+        self.set_version(version);
+        Ok(loaded)
+    }
+
+    pub(super) fn read_merged(
+        &self,
+        declared: &Snapshot,
+        restart: bool,
+    ) -> Result<(i64, Loaded), StateError> {
+        let (version, mut tables, versions) = self.run(|client| read(client).map_err(db))?;
         let mut take = |name: &str| tables.remove(name).unwrap_or_default();
         let mut file = StateFile {
             version: VERSION,
@@ -262,11 +322,11 @@ impl PgStore {
             repository.set_versions(records_of("repository_versions", of_it)?);
         }
         self.open_all(&mut file)?;
-        let loaded = merge(Path::new(SOURCE), file, declared)?;
+        let loaded = merge(Path::new(SOURCE), file, declared, restart)?;
         for warning in &loaded.warnings {
             tracing::warn!(state = SOURCE, "{warning}");
         }
-        Ok(loaded)
+        Ok((version, loaded))
     }
 
     fn seal_all(&self, file: &mut StateFile) {
@@ -312,14 +372,18 @@ impl PgStore {
     }
 }
 
-fn write(client: &mut Client, rows: &Rows) -> Result<(), postgres::Error> {
+/// Writes `rows` as version `expected` + 1; `None` (nothing written) when the database is
+/// no longer at `expected`. The row lock taken first orders concurrent writers.
+fn write(client: &mut Client, rows: &Rows, expected: i64) -> Result<Option<i64>, postgres::Error> {
     let mut tx = client.transaction()?;
-    let version: i64 = tx
-        .query_one(
-            "UPDATE state_version SET version = version + 1 RETURNING version",
-            &[],
-        )?
+    let current: i64 = tx
+        .query_one("SELECT version FROM state_version FOR UPDATE", &[])?
         .get(0);
+    if current != expected {
+        return Ok(None);
+    }
+    let version = current + 1;
+    tx.execute("UPDATE state_version SET version = $1", &[&version])?;
     tx.batch_execute("DELETE FROM repository_versions")?;
     for table in TABLES {
         tx.batch_execute(&format!("DELETE FROM {table}"))?;
@@ -343,10 +407,12 @@ fn write(client: &mut Client, rows: &Rows) -> Result<(), postgres::Error> {
         "SELECT pg_notify('hubcache_state', $1)",
         &[&version.to_string()],
     )?;
-    tx.commit()
+    tx.commit()?;
+    Ok(Some(version))
 }
 
 type Read = (
+    i64,
     std::collections::HashMap<String, Vec<Value>>,
     Vec<(Uuid, Value)>,
 );
@@ -357,6 +423,9 @@ fn read(client: &mut Client) -> Result<Read, postgres::Error> {
         .isolation_level(postgres::IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
+    let version: i64 = tx
+        .query_one("SELECT version FROM state_version", &[])?
+        .get(0);
     let mut tables = std::collections::HashMap::new();
     for table in TABLES {
         let rows = tx.query(
@@ -374,5 +443,5 @@ fn read(client: &mut Client) -> Result<Read, postgres::Error> {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     tx.commit()?;
-    Ok((tables, versions))
+    Ok((version, tables, versions))
 }

@@ -92,11 +92,13 @@ pub(super) fn records(tasks: &[Arc<Task>]) -> Vec<TaskRecord> {
         .collect()
 }
 
-/// The tasks of `records`, the unfinished ones marked interrupted (one warning each), at
+/// The tasks of `records`, the unfinished ones marked interrupted (one warning each) when this
+/// is a `restart` (not a reload of another node's save), at
 /// most [`MAX_FINISHED_TASKS`] finished ones kept. `Err((field, message))` names a bad record.
 pub(super) fn restore(
     records: Vec<TaskRecord>,
     warnings: &mut Vec<String>,
+    restart: bool,
 ) -> Result<Vec<Arc<Task>>, (String, String)> {
     let state = |s: &str, field: String| {
         TaskState::parse(s).ok_or_else(|| (field, format!("unknown task state '{s}'")))
@@ -138,7 +140,7 @@ pub(super) fn restore(
             created_resource_prns: r.created_resource_prns,
             reserved_resources: r.reserved_resources,
         };
-        if tasks::interrupted(&mut task) {
+        if restart && tasks::interrupted(&mut task) {
             warnings.push(format!(
                 "task {} ({}) was unfinished when hubcache stopped: marked failed",
                 task.id, task.name

@@ -54,9 +54,10 @@ impl Tasks {
     }
 
     /// Applies `change` and saves the state before publishing it.
-    fn save<T>(&self, change: impl FnOnce(&mut Snapshot) -> T) -> Result<T, StateError> {
+    /// With a shared database `change` may run again on a newer state.
+    fn save<T>(&self, change: impl FnOnce(&mut Snapshot) -> T + Clone) -> Result<T, StateError> {
         self.registry
-            .update(|snap| Ok(change(snap)), |snap| self.state.save(snap))
+            .update_stored(move |snap| Ok(change(snap)), &self.state, |e| e)
     }
 
     /// Changes task `id` with `change`, in memory only (published, saved with the next save).
@@ -117,7 +118,7 @@ impl TaskHandle {
     /// `canceled` and `change` is not applied. Answers whether `change` was applied.
     pub fn finish_with<F>(self, outcome: Result<F, String>) -> Result<bool, StateError>
     where
-        F: FnOnce(&mut Snapshot) -> Vec<(String, String)>,
+        F: FnOnce(&mut Snapshot) -> Vec<(String, String)> + Clone,
     {
         let id = self.id;
         self.tasks.save(move |snap| {

@@ -10,6 +10,7 @@ mod cache;
 mod clients;
 mod content;
 mod fake_hub;
+mod fleet;
 mod hardening;
 mod memory;
 mod metrics;

@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL cluster for the state scenarios (`docs/fleet.md`): `initdb` into a
 //! temp dir (user `hubcache`, trust auth), `postgres` on a free loopback port with its socket
-//! in that dir, ready when `psql` gets an answer, stopped by its pid on drop.
+//! in that dir, ready when `psql` gets an answer, stopped by its pid on drop; [`Postgres::stop`]
+//! and [`Postgres::start_again`] take it away and back with its data and port.
 //!
 //! The binaries are found on `PATH` or under `/usr/lib/postgresql/*/bin` (Debian's
 //! `postgresql` package; `.ci/setup.sh --test` installs it). `initdb` and `postgres` refuse to
@@ -83,20 +84,7 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
-        if is_root() {
-            std::os::unix::fs::chown(dir.path().join("postgres.log"), Some(NOBODY), Some(NOBODY))
-                .unwrap();
-        }
-        let child = as_cluster_owner(Command::new(bin.join("postgres")).current_dir(dir.path()))
-            .args(["-D".as_ref(), data.as_os_str()])
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn(&bin, dir.path(), port);
         let mut pg = Postgres {
             bin,
             port,
@@ -105,6 +93,20 @@ impl Postgres {
         };
         pg.wait_ready();
         pg
+    }
+
+    /// Stops the server (fast shutdown), keeping its data directory and port.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the stopped server again on the same data directory and port.
+    pub fn start_again(&mut self) {
+        self.child = spawn(&self.bin, self._dir.path(), self.port);
+        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {
@@ -182,6 +184,29 @@ impl Postgres {
     pub fn bin_dir(&self) -> &Path {
         &self.bin
     }
+}
+
+/// Runs `postgres` on `dir`/data, listening on `port`, logging (appending) to
+/// `dir`/postgres.log.
+fn spawn(bin: &Path, dir: &Path, port: u16) -> Child {
+    let log_path = dir.join("postgres.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .unwrap();
+    if is_root() {
+        std::os::unix::fs::chown(&log_path, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    as_cluster_owner(Command::new(bin.join("postgres")).current_dir(dir))
+        .args(["-D".as_ref(), dir.join("data").as_os_str()])
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(dir)
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 impl Drop for Postgres {
