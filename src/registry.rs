@@ -181,6 +181,7 @@ impl Registry {
                 }
                 Err(StateError::Stale) if attempt < STALE_ATTEMPTS => {
                     attempt += 1;
+                    tracing::info!(attempt, "the state changed on another node meanwhile: applying the write again on it");
                     if let Some(fresh) = store.fresh(&self.current.load_full()).map_err(&err)? {
                         self.replace_locked(fresh);
                     }

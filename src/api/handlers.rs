@@ -320,3 +320,28 @@ pub(crate) async fn delete<K: Kind>(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateError;
+
+    #[test]
+    fn a_database_error_is_a_503_with_retry_after_and_the_reason() {
+        let resp = state_error(StateError::Database(
+            "error connecting to server: Connection refused".into(),
+        ))
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[http::header::RETRY_AFTER], "5");
+        let body: Value = serde_json::from_slice(resp.body()).unwrap();
+        assert_eq!(
+            body["detail"],
+            "The state database is unavailable: error connecting to server: Connection refused"
+        );
+        let stale = state_error(StateError::Stale).into_response();
+        assert_eq!(stale.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let other = state_error(StateError::WrongKey).into_response();
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
