@@ -351,3 +351,54 @@ impl ServeHttp for ApiService {
         http::Response::from_parts(parts, body.to_vec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::model::{Origin, Repository, RepositoryVersion, VersionFile};
+    use crate::registry::Snapshot;
+
+    fn repo(name: &str, pinned: bool, etag: &str) -> Repository {
+        let mut r = Repository::new(Origin::Api, name);
+        r.pinned = pinned;
+        r.versions = vec![RepositoryVersion {
+            number: 1,
+            created: SystemTime::now(),
+            commit: "0".repeat(40),
+            revision: "main".into(),
+            files: vec![VersionFile {
+                etag: etag.into(),
+                size: 1,
+            }],
+        }];
+        r
+    }
+
+    fn with(repositories: Vec<Arc<Repository>>) -> Snapshot {
+        Snapshot {
+            repositories,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_reload_moves_the_pins_of_the_repositories_it_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = crate::cache::DiskCache::open(dir.path(), 1000).unwrap();
+        let kept = Arc::new(repo("kept", true, "k"));
+        let gone = Arc::new(repo("gone", true, "g"));
+        let before = with(vec![kept.clone(), gone.clone()]);
+        follow_pins(disk, &Snapshot::default(), &before);
+        assert!(disk.is_pinned("k") && disk.is_pinned("g"));
+
+        let mut unpinned = Repository::clone(&kept);
+        unpinned.pinned = false;
+        let new = Arc::new(repo("new", true, "n"));
+        follow_pins(disk, &before, &with(vec![Arc::new(unpinned), new]));
+        assert!(!disk.is_pinned("k"), "unpinned on another node");
+        assert!(!disk.is_pinned("g"), "deleted on another node");
+        assert!(disk.is_pinned("n"), "created pinned on another node");
+    }
+}
