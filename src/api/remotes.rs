@@ -240,9 +240,9 @@ pub(crate) struct RemoteResponse {
     tls_validation: bool,
     /// Extra PEM trust anchors.
     ca_cert: Option<String>,
-    /// Always `null` (not supported).
+    /// A PEM client certificate; stored, not used.
     client_cert: Option<String>,
-    /// Always `null` (not supported).
+    /// An outbound proxy; stored, not used.
     proxy_url: Option<String>,
     /// Retries of upstream connect failures.
     #[schema(format = Int64)]
@@ -250,7 +250,7 @@ pub(crate) struct RemoteResponse {
     /// Upstream connect timeout in seconds.
     #[schema(minimum = 0.0)]
     connect_timeout: Option<f64>,
-    /// Same as `connect_timeout`.
+    /// TCP connect timeout in seconds (the shorter of the two bounds the connect).
     #[schema(minimum = 0.0)]
     sock_connect_timeout: Option<f64>,
     /// Longest wait for the next upstream read, in seconds.

@@ -76,25 +76,25 @@ pub(crate) struct RemoteRequest {
     /// Extra PEM trust anchors.
     #[schema(min_length = 1)]
     ca_cert: Option<String>,
-    /// Only `null` (not supported).
+    /// A PEM client certificate; stored, not used (hubcache has no client TLS).
     #[schema(min_length = 1)]
     client_cert: Option<String>,
-    /// Only `null` (not supported).
+    /// Its private key; write-only, stored, not used.
     #[schema(min_length = 1, write_only)]
     client_key: Option<String>,
-    /// Only `null` (not supported).
+    /// An outbound proxy (no `@`); stored, not used.
     #[schema(min_length = 1)]
     proxy_url: Option<String>,
-    /// Only `null` (not supported).
+    /// Proxy user, with `proxy_password` and `proxy_url`; write-only, stored, not used.
     #[schema(min_length = 1, write_only)]
     proxy_username: Option<String>,
-    /// Only `null` (not supported).
+    /// Proxy password; write-only, stored, not used.
     #[schema(min_length = 1, write_only)]
     proxy_password: Option<String>,
-    /// Only `null` (not supported).
+    /// Basic upstream user; write-only, stored, not used (the Hub takes `hf_token`).
     #[schema(min_length = 1, write_only)]
     username: Option<String>,
-    /// Only `null` (not supported).
+    /// Basic upstream password; write-only, stored, not used.
     #[schema(min_length = 1, write_only)]
     password: Option<String>,
     /// Retries of upstream connect failures.
@@ -103,7 +103,7 @@ pub(crate) struct RemoteRequest {
     /// Upstream connect timeout in seconds.
     #[schema(minimum = 0.0)]
     connect_timeout: Option<f64>,
-    /// Same as `connect_timeout`.
+    /// TCP connect timeout in seconds (the shorter of the two bounds the connect).
     #[schema(minimum = 0.0)]
     sock_connect_timeout: Option<f64>,
     /// Longest wait for the next upstream read, in seconds.
