@@ -47,6 +47,8 @@ pub struct Config {
     pub state_path: PathBuf,
     /// `state.postgres` with its key: the API-made objects in PostgreSQL instead.
     pub state_postgres: Option<PostgresState>,
+    /// `fleet:` — `None`: a single node.
+    pub fleet: Option<FleetConfig>,
     /// Who may use the API (at least one).
     pub users: Vec<User>,
     /// Threads and shutdown timing.
@@ -63,6 +65,17 @@ pub struct PostgresState {
     pub url: crate::model::Secret,
     /// Seals the secrets before they reach the database.
     pub key: crate::state::StateKey,
+}
+
+/// `fleet:` when `fleet.advertise` is set (`docs/fleet.md`). `Debug` hides the secret.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// This node's address as the others reach it: its identity on the ring.
+    pub advertise: SocketAddr,
+    /// The other nodes from `fleet.peers` (this node and duplicates left out).
+    pub peers: Vec<SocketAddr>,
+    /// Proves a request came from a node of the fleet (compared in constant time).
+    pub secret: Secret,
 }
 
 /// `cache:`

@@ -63,7 +63,30 @@ fn empty_file_is_all_defaults() {
         );
         assert!(admin.uses_default_password);
         assert!(c.declared.remotes.is_empty() && c.declared.distributions.is_empty());
+        assert!(c.fleet.is_none());
     }
+}
+
+#[test]
+fn fleet_keys_name_this_node_its_peers_and_the_secret() {
+    let c = load(
+        "fleet:\n  advertise: '127.0.0.1:8081'\n  peers: ['127.0.0.1:8081', '127.0.0.1:8082', 'localhost:8083', '127.0.0.1:8082']\n  secret: 'the-fleet-secret-${PW}'\n",
+    )
+    .unwrap();
+    let fleet = c.fleet.expect("fleet");
+    assert_eq!(
+        fleet.advertise,
+        "127.0.0.1:8081".parse::<SocketAddr>().unwrap()
+    );
+    // This node and the duplicate are left out; a name is resolved.
+    assert_eq!(fleet.peers.len(), 2);
+    assert_eq!(
+        fleet.peers[0],
+        "127.0.0.1:8082".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(fleet.peers[1].port(), 8083);
+    assert_eq!(fleet.secret.expose(), "the-fleet-secret-s3cret-from-env");
+    assert!(!format!("{fleet:?}").contains("s3cret"));
 }
 
 #[test]

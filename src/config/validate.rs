@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::wire::{self, Scalar};
 use super::{
-    expand, objects, units, CacheConfig, Config, Credential, PostgresState, Problems, ServerConfig,
-    User,
+    expand, objects, units, CacheConfig, Config, Credential, FleetConfig, PostgresState, Problems,
+    ServerConfig, User,
 };
 use crate::model::Secret;
 use crate::rules;
@@ -54,6 +54,7 @@ pub(super) fn validate(file: &wire::File, env: Env<'_>) -> Result<Config, Proble
         );
     }
     let state_postgres = state_postgres(&file.state, env, &mut p);
+    let fleet = fleet(&file.fleet, env, &mut p);
     let users = users(&file.users, env, &mut p);
     let server = server(&file.server, &mut p);
     let declared = objects::declare(file, env, &mut p);
@@ -68,6 +69,7 @@ pub(super) fn validate(file: &wire::File, env: Env<'_>) -> Result<Config, Proble
         cache,
         state_path,
         state_postgres,
+        fleet,
         users,
         server,
         declared,
@@ -143,6 +145,86 @@ fn state_postgres(w: &wire::State, env: Env<'_>, p: &mut Problems) -> Option<Pos
         url: Secret::new(url),
         key,
     })
+}
+
+/// The shortest `fleet.secret` accepted: it is all that tells a peer from a client.
+pub(super) const MIN_FLEET_SECRET: usize = 16;
+
+/// `fleet:` (`docs/fleet.md`): nothing without `advertise`; with it, a secret and the peers.
+fn fleet(w: &wire::Fleet, env: Env<'_>, p: &mut Problems) -> Option<FleetConfig> {
+    let Some(advertise) = w.advertise.as_deref() else {
+        if !w.peers.is_empty() {
+            p.push(
+                "fleet.peers",
+                "needs fleet.advertise (this node's own address as the peers reach it)",
+            );
+        }
+        return None;
+    };
+    let advertise = p.check("fleet.advertise", node_addr(advertise));
+    let mut peers = Vec::new();
+    for (i, peer) in w.peers.iter().enumerate() {
+        if let Some(addr) = p.check(format!("fleet.peers[{i}]"), node_addr(peer)) {
+            if Some(addr) != advertise && !peers.contains(&addr) {
+                peers.push(addr);
+            }
+        }
+    }
+    let secret = match w.secret.as_deref().map(|text| expand::expand(text, env)) {
+        None => Some(String::new()),
+        Some(Ok(expanded)) => Some(expanded.value),
+        // Already reported (an unset variable).
+        Some(Err(message)) => {
+            p.push("fleet.secret", message);
+            None
+        }
+    };
+    let secret = match secret {
+        None => None,
+        Some(s) if s.chars().count() >= MIN_FLEET_SECRET => Some(Secret::new(s)),
+        Some(s) if !s.is_empty() => {
+            p.push(
+                "fleet.secret",
+                format!(
+                    "must be at least {MIN_FLEET_SECRET} characters (e.g. `openssl rand -hex 32`)"
+                ),
+            );
+            None
+        }
+        Some(_) => {
+            p.push(
+                "fleet.secret",
+                "required with fleet.advertise: the same secret on every node (set HUBCACHE_FLEET_SECRET, e.g. from `openssl rand -hex 32`)",
+            );
+            None
+        }
+    };
+    Some(FleetConfig {
+        advertise: advertise?,
+        peers,
+        secret: secret?,
+    })
+}
+
+/// A node's address: `ip:port` or `host:port` (resolved now), never a wildcard or port 0.
+fn node_addr(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let bad = || format!("{text:?} is not a node address like \"10.0.0.5:8080\"");
+    let addr = match text.trim().parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => text
+            .trim()
+            .to_socket_addrs()
+            .map_err(|_| bad())?
+            .next()
+            .ok_or_else(bad)?,
+    };
+    if addr.ip().is_unspecified() || addr.port() == 0 {
+        return Err(format!(
+            "{text:?} must be an address other nodes can reach (not a wildcard, not port 0)"
+        ));
+    }
+    Ok(addr)
 }
 
 fn cache(w: &wire::Cache, p: &mut Problems) -> CacheConfig {

@@ -41,6 +41,9 @@ pub struct File {
     /// `state:` section.
     #[serde(deserialize_with = "or_default")]
     pub state: State,
+    /// `fleet:` section.
+    #[serde(deserialize_with = "or_default")]
+    pub fleet: Fleet,
     /// API users. Default: `admin` with password `"${HUBCACHE_ADMIN_PASSWORD:-password}"`.
     #[serde(deserialize_with = "users_or_default")]
     pub users: Vec<User>,
@@ -67,6 +70,7 @@ impl Default for File {
             metrics: Metrics::default(),
             cache: Cache::default(),
             state: State::default(),
+            fleet: Fleet::default(),
             users: default_users(),
             server: Server::default(),
             remotes: Vec::new(),
@@ -143,6 +147,29 @@ impl Default for State {
             path: "var/state.yaml".into(),
             postgres: None,
             key_file: None,
+        }
+    }
+}
+
+/// `fleet:` (`docs/fleet.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Fleet {
+    /// This node's address as the other nodes reach it (`host:port`). Default null: one node.
+    pub advertise: Option<String>,
+    /// The other nodes (`host:port`); may list this one too. Default none.
+    #[serde(deserialize_with = "or_default")]
+    pub peers: Vec<String>,
+    /// Shared by every node. Default `"${HUBCACHE_FLEET_SECRET:-}"`.
+    pub secret: Option<String>,
+}
+
+impl Default for Fleet {
+    fn default() -> Self {
+        Fleet {
+            advertise: None,
+            peers: Vec::new(),
+            secret: Some("${HUBCACHE_FLEET_SECRET:-}".into()),
         }
     }
 }
