@@ -19,6 +19,7 @@ mod dispatch;
 mod failure;
 mod fetch;
 mod observe;
+mod owner;
 mod proof;
 mod reply;
 mod route;
@@ -69,6 +70,8 @@ pub struct ContentProxy {
     pub content_origin: Option<String>,
     /// The sync runner's key to every remote (`None`: no sync path).
     pub sync: Option<SyncAccess>,
+    /// This node's fleet (`None`: a single node): owner routing (`docs/fleet.md`).
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 impl ContentProxy {
@@ -165,6 +168,9 @@ impl ProxyHttp for ContentProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        if let Some(peer) = owner::upstream_peer(ctx) {
+            return Ok(peer);
+        }
         fetch::upstream_peer(self, ctx).await
     }
 
@@ -177,6 +183,10 @@ impl ProxyHttp for ContentProxy {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if let Some(request) = owner::request(self, session, ctx) {
+            *upstream = request?;
+            return Ok(());
+        }
         fetch::rewrite_request(session, upstream, ctx)
     }
 
@@ -188,6 +198,9 @@ impl ProxyHttp for ContentProxy {
         upstream: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if let Some(checked) = owner::response(self, upstream, ctx) {
+            return checked;
+        }
         fetch::rewrite_response(upstream, ctx)
     }
 
@@ -218,15 +231,43 @@ impl ProxyHttp for ContentProxy {
         caching::restore_headers(resp, ctx)
     }
 
-    /// Connect failures to the file's host are retried up to the remote's `max_retries`.
+    /// Connect failures to the file's host are retried up to the remote's `max_retries`; an
+    /// owner node that cannot be reached is replaced by the next node on the ring.
     fn fail_to_connect(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        fetch::retry_connect(ctx, &mut e);
+        if ctx.fleet.owner.is_some() {
+            owner::failed(self, session, ctx, &mut e);
+        } else {
+            fetch::retry_connect(ctx, &mut e);
+        }
+        e
+    }
+
+    /// Pingora's retry policy (idempotent requests; a reused connection's failure), and an
+    /// owner node that fails before the client got anything is replaced by the next node.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        if ctx.fleet.owner.is_some() && !e.retry() {
+            owner::failed(self, session, ctx, &mut e);
+        }
         e
     }
 

@@ -33,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod downstream;
+pub mod fleet;
 pub mod hub;
 pub mod logging;
 pub mod metrics;

@@ -20,7 +20,7 @@ pub mod readiness;
 
 use crate::cache::StoreFailure;
 use crate::tasks::TaskState;
-pub use app::{metrics_service, FiguresFn, MetricsApp, TasksFn};
+pub use app::{metrics_service, FiguresFn, FleetFn, MetricsApp, TasksFn};
 use labels::{distribution_label, lookup_label, method_label, upstream_status_label};
 pub use labels::{Source, LOOKUP_RESULTS};
 pub use readiness::{ListenerProbe, Readiness};
@@ -90,6 +90,8 @@ pub struct Metrics {
     tasks: IntGaugeVec,
     task_bytes: IntCounter,
     fleet_state_version: IntGauge,
+    fleet_requests: IntCounterVec,
+    fleet_nodes: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -171,6 +173,23 @@ impl Metrics {
             fleet_state_version: gauge(
                 "hubcache_fleet_state_version",
                 "The state_version of the shared API state in use (state.postgres; 0 without it).",
+            )?,
+            fleet_requests: counters(
+                "hubcache_fleet_requests_total",
+                "File bodies asked of their owner node (role to_owner, status = the owner's \
+                 answer, error = no answer) and served to a peer (role from_peer).",
+                &["role", "status"],
+            )?,
+            fleet_nodes: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "hubcache_fleet_nodes",
+                        "Nodes of the fleet on this node's ring, by state (up, down); this node \
+                         counts as up.",
+                    ),
+                    &["state"],
+                )?,
             )?,
             store_failures: counters(
                 "hubcache_cache_store_failures_total",
@@ -295,6 +314,23 @@ impl Metrics {
     /// Publishes the `state_version` in use (`docs/fleet.md`).
     pub fn set_fleet_state_version(&self, version: i64) {
         self.fleet_state_version.set(version.max(0));
+    }
+
+    /// Counts one file body asked of an owner (`role` `to_owner`) or served to a peer
+    /// (`from_peer`); `status` 0 means no answer (labelled `error`).
+    pub fn observe_fleet(&self, role: &str, status: u16) {
+        self.fleet_requests
+            .with_label_values(&[role, &upstream_status_label(status)])
+            .inc();
+    }
+
+    /// Publishes how many nodes of the ring are up and down; called at each scrape.
+    pub fn set_fleet_nodes(&self, up: u64, down: u64) {
+        for (state, n) in [("up", up), ("down", down)] {
+            self.fleet_nodes
+                .with_label_values(&[state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Adds `n` bytes a repository sync downloaded.

@@ -199,6 +199,16 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         sync: Some(sync),
     });
 
+    // Owner routing (`docs/fleet.md` "Owner routing"): the ring is refreshed and its peers
+    // checked by a background service.
+    let fleet = config
+        .fleet
+        .as_ref()
+        .map(|f| Arc::new(crate::fleet::Fleet::new(f, None)));
+    if let Some(fleet) = &fleet {
+        server.add_service(fleet.ring.service());
+        tracing::info!(advertise = %fleet.me, peers = config.fleet.as_ref().map_or(0, |f| f.peers.len()), "fleet: owner routing");
+    }
     let proxy = ContentProxy {
         registry: registry.clone(),
         memory: metadata,
@@ -208,6 +218,7 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         api: Some(Arc::new(api.clone())),
         content_origin: config.content_origin.clone(),
         sync: Some(sync_access),
+        fleet: fleet.clone(),
     };
     let head_timeout = config.server.request_head_timeout;
     let mut content = Service::new(
@@ -238,8 +249,12 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
         let tasks: crate::metrics::TasksFn = Arc::new(move || {
             crate::metrics::count_tasks(task_registry.snapshot().tasks.iter().map(|t| &**t))
         });
-        let app = crate::metrics::MetricsApp::new(metrics.clone(), readiness.clone(), figures)
+        let mut app = crate::metrics::MetricsApp::new(metrics.clone(), readiness.clone(), figures)
             .with_tasks(tasks);
+        if let Some(fleet) = &fleet {
+            let ring = fleet.ring.clone();
+            app = app.with_fleet(Arc::new(move || ring.node_states()));
+        }
         server.add_service(crate::metrics::metrics_service(app, &listen.to_string()));
         tracing::info!(%listen, "metrics listener");
     }

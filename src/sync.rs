@@ -11,4 +11,4 @@ pub mod hub;
 pub mod patterns;
 pub mod run;
 
-pub use access::SyncAccess;
+pub use access::{KeyedPath, SyncAccess};

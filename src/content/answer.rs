@@ -50,10 +50,19 @@ pub async fn file(
     let is_get = session.req_header().method == Method::GET;
     let remember = remote.policy.stores();
     let started = std::time::Instant::now();
-    let mut answer = proxy
-        .memory
-        .resolve(remote, route, upstream_path, remember, false)
-        .await;
+    // A peer that forwarded this GET resolved it already (`docs/fleet.md` "Node to node").
+    let mut answer = match super::owner::peer_target(session, ctx).filter(|_| is_get) {
+        Some(target) => Ok(FileAnswer::Found(crate::origin::KnownFile {
+            target,
+            source: crate::origin::Lookup::Hit,
+        })),
+        None => {
+            proxy
+                .memory
+                .resolve(remote, route, upstream_path, remember, false)
+                .await
+        }
+    };
     if is_get {
         if let Ok(FileAnswer::Found(known)) = &mut answer {
             let who = proxy.memory.credentials_of(remote);
@@ -113,6 +122,7 @@ pub async fn file(
             }
             ctx.answer.lookup = Some(known.source);
             ctx.file.target = Some(known.target);
+            super::owner::choose(proxy, ctx);
             Ok(FileOutcome::Fetch)
         }
     }

@@ -49,6 +49,10 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
     else {
         return;
     };
+    // Asked of the owner node: its disk keeps the bytes, not this one's.
+    if ctx.fleet.owner.is_some() {
+        return;
+    }
     if !remote.policy.stores() || target.size > disk.stats().max_size {
         return;
     }

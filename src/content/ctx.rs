@@ -24,6 +24,8 @@ pub struct RequestCtx {
     pub file: FileCtx,
     /// Written by `fetch` (the Pingora upstream phases): the body's upstream.
     pub upstream: UpstreamCtx,
+    /// Written by `owner`: the fleet node the body is asked of.
+    pub fleet: super::owner::FleetCtx,
 }
 
 /// What the `answer` step observed of the Hub's metadata.
@@ -91,6 +93,7 @@ impl RequestCtx {
             answer: Answered::default(),
             file: FileCtx::default(),
             upstream: UpstreamCtx::default(),
+            fleet: Default::default(),
         }
     }
 }

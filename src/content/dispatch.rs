@@ -35,7 +35,10 @@ pub async fn dispatch(
             headers: &head.headers,
         },
         &snapshot,
-        proxy.sync.as_ref(),
+        route::Internal {
+            sync: proxy.sync.as_ref(),
+            peer: proxy.fleet.as_ref().map(|f| &f.access),
+        },
     );
     ctx.routing = routing;
     match decision {

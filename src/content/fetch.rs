@@ -251,6 +251,14 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
             "unexpected redirect for the file body",
         ));
     }
+    *upstream = file_answer(upstream, target)?;
+    Ok(())
+}
+
+/// The client's answer for an upstream answer about `target` (200, 206, 416 or another
+/// 4xx) rebuilt from the target: the first Hub hop's metadata, the upstream's length and range.
+pub fn file_answer(upstream: &ResponseHeader, target: &FileTarget) -> Result<ResponseHeader> {
+    let status = upstream.status;
     let mut resp = ResponseHeader::build(status, Some(10))?;
     match status {
         StatusCode::OK => {
@@ -304,8 +312,7 @@ pub fn rewrite_response(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> 
             }
         }
     }
-    *upstream = resp;
-    Ok(())
+    Ok(resp)
 }
 
 /// Connect failures to the file's host are retried up to the remote's `max_retries`.

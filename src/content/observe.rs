@@ -66,32 +66,22 @@ pub fn record(
             Some("hit") | Some("stale") => true,
             _ => ctx.file.target.is_none() && matches!(ctx.answer.lookup, Some(Lookup::Hit)),
         };
-        proxy.metrics.add_response_bytes(
-            dist_label,
-            if from_cache {
-                Source::Cache
-            } else {
-                Source::Upstream
-            },
-            bytes,
-        );
+        let source = if ctx.fleet.owner.is_some() {
+            Source::Peer
+        } else if from_cache {
+            Source::Cache
+        } else {
+            Source::Upstream
+        };
+        proxy.metrics.add_response_bytes(dist_label, source, bytes);
     }
-    if let (Some(remote), Some(up_status), Some(started)) = (
-        &ctx.routing.remote,
-        ctx.upstream.status,
-        ctx.upstream.started,
-    ) {
-        proxy.metrics.observe_upstream(
-            &remote.name,
-            up_status,
-            ctx.upstream.headers_after.unwrap_or(started.elapsed()),
-        );
-    } else if let (Some(remote), Some(started), true) =
-        (&ctx.routing.remote, ctx.upstream.started, error.is_some())
-    {
-        proxy
-            .metrics
-            .observe_upstream(&remote.name, 0, started.elapsed());
+    if ctx.routing.from_peer {
+        proxy.metrics.observe_fleet("from_peer", status);
+    }
+    // A body asked of an owner node is counted by `owner` (hubcache_fleet_requests_total), not
+    // as a request to the remote.
+    if ctx.fleet.owner.is_none() {
+        observe_upstream(proxy, error, ctx);
     }
 
     let client: Option<SocketAddr> = session
@@ -115,4 +105,25 @@ pub fn record(
         total_ms: total.as_millis() as u64,
         client,
     });
+}
+
+/// The remote's upstream figures of this request's body (or of its failure).
+fn observe_upstream(proxy: &ContentProxy, error: Option<&Error>, ctx: &RequestCtx) {
+    if let (Some(remote), Some(up_status), Some(started)) = (
+        &ctx.routing.remote,
+        ctx.upstream.status,
+        ctx.upstream.started,
+    ) {
+        proxy.metrics.observe_upstream(
+            &remote.name,
+            up_status,
+            ctx.upstream.headers_after.unwrap_or(started.elapsed()),
+        );
+    } else if let (Some(remote), Some(started), true) =
+        (&ctx.routing.remote, ctx.upstream.started, error.is_some())
+    {
+        proxy
+            .metrics
+            .observe_upstream(&remote.name, 0, started.elapsed());
+    }
 }

@@ -15,7 +15,7 @@ use super::reply::Reply;
 use crate::hub::route::{parse_hub_path, HubRoute, RouteError};
 use crate::model::{ContentGuard, Distribution, Remote};
 use crate::registry::{Matched, Snapshot};
-use crate::sync::SyncAccess;
+use crate::sync::KeyedPath;
 
 /// Longest request path accepted.
 const MAX_PATH: usize = 8 * 1024;
@@ -34,6 +34,9 @@ pub struct Routing {
     pub upstream_path: String,
     /// The parsed Hub route, once known (a re-resolve asks for it again).
     pub route: Option<HubRoute>,
+    /// The request came from a node of this fleet (it carried the fleet secret on the peer
+    /// path): its file is served here, never forwarded again (`docs/fleet.md`).
+    pub from_peer: bool,
 }
 
 /// A request for one distribution's remote, past every check.
@@ -140,27 +143,32 @@ pub struct Request<'a> {
     pub headers: &'a HeaderMap,
 }
 
+/// The keyed internal paths a request may use besides the distributions' base paths.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Internal<'a> {
+    /// The sync runner's key (`/pulp/content/.hubcache-sync/`, [`crate::sync::SyncAccess`]).
+    pub sync: Option<&'a KeyedPath>,
+    /// The fleet secret (`/pulp/content/.hubcache-peer/`, [`crate::fleet::peer`]).
+    pub peer: Option<&'a KeyedPath>,
+}
+
 /// Routes one request. Never panics on input; returns what was learned (for the context)
-/// and the decision. With `sync`, a request carrying its key may name any remote by id
-/// under `/pulp/content/.hubcache-sync/` ([`crate::sync::SyncAccess`]).
-pub fn route(
-    req: Request<'_>,
-    snapshot: &Snapshot,
-    sync: Option<&SyncAccess>,
-) -> (Routing, Decision) {
+/// and the decision. A request carrying the key of one of the `internal` paths may name any
+/// remote by id under that path.
+pub fn route(req: Request<'_>, snapshot: &Snapshot, internal: Internal<'_>) -> (Routing, Decision) {
     let mut routing = Routing::default();
-    let decision = decide(req, snapshot, sync, &mut routing);
+    let decision = decide(req, snapshot, internal, &mut routing);
     (routing, decision)
 }
 
-/// The sync runner's own request: the remote it names, served without a guard.
-fn sync_match<'a>(
+/// A request on a keyed internal path: the remote it names, served without a guard.
+fn keyed_match<'a>(
     rest: &'a str,
     headers: &HeaderMap,
     snapshot: &Snapshot,
-    sync: Option<&SyncAccess>,
+    access: Option<&KeyedPath>,
 ) -> Option<(Matched, &'a str)> {
-    let (id, distribution, tail) = sync?.split(rest, headers)?;
+    let (id, distribution, tail) = access?.split(rest, headers)?;
     let matched = Matched {
         distribution: Arc::new(distribution),
         remote: snapshot.remote(id).cloned(),
@@ -172,7 +180,7 @@ fn sync_match<'a>(
 fn decide(
     req: Request<'_>,
     snapshot: &Snapshot,
-    sync: Option<&SyncAccess>,
+    internal: Internal<'_>,
     routing: &mut Routing,
 ) -> Decision {
     use Decision::Refuse;
@@ -197,7 +205,11 @@ fn decide(
     let Some(rest) = path.strip_prefix("/pulp/content/") else {
         return Refuse(Refusal::NotContent);
     };
-    let found = sync_match(rest, headers, snapshot, sync).or_else(|| snapshot.match_content(rest));
+    let peer = keyed_match(rest, headers, snapshot, internal.peer);
+    routing.from_peer = peer.is_some();
+    let found = peer
+        .or_else(|| keyed_match(rest, headers, snapshot, internal.sync))
+        .or_else(|| snapshot.match_content(rest));
     let Some((matched, tail)) = found else {
         return Refuse(Refusal::UnknownBasePath);
     };

@@ -24,12 +24,16 @@ pub type FiguresFn = Arc<dyn Fn() -> CacheFigures + Send + Sync>;
 /// Counts the tasks per state at scrape time.
 pub type TasksFn = Arc<dyn Fn() -> TaskCounts + Send + Sync>;
 
+/// Counts the fleet's nodes (up, down) at scrape time.
+pub type FleetFn = Arc<dyn Fn() -> (u64, u64) + Send + Sync>;
+
 /// `ServeHttp` for `/metrics`, `/healthz` and `/readyz`.
 pub struct MetricsApp {
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     figures: FiguresFn,
     tasks: Option<TasksFn>,
+    fleet: Option<FleetFn>,
 }
 
 impl std::fmt::Debug for MetricsApp {
@@ -49,12 +53,19 @@ impl MetricsApp {
             readiness,
             figures,
             tasks: None,
+            fleet: None,
         }
     }
 
     /// Also publishes `hubcache_tasks` from `tasks` at each scrape.
     pub fn with_tasks(mut self, tasks: TasksFn) -> MetricsApp {
         self.tasks = Some(tasks);
+        self
+    }
+
+    /// Also publishes `hubcache_fleet_nodes` from `fleet` at each scrape.
+    pub fn with_fleet(mut self, fleet: FleetFn) -> MetricsApp {
+        self.fleet = Some(fleet);
         self
     }
 
@@ -78,6 +89,10 @@ impl MetricsApp {
                 self.metrics.set_cache_figures((self.figures)());
                 if let Some(tasks) = &self.tasks {
                     self.metrics.set_task_states(tasks());
+                }
+                if let Some(fleet) = &self.fleet {
+                    let (up, down) = fleet();
+                    self.metrics.set_fleet_nodes(up, down);
                 }
                 let mut resp = text(StatusCode::OK, self.metrics.encode());
                 resp.headers_mut().insert(

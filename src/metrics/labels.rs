@@ -13,14 +13,17 @@ pub enum Source {
     Cache,
     /// Streamed from the Hub or its CDN (whether or not it is being stored).
     Upstream,
+    /// Streamed from the node of the fleet that owns the file (`docs/fleet.md`).
+    Peer,
 }
 
 impl Source {
-    /// The label value: `cache` or `upstream`.
+    /// The label value: `cache`, `upstream` or `peer`.
     pub fn label(self) -> &'static str {
         match self {
             Source::Cache => "cache",
             Source::Upstream => "upstream",
+            Source::Peer => "peer",
         }
     }
 }

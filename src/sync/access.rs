@@ -22,38 +22,70 @@ pub const SYNC_SEGMENT: &str = ".hubcache-sync";
 /// The `distribution` name sync requests are counted under in metrics and the access log.
 pub const SYNC_DISTRIBUTION: &str = "(prewarm)";
 
-/// This process's sync key.
+/// A keyed internal path: requests under `/pulp/content/<segment>/<remote id>/<hub path>`
+/// carrying `key` in `header` are served for that remote as if an unguarded, hidden
+/// distribution named `name` served it. The sync runner's key is [`SyncAccess`] (random, per
+/// process); a fleet's peers use one with the fleet secret (`crate::fleet::peer`).
 #[derive(Clone)]
-pub struct SyncAccess {
+pub struct KeyedPath {
     key: Arc<str>,
+    header: &'static str,
+    segment: &'static str,
+    name: &'static str,
 }
 
-impl std::fmt::Debug for SyncAccess {
+/// This process's sync key.
+pub type SyncAccess = KeyedPath;
+
+impl std::fmt::Debug for KeyedPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SyncAccess(***)")
+        write!(f, "KeyedPath({}, ***)", self.segment)
     }
 }
 
-impl SyncAccess {
-    /// A fresh random key (256 bits).
+impl KeyedPath {
+    /// The sync runner's access: a fresh random key (256 bits) on [`SYNC_SEGMENT`].
     pub fn new() -> Self {
         let mut bytes = [0u8; 32];
         // The OS random source failing at start-up is not something to run without.
         getrandom::fill(&mut bytes).expect("the OS random source is available");
-        SyncAccess {
-            key: hex::encode(bytes).into(),
+        KeyedPath::with_key(
+            &hex::encode(bytes),
+            SYNC_HEADER,
+            SYNC_SEGMENT,
+            SYNC_DISTRIBUTION,
+        )
+    }
+
+    /// An access with a given key, header, path segment and stand-in distribution name.
+    pub fn with_key(
+        key: &str,
+        header: &'static str,
+        segment: &'static str,
+        name: &'static str,
+    ) -> Self {
+        KeyedPath {
+            key: key.into(),
+            header,
+            segment,
+            name,
         }
     }
 
-    /// The value the runner sends in [`SYNC_HEADER`].
+    /// The header carrying the key.
+    pub fn header_name(&self) -> &'static str {
+        self.header
+    }
+
+    /// The value to send in the header.
     pub fn header_value(&self) -> &str {
         &self.key
     }
 
-    /// Does the request carry this process's key?
+    /// Does the request carry the key (compared in constant time)?
     pub fn permits(&self, headers: &HeaderMap) -> bool {
         let expected = self.key.as_bytes();
-        headers.get_all(SYNC_HEADER).iter().any(|v| {
+        headers.get_all(self.header).iter().any(|v| {
             let v = v.as_bytes();
             v.len() == expected.len() && bool::from(v.ct_eq(expected))
         })
@@ -66,7 +98,7 @@ impl SyncAccess {
         rest: &'a str,
         headers: &HeaderMap,
     ) -> Option<(Uuid, Distribution, &'a str)> {
-        let after = rest.strip_prefix(SYNC_SEGMENT)?.strip_prefix('/')?;
+        let after = rest.strip_prefix(self.segment)?.strip_prefix('/')?;
         let (id, tail) = after.split_once('/').unwrap_or((after, ""));
         let id = Uuid::parse_str(id).ok()?;
         if !self.permits(headers) {
@@ -74,8 +106,8 @@ impl SyncAccess {
         }
         let dist = Distribution {
             meta: crate::model::Meta::new(crate::model::Origin::Api),
-            name: SYNC_DISTRIBUTION.into(),
-            base_path: format!("{SYNC_SEGMENT}/{id}"),
+            name: self.name.into(),
+            base_path: format!("{}/{id}", self.segment),
             remote: Some(id),
             content_guard: None,
             hidden: true,
@@ -83,9 +115,14 @@ impl SyncAccess {
         };
         Some((id, dist, tail))
     }
+
+    /// The path of `hub_path` (no leading `/`) for `remote` under this access's segment.
+    pub fn path(&self, remote: Uuid, hub_path: &str) -> String {
+        format!("/pulp/content/{}/{remote}/{hub_path}", self.segment)
+    }
 }
 
-impl Default for SyncAccess {
+impl Default for KeyedPath {
     fn default() -> Self {
         Self::new()
     }
@@ -127,5 +164,9 @@ mod tests {
             )
             .is_none());
         assert!(!format!("{access:?}").contains(access.header_value()));
+        assert_eq!(
+            access.path(id, "org/m/resolve/main/a.bin"),
+            sync_path(id, "org/m/resolve/main/a.bin")
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
-use super::{route, Decision, Refusal, Request};
+use super::{route, Decision, Internal, Refusal, Request};
 use crate::hub::route::RouteError;
 use crate::model::{ContentGuard, Distribution, Meta, Origin, Remote, Secret};
 use crate::registry::Snapshot;
@@ -149,7 +149,7 @@ fn every_request_routes_to_its_decision() {
             query,
             headers: &headers,
         };
-        let (routing, decision) = route(request, &snapshot, None);
+        let (routing, decision) = route(request, &snapshot, Internal::default());
         assert_eq!(got(&decision), want, "{row}");
         let logged = routing.distribution.as_ref().map(|d| d.name.as_str());
         assert_eq!(logged, dist, "{row}: distribution in the context");
@@ -158,6 +158,58 @@ fn every_request_routes_to_its_decision() {
             assert_eq!(routing.route.as_ref(), Some(&r.route), "{row}");
             assert!(routing.remote.is_some(), "{row}: remote in the context");
         }
+    }
+}
+
+#[test]
+fn the_peer_path_needs_the_fleet_secret_and_then_skips_the_guard() {
+    let snapshot = snapshot();
+    let id = snapshot.remotes[0].meta.id;
+    let peer = crate::fleet::peer::access("0123456789abcdef-fleet");
+    let sync = crate::sync::SyncAccess::new();
+    let internal = Internal {
+        sync: Some(&sync),
+        peer: Some(&peer),
+    };
+    let path = format!("/pulp/content/.hubcache-peer/{id}/gpt2/resolve/main/config.json");
+    let rows = [
+        (Some(peer.header_value()), true),
+        (Some("0123456789abcdef-fleeT"), false),
+        (Some("0123456789abcdef-flee"), false),
+        (Some(sync.header_value()), false),
+        (None, false),
+    ];
+    for (secret, is_peer) in rows {
+        let mut headers = HeaderMap::new();
+        if let Some(s) = secret {
+            headers.insert("x-hubcache-fleet", HeaderValue::from_str(s).unwrap());
+        }
+        let request = Request {
+            method: &Method::GET,
+            path: &path,
+            query: None,
+            headers: &headers,
+        };
+        let (routing, decision) = route(request, &snapshot, internal);
+        assert_eq!(routing.from_peer, is_peer, "{secret:?}");
+        let want = if is_peer {
+            Want::File("gpt2/resolve/main/config.json")
+        } else {
+            Want::Refuse(Refusal::UnknownBasePath, StatusCode::NOT_FOUND)
+        };
+        assert_eq!(got(&decision), want, "{secret:?}");
+        // The fleet secret is no guard value: a guarded distribution still refuses.
+        let guarded = Request {
+            path: "/pulp/content/guarded/gpt2/resolve/main/config.json",
+            ..request
+        };
+        let (routing, decision) = route(guarded, &snapshot, internal);
+        assert!(!routing.from_peer);
+        assert_eq!(
+            got(&decision),
+            Want::Refuse(Refusal::Denied, StatusCode::FORBIDDEN),
+            "{secret:?}"
+        );
     }
 }
 

@@ -87,6 +87,12 @@ impl TestServerBuilder {
         self
     }
 
+    /// Listen for content on this port (chosen by the test, e.g. with `free_port`).
+    pub fn listen_port(mut self, port: u16) -> Self {
+        self.config.listen_port = Some(port);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.config.env.push((key.to_string(), value.to_string()));
         self
@@ -136,7 +142,7 @@ impl TestServerBuilder {
         };
         for attempt in 1..=BIND_ATTEMPTS {
             server.ports = Ports {
-                listen: free_port(),
+                listen: server.config.listen_port.unwrap_or_else(free_port),
                 metrics: free_port(),
                 api: server.config.separate_api_listener.then(free_port),
             };

@@ -143,6 +143,8 @@ pub struct ServerConfig {
     pub args: Vec<String>,
     /// Soft open-file limit the server starts with (as a login shell's `ulimit -Sn`).
     pub fd_soft_limit: Option<u64>,
+    /// A fixed content port (a fleet's nodes must know each other's before they start).
+    pub listen_port: Option<u16>,
 }
 
 impl Default for ServerConfig {
@@ -158,6 +160,7 @@ impl Default for ServerConfig {
             env: Vec::new(),
             args: Vec::new(),
             fd_soft_limit: None,
+            listen_port: None,
         }
     }
 }
