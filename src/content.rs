@@ -6,7 +6,9 @@
 //!   `request_filter`;
 //! - `fetch`: the upstream phases of a `resolve` GET (peer, request, response headers), with
 //!   `caching` (the disk cache's side of the same phases) and `proof` (may a stored blob be
-//!   shared with this request).
+//!   shared with this request);
+//! - `owner`: in a fleet, whether a GET's body comes from this node or is streamed from the
+//!   node that owns it (`docs/fleet.md` "Owner routing"), and the upstream phases then.
 //!
 //! `ctx` is what the phases learn, grouped by the step that writes it; `observe` turns it into
 //! the access log and the metrics; `failure` maps proxy errors to statuses; `reply` writes

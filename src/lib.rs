@@ -19,6 +19,8 @@
 //!   listener (one body cap, one conversion to `http` types).
 //! - `downstream`: what every listener enforces before Pingora parses a request (request-head
 //!   deadline and size cap) and the open-file limit.
+//! - `fleet`: several nodes as one cache — the Ketama ring of nodes and what travels between
+//!   them (`docs/fleet.md` "Owner routing"); `content/owner.rs` is its request-path side.
 //! - `services`: Pingora services and `build_server`.
 //! - `cli`, `logging`: the binary's command line and log setup.
 //! - `prewarm`: `hubcache prewarm`, a client of a running server's API that syncs a Hub
