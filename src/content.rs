@@ -230,7 +230,8 @@ impl ProxyHttp for ContentProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.ttfb = Some(ctx.started.elapsed());
-        caching::restore_headers(resp, ctx)
+        caching::restore_headers(resp, ctx)?;
+        owner::mark_answer(resp, ctx)
     }
 
     /// Connect failures to the file's host are retried up to the remote's `max_retries`; an
@@ -278,9 +279,9 @@ impl ProxyHttp for ContentProxy {
         &self,
         session: &mut Session,
         e: &Error,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        failure::fail_to_proxy(session, e).await
+        failure::fail_to_proxy(session, e, ctx.routing.from_peer).await
     }
 
     /// Client errors are logged by `fail_to_proxy` as such, not by Pingora as proxy failures.

@@ -19,6 +19,7 @@ fn every_problem_has_its_path() {
         ("listen: localhost".into(), &[("listen", "not an address")]),
         ("fleet: {peers: ['127.0.0.1:1']}".into(), &[("fleet.peers", "needs fleet.advertise")]),
         ("fleet: {advertise: '127.0.0.1:8080'}".into(), &[("fleet.secret", "required with fleet.advertise")]),
+        ("fleet: {advertise: '127.0.0.1:8080', secret: \"0123456789abcdef\\n\"}".into(), &[("fleet.secret", "printable ASCII")]),
         ("fleet: {advertise: '0.0.0.0:8080', secret: short}".into(), &[("fleet.advertise", "not a wildcard"), ("fleet.secret", "at least 16")]),
         ("fleet: {advertise: '127.0.0.1:0', peers: ['no such host'], secret: '${NOPE}'}".into(), &[("fleet.advertise", "not port 0"), ("fleet.peers[0]", "not a node address"), ("fleet.secret", "NOPE is not set")]),
         ("api: {listen: '127.0.0.1:8080'}".into(), &[("api.listen", "clashes with listen")]),

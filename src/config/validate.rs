@@ -181,6 +181,13 @@ fn fleet(w: &wire::Fleet, env: Env<'_>, p: &mut Problems) -> Option<FleetConfig>
     };
     let secret = match secret {
         None => None,
+        Some(s) if !s.bytes().all(|b| b.is_ascii_graphic()) => {
+            p.push(
+                "fleet.secret",
+                "must be printable ASCII without spaces (it travels in a header), e.g. from `openssl rand -hex 32`",
+            );
+            None
+        }
         Some(s) if s.chars().count() >= MIN_FLEET_SECRET => Some(Secret::new(s)),
         Some(s) if !s.is_empty() => {
             p.push(

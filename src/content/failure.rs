@@ -35,8 +35,9 @@ pub fn is_client_error(e: &Error) -> bool {
     e.esource() == &ErrorSource::Downstream && !matches!(e.etype(), ErrorType::HTTPStatus(_))
 }
 
-/// `ProxyHttp::fail_to_proxy` for the content service.
-pub async fn fail_to_proxy(session: &mut Session, e: &Error) -> FailToProxy {
+/// `ProxyHttp::fail_to_proxy` for the content service. `from_peer`: the answer is marked as
+/// this node's own (`fleet::peer::ANSWER_HEADER`).
+pub async fn fail_to_proxy(session: &mut Session, e: &Error, from_peer: bool) -> FailToProxy {
     let (code, message) = classify(e);
     if is_client_error(e) {
         // The error names what was wrong with the framing, never the body's bytes.
@@ -47,7 +48,11 @@ pub async fn fail_to_proxy(session: &mut Session, e: &Error) -> FailToProxy {
     session.as_downstream_mut().set_keepalive(None);
     if code > 0 && !already_started {
         if let Ok(status) = http::StatusCode::from_u16(code) {
-            if let Err(err) = Reply::plain(status, message).send(session).await {
+            let mut reply = Reply::plain(status, message);
+            if from_peer {
+                reply = reply.with(crate::fleet::peer::ANSWER_HEADER, "1");
+            }
+            if let Err(err) = reply.send(session).await {
                 tracing::debug!(error = %err, "could not send the error response");
             }
         }

@@ -238,6 +238,10 @@ fn decide(
     routing.upstream_path = upstream_path.clone();
     routing.route = Some(route.clone());
     let post = method == Method::POST;
+    // A peer asks only for file bodies (`docs/fleet.md` "Node to node").
+    if routing.from_peer && !(method == Method::GET && matches!(route, HubRoute::Resolve { .. })) {
+        return Refuse(Refusal::MethodNotAllowed);
+    }
     let is_file = match &route {
         // Refused whatever the method: Xet is off, not merely this method.
         HubRoute::XetReadToken { .. } => return Refuse(Refusal::Xet),

@@ -24,6 +24,9 @@ use crate::sync::KeyedPath;
 pub const PEER_HEADER: &str = "x-hubcache-fleet";
 /// The header carrying the resolved file target (base64url of JSON).
 pub const TARGET_HEADER: &str = "x-hubcache-fleet-target";
+/// Set by the owner on the answers it gives a peer after taking the request on (a file, or the
+/// Hub's verdict on it): the asking node relays those instead of trying the next node.
+pub const ANSWER_HEADER: &str = "x-hubcache-fleet-answer";
 /// The first segment of the peer path after `/pulp/content/`.
 pub const PEER_SEGMENT: &str = ".hubcache-peer";
 /// The `distribution` label peer requests are counted under on the owner.
@@ -90,7 +93,17 @@ pub fn decode_target(headers: &HeaderMap, remote: &Remote) -> Option<FileTarget>
     let download = match wire.url {
         Some(url) => {
             let same_origin = crate::origin::is_remote_origin(remote, &url);
-            Some(Download::parse(url, same_origin)?)
+            let download = Download::parse(url, same_origin)?;
+            // The remote's token goes with a URL on its origin: only a file URL of this
+            // commit is taken (`…/resolve/<commit>/…` or `…/resolve-cache/…/<commit>/…`).
+            let path = download.path_and_query();
+            let path = path.split('?').next().unwrap_or_default();
+            if same_origin
+                && !(path.contains("/resolve") && path.contains(&format!("/{}/", wire.commit)))
+            {
+                return None;
+            }
+            Some(download)
         }
         None => None,
     };
@@ -143,16 +156,12 @@ pub fn owner_request(
     Ok(req)
 }
 
-/// Whether the owner's answer describes the bytes of `target` (its `ETag` is the file's).
-/// Answers without an `ETag` (a 304 or 416 built by the cache) pass.
+/// Whether the owner's answer describes the bytes of `target`: its `ETag` is the file's.
 pub fn same_file(headers: &HeaderMap, target: &FileTarget) -> bool {
-    match headers
+    headers
         .get(http::header::ETAG)
         .and_then(|v| v.to_str().ok())
-    {
-        Some(etag) => Etag::parse(etag).as_str() == target.etag.as_str(),
-        None => true,
-    }
+        .is_some_and(|etag| Etag::parse(etag).as_str() == target.etag.as_str())
 }
 
 #[cfg(test)]
@@ -184,8 +193,9 @@ mod tests {
     #[test]
     fn a_target_round_trips_and_the_owner_decides_the_origin() {
         let remote = remote();
+        let hub_url = format!("https://hub.example/org/m/resolve/{}/x.bin", "a".repeat(40));
         for url in [
-            Some("https://hub.example/org/m/resolve/abc/x.bin"),
+            Some(hub_url.as_str()),
             Some("https://cdn.example/x?sig=1"),
             None,
         ] {
@@ -233,6 +243,17 @@ mod tests {
             );
         }
         assert!(decode_target(&headers_with("%%%"), &remote).is_none());
+        // A URL on the remote's origin must be a file URL of the target's commit.
+        for url in [
+            "https://hub.example/api/whoami-v2",
+            "https://hub.example/org/m/resolve/main/x",
+        ] {
+            let bad = row(&c, &e, "t", &format!("\"{url}\""));
+            assert!(
+                decode_target(&headers_with(&encode(&bad)), &remote).is_none(),
+                "{url}"
+            );
+        }
         assert!(decode_target(&HeaderMap::new(), &remote).is_none());
     }
 
@@ -274,7 +295,7 @@ mod tests {
     fn an_answer_for_other_bytes_is_not_the_file() {
         let t = target(None);
         let mut h = HeaderMap::new();
-        assert!(same_file(&h, &t));
+        assert!(!same_file(&h, &t));
         h.insert("etag", format!("\"{}\"", "b".repeat(64)).parse().unwrap());
         assert!(same_file(&h, &t));
         h.insert("etag", format!("\"{}\"", "c".repeat(64)).parse().unwrap());

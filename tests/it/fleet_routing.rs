@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::metrics::{scrape, scrape_when};
-use crate::support::{free_port, Content, FakeHub, RepoSpec, TestServer};
+use crate::support::{free_port, Content, FakeHub, Fault, RepoSpec, TestServer};
 
 const SECRET: &str = "fleet-routing-secret-7d1c0e";
 const MIB: u64 = 1 << 20;
@@ -45,10 +45,15 @@ async fn node(hub: &FakeHub, port: u16, all: &[u16], extra: &str) -> TestServer 
 }
 
 async fn fleet(hub: &FakeHub, n: usize, extra: &str) -> Vec<TestServer> {
-    let ports = ports(n);
+    fleet_on(hub, &ports(n), extra).await
+}
+
+/// The fleet on these ports (node `i` listens on `ports[i]`).
+async fn fleet_on(hub: &FakeHub, ports: &[u16], extra: &str) -> Vec<TestServer> {
+    let n = ports.len();
     let mut nodes = Vec::new();
-    for port in &ports {
-        nodes.push(node(hub, *port, &ports, extra).await);
+    for port in ports {
+        nodes.push(node(hub, *port, ports, extra).await);
     }
     // Every node sees every other up (the ring's first health pass).
     for node in &nodes {
@@ -344,4 +349,62 @@ async fn remote_id(node: &TestServer) -> String {
         .next()
         .unwrap()
         .to_string()
+}
+
+/// Which node (index into `ports`) owns `etag`, as every node's ring computes it.
+async fn owner_of(ports: &[u16], etag: &str) -> usize {
+    use hubcache::fleet::{Owner, Ring};
+    let addr = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+    let ring = Ring::new(
+        addr(ports[0]),
+        ports[1..].iter().map(|p| addr(*p)).collect(),
+        None,
+    );
+    ring.refresh().await.unwrap();
+    match ring.owner(etag.trim_matches('"').as_bytes(), &[]) {
+        Owner::Me => 0,
+        Owner::Peer(a) => ports.iter().position(|p| *p == a.port()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_first_byte_costs_one_hub_fetch() {
+    let content = Content::pattern(4 * MIB, 9);
+    let hub = hub_with(&[("slow.bin", content.clone())]).await;
+    hub.fault(
+        "org/model",
+        "slow.bin",
+        Fault::SlowFirstByte(Duration::from_secs(2)),
+    );
+    let ports = ports(3);
+    let nodes = fleet_on(&hub, &ports, "").await;
+    let owner = owner_of(&ports, &hub.etag("org/model", "main", "slow.bin")).await;
+    let via = (owner + 1) % 3;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .get(nodes[via].url(&resolve("slow.bin")))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client gave up before the first byte");
+    // The owner's fill goes on without its reader, and is stored there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while objects(&nodes[owner]).await < 1.0 {
+        assert!(Instant::now() < deadline, "the owner never stored the file");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for node in &nodes {
+        let resp = node.get(&resolve("slow.bin")).await;
+        assert_eq!(sha(resp.body()), sha(&content.to_vec()));
+    }
+    // A fill another node had started when the client left would have ended by now too (it
+    // waits on the same slow first byte).
+    assert_eq!(
+        hub.body_transfers("slow.bin"),
+        1,
+        "no other node was sent to the Hub for it"
+    );
+    assert_eq!(objects(&nodes[via]).await, 0.0);
 }

@@ -211,6 +211,31 @@ fn the_peer_path_needs_the_fleet_secret_and_then_skips_the_guard() {
             "{secret:?}"
         );
     }
+    // A peer asks only for file bodies: no HEAD, no `api/…`, no POST.
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-hubcache-fleet",
+        HeaderValue::from_str(peer.header_value()).unwrap(),
+    );
+    let api = format!("/pulp/content/.hubcache-peer/{id}/api/models/gpt2/tree/main");
+    for (method, path) in [
+        (Method::HEAD, path.as_str()),
+        (Method::GET, api.as_str()),
+        (Method::POST, api.as_str()),
+    ] {
+        let request = Request {
+            method: &method,
+            path,
+            query: None,
+            headers: &headers,
+        };
+        let (_, decision) = route(request, &snapshot, internal);
+        assert_eq!(
+            got(&decision),
+            Want::Refuse(Refusal::MethodNotAllowed, StatusCode::METHOD_NOT_ALLOWED),
+            "{method} {path}"
+        );
+    }
 }
 
 #[test]
