@@ -117,8 +117,13 @@ fn with_timeouts(config: &mut postgres::Config) {
     config.options(&options);
 }
 
+/// The error with what the server said (its severity and message, without the detail, which
+/// may quote values): `postgres::Error` alone displays only "db error".
 fn db(e: postgres::Error) -> StateError {
-    StateError::Database(e.to_string())
+    match e.as_db_error() {
+        Some(said) => StateError::Database(format!("{e}: {}: {}", said.severity(), said.message())),
+        None => StateError::Database(e.to_string()),
+    }
 }
 
 fn migrate(client: &mut Client) -> Result<(), StateError> {
