@@ -248,10 +248,10 @@ pub fn import(
         let held: Vec<String> = held
             .iter()
             .filter(|(_, rows)| *rows > 0)
-            .map(|(table, rows)| format!("{rows} {table}"))
+            .map(|(table, rows)| format!("{table} {rows}"))
             .collect();
         return Err(TransferError::Refused(format!(
-            "{url} already holds objects made through the API ({} rows); nothing was written. Use --replace to replace them",
+            "{url} already holds objects made through the API (rows: {}); nothing was written. Use --replace to replace them",
             held.join(", ")
         )));
     }
