@@ -1,6 +1,8 @@
 //! The command line: `hubcache [--config FILE] [--check] [--upgrade] [--log-format json|text]`
 //! runs the server; `hubcache prewarm … REPO_ID` is a client of a running server (see
-//! [`crate::prewarm`]) and never reads a configuration file.
+//! [`crate::prewarm`]) and never reads a configuration file; `hubcache [--config FILE] state
+//! export|import` moves the API-made state between stores (see [`crate::state::transfer`],
+//! `docs/fleet.md` "From one node to a fleet").
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,18 +21,13 @@ pub enum LogFormat {
 
 /// hubcache: a pull-through cache for the Hugging Face Hub.
 #[derive(Debug, Parser)]
-#[command(
-    name = "hubcache",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "hubcache", version, about)]
 pub struct Cli {
     /// A client subcommand; without one, hubcache runs the server.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Configuration file.
-    #[arg(long, short = 'c', default_value = "conf/hubcache.yaml")]
+    /// Configuration file (also read by `state export|import`).
+    #[arg(long, short = 'c', default_value = "conf/hubcache.yaml", global = true)]
     pub config: PathBuf,
     /// Validate the configuration, print every problem with its YAML path, and exit.
     #[arg(long)]
@@ -55,6 +52,48 @@ pub enum Command {
     /// the task (without a terminal it cancels it) and exits 130. The password is read from
     /// HUBCACHE_ADMIN_PASSWORD.
     Prewarm(PrewarmArgs),
+    /// Move the state the API made (remotes, distributions, content guards, repositories,
+    /// tasks) out of the configured store, or into the configured PostgreSQL.
+    ///
+    /// Reads the configuration file like the server (`--config`); run it with the server
+    /// stopped or running. Exits 0 when done, 1 when refused or failed, 2 on a usage error or
+    /// an invalid configuration.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+/// `hubcache state export|import`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum StateCommand {
+    /// Write the API-made objects and the tasks of the configured store (the state file, or
+    /// PostgreSQL) in the state-file format, secrets included: the output is a backup, keep it
+    /// private (a file is written with mode 0600). Objects declared in the configuration file
+    /// are not written.
+    Export(ExportArgs),
+    /// Check a state file as the server does at start-up and write it into the configured
+    /// PostgreSQL (`state.postgres`) in one transaction; running nodes reload it at once.
+    Import(ImportArgs),
+}
+
+/// `hubcache state export [--output FILE]`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Write to FILE (mode 0600, replaced atomically) instead of stdout. Without it, stdout
+    /// must not be a terminal.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `hubcache state import [--replace] FILE`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Replace the API-made objects and tasks the database already holds (without it, an
+    /// import into a database holding any is refused).
+    #[arg(long)]
+    pub replace: bool,
+    /// A file written by `hubcache state export` (or a node's state file); `-` reads stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// The kind of Hub repository (`repo_type` of a hubcache repository).
@@ -117,7 +156,51 @@ pub struct PrewarmArgs {
     pub repo_id: String,
 }
 
+/// The server's own flags: refused with a subcommand.
+const SERVER_FLAGS: [&str; 3] = ["check", "upgrade", "log_format"];
+
 impl Cli {
+    /// Parses the process's arguments; exits 2 with clap's message on a usage error.
+    pub fn parse_checked() -> Cli {
+        Cli::try_parse_checked(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (the program name first). `--config` is global (`hubcache --config F
+    /// state export` and `hubcache state export --config F` both work), but the server's
+    /// flags are refused with a subcommand, and `--config` with `prewarm` (a client of a
+    /// running server, which never reads a configuration file).
+    pub fn try_parse_checked<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        let given = |m: &clap::ArgMatches, id: &str| {
+            m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        };
+        if let Some((name, sub)) = matches.subcommand() {
+            let mut refused: Vec<&str> = SERVER_FLAGS
+                .into_iter()
+                .filter(|id| given(&matches, id))
+                .collect();
+            if name == "prewarm" && (given(&matches, "config") || given(sub, "config")) {
+                refused.push("config");
+            }
+            if let Some(flag) = refused.first() {
+                return Err(command.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--{} cannot be used with the '{name}' subcommand",
+                        flag.replace('_', "-")
+                    ),
+                ));
+            }
+        }
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+    }
+
     /// Pingora's own options, filled from ours (never `Opt::parse_args()`: our flags differ).
     pub fn pingora_opt(&self) -> pingora::server::configuration::Opt {
         pingora::server::configuration::Opt {
@@ -132,7 +215,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("hubcache").chain(args.iter().copied()))
+        Cli::try_parse_checked(std::iter::once("hubcache").chain(args.iter().copied()))
     }
 
     #[test]
@@ -182,5 +265,39 @@ mod tests {
         assert!(parse(&["prewarm"]).is_err());
         assert!(parse(&["--check", "prewarm", "org/m"]).is_err());
         assert!(parse(&["prewarm", "--type", "buckets", "org/m"]).is_err());
+        assert!(parse(&["--log-format", "text", "prewarm", "org/m"]).is_err());
+        assert!(parse(&["--config", "f.yaml", "prewarm", "org/m"]).is_err());
+        assert!(parse(&["prewarm", "--config", "f.yaml", "org/m"]).is_err());
+    }
+
+    #[test]
+    fn state_export_and_import_read_the_config_before_or_after() {
+        let cli = parse(&["--config", "old.yaml", "state", "export"]).unwrap();
+        assert_eq!(cli.config, PathBuf::from("old.yaml"));
+        let Some(Command::State(StateCommand::Export(args))) = cli.command else {
+            panic!("not state export");
+        };
+        assert_eq!(args.output, None);
+        let cli = parse(&["state", "export", "-o", "s.yaml", "-c", "x.yaml"]).unwrap();
+        assert_eq!(cli.config, PathBuf::from("x.yaml"));
+        let Some(Command::State(StateCommand::Export(args))) = cli.command else {
+            panic!("not state export");
+        };
+        assert_eq!(args.output, Some(PathBuf::from("s.yaml")));
+        let cli = parse(&["-c", "new.yaml", "state", "import", "--replace", "s.yaml"]).unwrap();
+        let Some(Command::State(StateCommand::Import(args))) = cli.command else {
+            panic!("not state import");
+        };
+        assert!(args.replace);
+        assert_eq!(args.file, PathBuf::from("s.yaml"));
+    }
+
+    #[test]
+    fn state_needs_its_verb_and_import_its_file() {
+        assert!(parse(&["state"]).is_err());
+        assert!(parse(&["state", "import"]).is_err());
+        assert!(parse(&["state", "dump"]).is_err());
+        assert!(parse(&["--check", "state", "export"]).is_err());
+        assert!(parse(&["--upgrade", "state", "import", "f"]).is_err());
     }
 }

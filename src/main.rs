@@ -1,9 +1,8 @@
 //! The `hubcache` binary: parse the command line; run a client subcommand (`prewarm`), or load
-//! and check the configuration and run the server.
+//! and check the configuration and run `state export|import` or the server.
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use hubcache::cli::{Cli, Command};
 use hubcache::config::Config;
 
@@ -13,11 +12,13 @@ use hubcache::config::Config;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Some(Command::Prewarm(args)) = cli.command {
+    let mut cli = Cli::parse_checked();
+    let state = match cli.command.take() {
         // A client of a running server: no configuration file, no server, no log setup.
-        return hubcache::prewarm::main(args);
-    }
+        Some(Command::Prewarm(args)) => return hubcache::prewarm::main(args),
+        Some(Command::State(command)) => Some(command),
+        None => None,
+    };
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(problems) => {
@@ -29,6 +30,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(command) = state {
+        // Reads and writes stores, as the server would at start; no log setup (its messages
+        // go to stderr).
+        return hubcache::state::transfer::cli::main(&config, command);
+    }
     if cli.check {
         println!("{}: configuration is valid", cli.config.display());
         return ExitCode::SUCCESS;

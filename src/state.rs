@@ -40,6 +40,7 @@ mod tasks;
 mod tests;
 #[cfg(test)]
 mod tests_repositories;
+pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::io;

@@ -184,7 +184,7 @@ mod tests {
         let argv = ["hubcache", "prewarm"].iter().chain(extra).copied();
         match Cli::try_parse_from(argv).unwrap().command {
             Some(Command::Prewarm(args)) => args,
-            None => panic!("no prewarm"),
+            _ => panic!("no prewarm"),
         }
     }
 

@@ -103,8 +103,27 @@ impl Connection {
     }
 }
 
+/// Bounds every statement and every open transaction of every connection a node opens
+/// (`docs/fleet.md` "Configuration"), so a database that hangs fails an API write instead of
+/// holding it forever. An `options` setting of the URL comes later and wins.
+pub(super) const SESSION_OPTIONS: &str =
+    "-c statement_timeout=10s -c idle_in_transaction_session_timeout=60s";
+
+fn with_timeouts(config: &mut postgres::Config) {
+    let options = match config.get_options() {
+        Some(theirs) => format!("{SESSION_OPTIONS} {theirs}"),
+        None => SESSION_OPTIONS.into(),
+    };
+    config.options(&options);
+}
+
+/// The error with what the server said (its severity and message, without the detail, which
+/// may quote values): `postgres::Error` alone displays only "db error".
 fn db(e: postgres::Error) -> StateError {
-    StateError::Database(e.to_string())
+    match e.as_db_error() {
+        Some(said) => StateError::Database(format!("{e}: {}: {}", said.severity(), said.message())),
+        None => StateError::Database(e.to_string()),
+    }
 }
 
 fn migrate(client: &mut Client) -> Result<(), StateError> {
@@ -182,6 +201,7 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
+        with_timeouts(&mut config);
         let (jobs, queue) = mpsc::channel::<Job>();
         let mut connection = Connection {
             config: config.clone(),
@@ -202,6 +222,19 @@ impl PgStore {
             version: AtomicI64::new(-1),
             declared: Mutex::new(Snapshot::default()),
             observer: OnceLock::new(),
+        })
+    }
+
+    /// The number of API-made rows in each table (for `hubcache state import`).
+    pub(super) fn held(&self) -> Result<Vec<(&'static str, i64)>, StateError> {
+        self.run(|client| {
+            TABLES
+                .iter()
+                .map(|table| {
+                    let sql = format!("SELECT count(*) FROM {table}");
+                    Ok((*table, client.query_one(&sql, &[]).map_err(db)?.get(0)))
+                })
+                .collect()
         })
     }
 

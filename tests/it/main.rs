@@ -18,5 +18,6 @@ mod metrics;
 mod postgres_state;
 mod prewarm;
 mod pulp_clients;
+mod state_cli;
 mod support;
 mod sync;
