@@ -260,7 +260,9 @@ mod tests {
 
     /// What `check_answer` made of an owner's answer: the client's status, or the error's
     /// status and whether the next node is tried.
-    fn outcome(status: u16, etag: Option<&str>, owners_own: bool) -> Result<u16, (u16, bool)> {
+    type Outcome = Result<u16, (u16, bool)>;
+
+    fn outcome(status: u16, etag: Option<&str>, owners_own: bool) -> Outcome {
         let mut resp = ResponseHeader::build(status, None).unwrap();
         if let Some(etag) = etag {
             resp.insert_header("etag", format!("\"{etag}\"")).unwrap();
@@ -290,7 +292,7 @@ mod tests {
     fn the_owners_answers_are_relayed_and_only_a_failed_owner_is_replaced() {
         let file = "b".repeat(64);
         let other = "c".repeat(64);
-        let rows: &[(u16, Option<&str>, bool, Result<u16, (u16, bool)>)] = &[
+        let rows: &[(u16, Option<&str>, bool, Outcome)] = &[
             (200, Some(&file), true, Ok(200)),
             (206, Some(&file), true, Ok(206)),
             (304, None, true, Ok(304)),
