@@ -31,6 +31,7 @@
 
 mod format;
 mod merge;
+pub mod nodes;
 mod pg;
 mod reload;
 mod repositories;
@@ -55,6 +56,7 @@ use format::parse;
 use merge::merge;
 
 pub use format::{previous_path, save};
+pub use nodes::{Heartbeat, LiveNodes, NodeInfo};
 pub use pg::PgStore;
 pub use reload::{spawn_reloader, Reloader};
 pub use seal::StateKey;
