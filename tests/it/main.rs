@@ -11,6 +11,7 @@ mod clients;
 mod content;
 mod fake_hub;
 mod fleet;
+mod fleet_tasks;
 mod hardening;
 mod memory;
 mod metrics;

@@ -25,6 +25,7 @@ const BIND_ATTEMPTS: usize = 3;
 #[derive(Default)]
 pub struct TestServerBuilder {
     config: ServerConfig,
+    listen_port: Option<u16>,
 }
 
 impl TestServerBuilder {
@@ -70,6 +71,12 @@ impl TestServerBuilder {
     }
 
     /// Raw YAML merged over the generated config, for keys the builder does not model.
+    /// Listens on this port (e.g. the one `fleet.advertise` names) instead of a free one.
+    pub fn listen_port(mut self, port: u16) -> Self {
+        self.listen_port = Some(port);
+        self
+    }
+
     pub fn yaml(mut self, extra: &str) -> Self {
         self.config.extra_yaml.push(extra.to_string());
         self
@@ -136,7 +143,7 @@ impl TestServerBuilder {
         };
         for attempt in 1..=BIND_ATTEMPTS {
             server.ports = Ports {
-                listen: free_port(),
+                listen: self.listen_port.unwrap_or_else(free_port),
                 metrics: free_port(),
                 api: server.config.separate_api_listener.then(free_port),
             };
