@@ -216,3 +216,27 @@ async fn a_sync_whose_node_is_killed_is_taken_over_and_records_one_version() {
         "{repo_now}"
     );
 }
+
+#[tokio::test]
+async fn a_sync_canceled_through_another_node_stops_on_its_own() {
+    let pg = Postgres::start();
+    let keys = tempfile::tempdir().unwrap();
+    let hub = hub_with(8, Duration::from_millis(1500)).await;
+    let nodes = fleet(&pg, keys.path(), &hub).await;
+    let admins: Vec<Admin> = nodes.iter().map(Admin::new).collect();
+    let repo = repository(&admins[0], "m", json!({"repo_id": "org/m"})).await;
+    let task = start_sync(&admins[0], &repo).await;
+    task_when(&admins[1], &task, |t| t["state"] == "running").await;
+    let resp = admins[1].patch(&task, &json!({"state": "canceled"})).await;
+    assert!(resp.status().is_success(), "{}", resp.text());
+    let asked = Instant::now();
+    let t = ended(&admins[0], &task, Duration::from_secs(10)).await;
+    eprintln!(
+        "canceled through another node: ended {:?} later",
+        asked.elapsed()
+    );
+    assert_eq!(t["state"], "canceled", "{t}");
+    let t = ended(&admins[2], &task, Duration::from_secs(10)).await;
+    assert_eq!(t["state"], "canceled", "{t}");
+    assert!(versions(&admins[2], &repo).await.iter().all(|&n| n == 0));
+}

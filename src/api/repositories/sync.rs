@@ -162,3 +162,18 @@ pub(crate) async fn sync(
     spawn(sync, job, handle);
     accepted(task_href)
 }
+
+#[cfg(test)]
+mod takeover_tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_names_its_repository_and_remote_in_its_reserved_resources() {
+        let (repository, remote) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(
+            reserved_ids(&reserved(repository, remote)),
+            (Some(repository), Some(remote))
+        );
+        assert_eq!(reserved_ids(&[]), (None, None));
+    }
+}
