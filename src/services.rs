@@ -172,7 +172,11 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
     let max_size = config.cache.max_size;
     let sync_access = crate::sync::SyncAccess::new();
     let sync = Arc::new(crate::sync::run::SyncDeps {
-        tasks: crate::tasks::Tasks::new(registry.clone(), store.clone()),
+        tasks: match &config.fleet {
+            Some(fleet) => crate::tasks::Tasks::new(registry.clone(), store.clone())
+                .with_node(fleet.advertise.to_string()),
+            None => crate::tasks::Tasks::new(registry.clone(), store.clone()),
+        },
         registry: registry.clone(),
         disk: Some(disk),
         access: sync_access.clone(),
@@ -196,15 +200,23 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
                 cache_dir: cache_dir.clone(),
             }
         }),
-        sync: Some(sync),
+        sync: Some(sync.clone()),
     });
 
     // Owner routing (`docs/fleet.md` "Owner routing"): the ring is refreshed and its peers
     // checked by a background service.
+    // With PostgreSQL, the ring also takes the live nodes of the `nodes` table.
+    let live: Option<crate::fleet::LiveFn> = match &store {
+        crate::state::Store::Postgres(pg) => {
+            let nodes = pg.live_nodes();
+            Some(Box::new(move || nodes.addresses()))
+        }
+        crate::state::Store::File(_) => None,
+    };
     let fleet = config
         .fleet
         .as_ref()
-        .map(|f| Arc::new(crate::fleet::Fleet::new(f, None)));
+        .map(|f| Arc::new(crate::fleet::Fleet::new(f, live)));
     if let Some(fleet) = &fleet {
         server.add_service(fleet.ring.service());
         tracing::info!(advertise = %fleet.me, peers = config.fleet.as_ref().map_or(0, |f| f.peers.len()), "fleet: owner routing");
@@ -273,6 +285,21 @@ pub fn build_server(config: Config, opt: Opt) -> Result<Server, StartError> {
                 registry: registry.clone(),
             },
         ));
+        // Tasks of a node that is gone are taken over (`docs/fleet.md` "Tasks").
+        server.add_service(pingora::services::background::background_service(
+            "task takeover",
+            crate::sync::run::Takeover { deps: sync },
+        ));
+        if let Some(fleet) = &config.fleet {
+            // `docs/fleet.md` "Nodes": the live nodes, for the status and the owner ring.
+            server.add_service(pingora::services::background::background_service(
+                "heartbeat",
+                crate::state::Heartbeat {
+                    pg: pg.clone(),
+                    advertise: fleet.advertise,
+                },
+            ));
+        }
     }
     server.add_service(pingora::services::background::background_service(
         "listener probe",

@@ -20,7 +20,9 @@
 //! * a distribution whose guard no longer exists is dropped: serving it unguarded would
 //!   expose what the guard protected;
 //! * a repository whose remote no longer exists keeps existing with no remote;
-//! * a task left waiting, running or canceling is marked `failed` ("interrupted by a restart").
+//! * a task left waiting, running or canceling is marked `failed` ("interrupted by a restart")
+//!   — with the state file only: in PostgreSQL another node may run it, and a task whose
+//!   node is gone is taken over (`docs/fleet.md` "Tasks").
 //!
 //! With `state.postgres` the same records live in PostgreSQL instead ([`PgStore`], secrets
 //! sealed with `state.key_file`; `docs/fleet.md`), merged by the same rules; [`Store`] is the
@@ -31,6 +33,7 @@
 
 mod format;
 mod merge;
+pub mod nodes;
 mod pg;
 mod reload;
 mod repositories;
@@ -56,6 +59,7 @@ use format::parse;
 use merge::merge;
 
 pub use format::{previous_path, save};
+pub use nodes::{Heartbeat, LiveNodes, NodeInfo};
 pub use pg::PgStore;
 pub use reload::{spawn_reloader, Reloader};
 pub use seal::StateKey;

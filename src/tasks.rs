@@ -8,6 +8,7 @@
 //! [`record`] keeps at most [`MAX_FINISHED_TASKS`] finished tasks (oldest finished dropped
 //! first), [`interrupted`] marks what a restart cut short, [`purge`] drops old finished tasks.
 
+mod claims;
 mod running;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 use crate::registry::Snapshot;
 
+pub use claims::Claims;
 pub use running::{TaskHandle, Tasks};
 
 /// The most finished tasks kept; past it the oldest finished ones are dropped at each new task.
@@ -157,6 +159,9 @@ pub struct Task {
     pub created_resource_prns: Vec<String>,
     /// Hrefs of the objects it worked on.
     pub reserved_resources: Vec<String>,
+    /// The node that runs it (its `fleet.advertise`, else `<host>:<pid>`), with a state
+    /// database shared by a fleet (`docs/fleet.md` "Tasks"); `None` otherwise.
+    pub node: Option<String>,
 }
 
 impl Task {
@@ -178,6 +183,7 @@ impl Task {
             created_resources: Vec::new(),
             created_resource_prns: Vec::new(),
             reserved_resources: reserved,
+            node: None,
         }
     }
 

@@ -29,7 +29,15 @@ pub(crate) async fn status(State(deps): State<Arc<ApiDeps>>) -> axum::response::
                 .unwrap_or(false)
         }
     };
-    let body = body(&figures, connected, deps.content_origin.as_deref());
+    // With a fleet (`docs/fleet.md` "Nodes"): the live nodes by their heartbeats.
+    let nodes = match &deps.state {
+        crate::state::Store::Postgres(pg) => pg.live_nodes().all(),
+        crate::state::Store::File(_) => Vec::new(),
+    };
+    let mut body = body(&figures, connected, deps.content_origin.as_deref());
+    if !nodes.is_empty() {
+        body.fleet(&nodes);
+    }
     json_response(
         StatusCode::OK,
         &serde_json::to_value(body).unwrap_or_default(),
@@ -43,11 +51,12 @@ pub(crate) async fn status(State(deps): State<Arc<ApiDeps>>) -> axum::response::
 pub(crate) struct StatusResponse {
     /// One entry: hubcache itself.
     versions: Vec<VersionResponse>,
-    /// Always empty: hubcache has no separate workers.
+    /// Empty for a single node (it has no separate workers); with a fleet, the live nodes
+    /// (each runs tasks).
     online_workers: Vec<AppStatusResponse>,
     /// This process.
     online_api_apps: Vec<AppStatusResponse>,
-    /// This process.
+    /// This process; with a fleet, the live nodes (`name`: the node's `fleet.advertise`).
     online_content_apps: Vec<AppStatusResponse>,
     /// Whether `state.path` is usable.
     database_connection: DatabaseConnectionResponse,
@@ -139,6 +148,31 @@ pub(crate) struct CacheStatusResponse {
     pinned: u64,
 }
 
+impl StatusResponse {
+    /// A fleet's answer: every live node is a content app and a worker, named by its address,
+    /// with its last heartbeat.
+    pub(crate) fn fleet(&mut self, nodes: &[crate::state::NodeInfo]) {
+        let versions = app_versions();
+        let apps: Vec<AppStatusResponse> = nodes
+            .iter()
+            .map(|n| AppStatusResponse {
+                name: n.address.to_string(),
+                last_heartbeat: timestamp(n.last_heartbeat),
+                versions: versions.clone(),
+            })
+            .collect();
+        self.online_workers = apps.clone();
+        self.online_content_apps = apps;
+    }
+}
+
+fn app_versions() -> BTreeMap<String, String> {
+    PULP_APP_VERSIONS
+        .iter()
+        .map(|(component, version, _, _)| (component.to_string(), version.to_string()))
+        .collect()
+}
+
 /// The status document.
 pub(crate) fn body(
     figures: &StatusFigures,
@@ -148,10 +182,7 @@ pub(crate) fn body(
     let app = AppStatusResponse {
         name: format!("{}:{}", hostname(), std::process::id()),
         last_heartbeat: timestamp(SystemTime::now()),
-        versions: PULP_APP_VERSIONS
-            .iter()
-            .map(|(component, version, _, _)| (component.to_string(), version.to_string()))
-            .collect(),
+        versions: app_versions(),
     };
     StatusResponse {
         // Exactly the document's `x-pulp-app-versions`: `pulp status` compares them.
@@ -239,11 +270,7 @@ pub(crate) fn state_is_usable(path: &Path) -> bool {
 }
 
 fn hostname() -> String {
-    fs_err::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+    crate::state::nodes::hostname()
 }
 
 #[cfg(test)]
@@ -301,6 +328,38 @@ mod tests {
             let c = v["component"].as_str().unwrap();
             assert_eq!(doc["info"]["x-pulp-app-versions"][c], v["version"], "{c}");
         }
+    }
+
+    #[test]
+    fn a_fleet_lists_its_live_nodes_as_content_apps_and_workers() {
+        let figures = StatusFigures {
+            cache_max_size: 1,
+            cache_size: 0,
+            cache_objects: 0,
+            cache_pinned: 0,
+            fills_in_flight: 0,
+            evictions: 0,
+            cache_dir: ".".into(),
+        };
+        let single = serde_json::to_value(body(&figures, true, None)).unwrap();
+        assert_eq!(single["online_content_apps"].as_array().unwrap().len(), 1);
+        assert_eq!(single["online_workers"], serde_json::json!([]));
+        let node = |port: u16| crate::state::NodeInfo {
+            address: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            started: SystemTime::UNIX_EPOCH,
+            last_heartbeat: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1),
+        };
+        let mut fleet = body(&figures, true, None);
+        fleet.fleet(&[node(9000), node(9001)]);
+        let fleet = serde_json::to_value(fleet).unwrap();
+        for key in ["online_content_apps", "online_workers"] {
+            let apps = fleet[key].as_array().unwrap();
+            let names: Vec<&str> = apps.iter().map(|a| a["name"].as_str().unwrap()).collect();
+            assert_eq!(names, ["127.0.0.1:9000", "127.0.0.1:9001"], "{key}");
+            assert_eq!(apps[0]["last_heartbeat"], "1970-01-01T00:00:01.000000Z");
+            assert!(apps[0]["versions"]["hubcache"].is_string());
+        }
+        assert_eq!(fleet["online_api_apps"].as_array().unwrap().len(), 1);
     }
 
     #[test]

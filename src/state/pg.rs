@@ -30,7 +30,8 @@ use crate::registry::Snapshot;
 pub(super) const SOURCE: &str = "PostgreSQL (state.postgres)";
 
 /// The schema, one entry per version.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE state_version (
     one boolean PRIMARY KEY DEFAULT true CHECK (one),
     version bigint NOT NULL
@@ -47,7 +48,15 @@ CREATE TABLE repository_versions (
     PRIMARY KEY (repository, number)
 );
 CREATE TABLE tasks (id uuid PRIMARY KEY, position integer NOT NULL, record jsonb NOT NULL);
-"];
+",
+    "
+CREATE TABLE nodes (
+    address text PRIMARY KEY,
+    started timestamptz NOT NULL,
+    heartbeat timestamptz NOT NULL
+);
+",
+];
 
 /// Serialises migrations of concurrent nodes (an arbitrary constant: "hubcache" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6875_6263_6163_6865;
@@ -76,6 +85,8 @@ pub struct PgStore {
     pub(super) declared: Mutex<Snapshot>,
     /// Told every new version in use (the `hubcache_fleet_state_version` gauge).
     observer: OnceLock<Box<dyn Fn(i64) + Send + Sync>>,
+    /// The live nodes of the fleet, kept by the heartbeat ([`super::nodes`]).
+    live_nodes: Arc<super::nodes::LiveNodes>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -222,6 +233,7 @@ impl PgStore {
             version: AtomicI64::new(-1),
             declared: Mutex::new(Snapshot::default()),
             observer: OnceLock::new(),
+            live_nodes: Arc::default(),
         })
     }
 
@@ -268,6 +280,16 @@ impl PgStore {
     /// Whether the connection is open (for the status endpoint); does not wait for a query.
     pub fn is_usable(&self) -> bool {
         self.run(|_| Ok(())).is_ok()
+    }
+
+    /// The live nodes of the fleet (empty until the heartbeat runs: `fleet` set).
+    pub fn live_nodes(&self) -> Arc<super::nodes::LiveNodes> {
+        self.live_nodes.clone()
+    }
+
+    /// The connection settings, for the connections of their own (task claims).
+    pub(crate) fn connection_config(&self) -> &postgres::Config {
+        &self.config
     }
 
     /// The `state_version` of the snapshot in use (-1 before the first load).
@@ -322,10 +344,12 @@ impl PgStore {
     }
 
     /// Reads every row and merges them with `declared` (see [`crate::state`]), remembering
-    /// `declared` for the reloads and the version read.
+    /// `declared` for the reloads and the version read. Unfinished tasks are kept as they
+    /// are: another node may run them, and one whose node is gone is taken over
+    /// (`docs/fleet.md` "Tasks").
     pub fn load(&self, declared: &Snapshot) -> Result<Loaded, StateError> {
         *self.declared.lock() = declared.clone();
-        let (version, loaded) = self.read_merged(declared, true)?;
+        let (version, loaded) = self.read_merged(declared, false)?;
         self.set_version(version);
         Ok(loaded)
     }

@@ -17,6 +17,7 @@ use postgres::{Client, NoTls};
 use super::pg::PgStore;
 use super::StateError;
 use crate::registry::{Registry, Snapshot};
+use crate::tasks::{Task, TaskState};
 
 /// The periodic version check (a notification may be lost while disconnected).
 const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -108,11 +109,56 @@ impl PgStore {
         }
         let mut snapshot = loaded.snapshot;
         for task in &mut snapshot.tasks {
-            if let Some(mine) = current.task(task.id).filter(|m| m.updated > task.updated) {
-                *task = mine.clone();
-            }
+            *task = newer_task(task, current.task(task.id));
         }
         self.set_version(version);
         Ok(Some(snapshot))
+    }
+}
+
+/// What a reload keeps of a task: this node's copy when it changed it later than the
+/// database's (its progress is in memory only) — unless another node took it over (the
+/// stored node differs), and with a cancel asked on another node kept (`docs/fleet.md`
+/// "Tasks").
+fn newer_task(stored: &Arc<Task>, mine: Option<&Arc<Task>>) -> Arc<Task> {
+    let Some(mine) = mine.filter(|m| m.updated > stored.updated && m.node == stored.node) else {
+        return stored.clone();
+    };
+    if stored.state == TaskState::Canceling && mine.state == TaskState::Running {
+        let mut kept = Task::clone(mine);
+        kept.state = TaskState::Canceling;
+        return Arc::new(kept);
+    }
+    mine.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn task(state: TaskState, node: &str, at: u64) -> Arc<Task> {
+        let mut t = Task::waiting("t", "cid".into(), Vec::new());
+        t.state = state;
+        t.node = Some(node.into());
+        t.updated = SystemTime::UNIX_EPOCH + Duration::from_secs(at);
+        Arc::new(t)
+    }
+
+    #[test]
+    fn a_reload_keeps_newer_local_progress_but_not_a_taken_over_task_nor_over_a_cancel() {
+        let stored = task(TaskState::Running, "a", 1);
+        let mine = task(TaskState::Running, "a", 2);
+        assert!(Arc::ptr_eq(&newer_task(&stored, Some(&mine)), &mine));
+        let older = task(TaskState::Running, "a", 0);
+        assert!(Arc::ptr_eq(&newer_task(&stored, Some(&older)), &stored));
+        let taken = task(TaskState::Running, "b", 1);
+        assert!(Arc::ptr_eq(&newer_task(&taken, Some(&mine)), &taken));
+        let canceling = task(TaskState::Canceling, "a", 1);
+        assert_eq!(
+            newer_task(&canceling, Some(&mine)).state,
+            TaskState::Canceling
+        );
+        assert!(Arc::ptr_eq(&newer_task(&stored, None), &stored));
     }
 }

@@ -34,6 +34,9 @@ pub(super) struct TaskRecord {
     created_resource_prns: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     reserved_resources: Vec<String>,
+    /// The node running it (`docs/fleet.md` "Tasks").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -88,6 +91,7 @@ pub(super) fn records(tasks: &[Arc<Task>]) -> Vec<TaskRecord> {
             created_resources: t.created_resources.clone(),
             created_resource_prns: t.created_resource_prns.clone(),
             reserved_resources: t.reserved_resources.clone(),
+            node: t.node.clone(),
         })
         .collect()
 }
@@ -139,6 +143,7 @@ pub(super) fn restore(
             created_resources: r.created_resources,
             created_resource_prns: r.created_resource_prns,
             reserved_resources: r.reserved_resources,
+            node: r.node,
         };
         if restart && tasks::interrupted(&mut task) {
             warnings.push(format!(

@@ -7,9 +7,12 @@
 
 mod flow;
 pub mod progress;
+mod takeover;
 #[cfg(test)]
 mod tests;
 pub mod version;
+
+pub use takeover::Takeover;
 
 use std::sync::Arc;
 
@@ -66,7 +69,9 @@ pub struct SyncJob {
     pub pinned: bool,
 }
 
-/// Runs `job` in the background, reporting through `handle` (already `running` and saved).
+/// Runs `job` in the background, reporting through `handle` (already `running` and saved):
+/// the one way a sync task starts, whether the API accepted it here or it was taken over
+/// from a node that stopped ([`Takeover`]).
 pub fn spawn(deps: Arc<SyncDeps>, job: SyncJob, handle: TaskHandle) {
     tokio::spawn(run(deps, job, handle));
 }

@@ -1,12 +1,19 @@
 //! Long-running tasks: started, given progress in memory, finished — each state change saved
 //! with the rest of the state. (Configuration writes do not come here: their task is recorded
 //! `completed` in the registry update that applies the change.)
+//!
+//! With PostgreSQL a task is run only while this node holds its claim ([`Claims`],
+//! `docs/fleet.md` "Tasks"): taken before the task is first saved, given up after its end is
+//! saved. A run whose claim was lost saves nothing more, and its end is saved only while the
+//! stored task still names this node and is unfinished.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use uuid::Uuid;
 
+use super::claims::{Claims, Lost};
 use super::{record, ProgressReport, Task, TaskState, MAX_FINISHED_TASKS};
 use crate::registry::{Registry, Snapshot};
 use crate::state::{self, StateError};
@@ -16,21 +23,85 @@ use crate::state::{self, StateError};
 pub struct Tasks {
     registry: Arc<Registry>,
     state: state::Store,
+    /// With PostgreSQL: this node's claims.
+    claims: Option<Arc<Claims>>,
+    /// With PostgreSQL: the name of this node in the tasks it runs.
+    node: Option<String>,
 }
 
-/// A task started with [`Tasks::start`]; the runner reports through it.
+/// A task started with [`Tasks::start`] (or taken over, [`Tasks::adopt`]); the runner reports
+/// through it. Dropping it gives its claim up.
 #[derive(Debug)]
 pub struct TaskHandle {
     tasks: Tasks,
     id: Uuid,
+    lost: Option<Lost>,
+}
+
+impl Drop for TaskHandle {
+    fn drop(&mut self) {
+        if let Some(claims) = &self.tasks.claims {
+            claims.release(self.id);
+        }
+    }
 }
 
 impl Tasks {
     /// Tasks kept in `registry`, saved to `state` (a state file's path, or PostgreSQL).
+    /// With PostgreSQL, tasks are claimed on a connection of their own and name this node
+    /// `<host>:<pid>` until [`Self::with_node`].
     pub fn new(registry: Arc<Registry>, state: impl Into<state::Store>) -> Self {
+        let state = state.into();
+        let (claims, node) = match &state {
+            state::Store::Postgres(pg) => (
+                Some(Arc::new(Claims::new(pg.connection_config().clone()))),
+                Some(format!(
+                    "{}:{}",
+                    crate::state::nodes::hostname(),
+                    std::process::id()
+                )),
+            ),
+            state::Store::File(_) => (None, None),
+        };
         Tasks {
             registry,
-            state: state.into(),
+            state,
+            claims,
+            node,
+        }
+    }
+
+    /// Names this node `node` (its `fleet.advertise`) in the tasks it runs (PostgreSQL only).
+    pub fn with_node(mut self, node: String) -> Self {
+        if self.node.is_some() {
+            self.node = Some(node);
+        }
+        self
+    }
+
+    /// This node's claims (PostgreSQL only).
+    pub fn claims(&self) -> Option<&Arc<Claims>> {
+        self.claims.as_ref()
+    }
+
+    /// This node's name in the tasks it runs (PostgreSQL only).
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// The live objects the tasks are kept in.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Claims task `id` (nothing to claim without PostgreSQL). `Ok(None)`: another node holds it.
+    fn claim(&self, id: Uuid) -> Result<Option<Option<Lost>>, StateError> {
+        match &self.claims {
+            None => Ok(Some(None)),
+            Some(claims) => claims
+                .claim(id)
+                .map(|held| held.map(Some))
+                .map_err(StateError::Database),
         }
     }
 
@@ -45,12 +116,59 @@ impl Tasks {
         task.state = TaskState::Running;
         task.unblocked_at = Some(task.created);
         task.started_at = Some(task.created);
+        task.node = self.node.clone();
         let id = task.id;
-        self.save(|snap| record(snap, task, MAX_FINISHED_TASKS))?;
-        Ok(TaskHandle {
+        // Claimed before it is first saved: no other node may take it over meanwhile.
+        let lost = self
+            .claim(id)?
+            .ok_or_else(|| StateError::Database(format!("task {id} is claimed elsewhere")))?;
+        let handle = TaskHandle {
             tasks: self.clone(),
             id,
-        })
+            lost,
+        };
+        self.save(|snap| record(snap, task, MAX_FINISHED_TASKS))?;
+        Ok(handle)
+    }
+
+    /// Takes over task `id`, which this node just claimed from a node that is gone
+    /// (`docs/fleet.md` "Tasks"): saved as `running` on this node, its progress reset, and
+    /// handed back to be run again from the start. A task found finished (or gone) meanwhile
+    /// is left alone (`None`); one being canceled is ended `canceled` (`None`).
+    pub fn adopt(&self, id: Uuid, lost: Option<Lost>) -> Result<Option<TaskHandle>, StateError> {
+        let handle = TaskHandle {
+            tasks: self.clone(),
+            id,
+            lost,
+        };
+        let node = self.node.clone();
+        let run = self.save(move |snap| {
+            let Some(task) = snap.task(id).filter(|t| !t.state.is_final()) else {
+                return false;
+            };
+            let previous = task.node.clone().unwrap_or_else(|| "?".into());
+            let canceling = task.state == TaskState::Canceling;
+            update_task(snap, id, |task| {
+                let now = SystemTime::now();
+                if canceling {
+                    task.finish(
+                        now,
+                        TaskState::Canceled,
+                        Some(format!(
+                            "canceled: the node running it ({previous}) stopped before it did"
+                        )),
+                    );
+                } else {
+                    task.state = TaskState::Running;
+                    task.unblocked_at.get_or_insert(now);
+                    task.started_at.get_or_insert(now);
+                    task.progress_reports.clear();
+                }
+                task.node = node;
+            });
+            !canceling
+        })?;
+        Ok(run.then_some(handle))
     }
 
     /// Applies `change` and saves the state before publishing it.
@@ -89,20 +207,33 @@ impl TaskHandle {
         self.id
     }
 
+    /// Whether its claim was lost to another node: nothing more is saved or published.
+    pub fn is_lost(&self) -> bool {
+        self.lost
+            .as_ref()
+            .is_some_and(|l| l.load(Ordering::Acquire))
+    }
+
     /// Replaces the task's progress reports; in memory only (cheap enough to call every second).
     pub fn progress(&self, reports: Vec<ProgressReport>) {
+        if self.is_lost() {
+            return;
+        }
         self.tasks
             .touch(self.id, move |task| task.progress_reports = reports);
     }
 
     /// Has someone asked to cancel the task? The runner should stop and [`Self::finish`].
+    /// A lost claim counts as a cancel (the runner stops).
     pub fn is_canceling(&self) -> bool {
-        self.tasks
-            .registry
-            .snapshot()
-            .tasks
-            .iter()
-            .any(|t| t.id == self.id && t.state == TaskState::Canceling)
+        self.is_lost()
+            || self
+                .tasks
+                .registry
+                .snapshot()
+                .tasks
+                .iter()
+                .any(|t| t.id == self.id && t.state == TaskState::Canceling)
     }
 
     /// Ends the task (saved): `Ok(created hrefs and prns)` completes it, `Err(description)`
@@ -116,12 +247,25 @@ impl TaskHandle {
     /// `change` (which answers the created hrefs and prns) and completes the task in ONE saved
     /// update, so a result and its task are never saved apart. A task being canceled ends
     /// `canceled` and `change` is not applied. Answers whether `change` was applied.
+    ///
+    /// Nothing is saved when the claim was lost, or when the stored task is finished or run
+    /// by another node (taken over): that node's run is the one recorded.
     pub fn finish_with<F>(self, outcome: Result<F, String>) -> Result<bool, StateError>
     where
         F: FnOnce(&mut Snapshot) -> Vec<(String, String)> + Clone,
     {
         let id = self.id;
+        if self.is_lost() {
+            return Ok(false);
+        }
+        let node = self.tasks.node.clone();
         self.tasks.save(move |snap| {
+            let ours = snap
+                .task(id)
+                .is_some_and(|t| !t.state.is_final() && t.node == node);
+            if !ours {
+                return false;
+            }
             let canceling = snap
                 .tasks
                 .iter()

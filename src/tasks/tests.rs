@@ -248,3 +248,73 @@ fn finish_with_applies_the_change_and_completes_in_one_update_unless_canceling()
     assert_eq!(snap.tasks[1].state, TaskState::Canceled);
     assert!(snap.tasks[1].created_resources.is_empty());
 }
+
+#[test]
+fn a_task_taken_over_elsewhere_is_not_finished_here_and_adopting_restarts_or_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.yaml");
+    let registry = Arc::new(Registry::new(Snapshot::default()));
+    let tasks = Tasks::new(registry.clone(), path.clone());
+    let set = |id, change: &dyn Fn(&mut Task)| {
+        let _: Result<(), ()> = registry.update(
+            |snap| {
+                let slot = snap.tasks.iter_mut().find(|t| t.id == id).unwrap();
+                let mut t = Task::clone(slot);
+                change(&mut t);
+                *slot = Arc::new(t);
+                Ok(())
+            },
+            |_| Ok(()),
+        );
+    };
+
+    // Another node took it over (the stored task names it): this run's end is not saved.
+    let handle = tasks.start("sync", "cid".into(), Vec::new()).unwrap();
+    let id = handle.id();
+    set(id, &|t| t.node = Some("127.0.0.1:2".into()));
+    let applied = handle
+        .finish_with(Ok(|_: &mut Snapshot| {
+            vec![("/v/1/".into(), "prn:v".into())]
+        }))
+        .unwrap();
+    assert!(!applied);
+    let task = registry.snapshot().task(id).unwrap().clone();
+    assert_eq!(
+        task.state,
+        TaskState::Running,
+        "left to the node running it"
+    );
+    assert!(task.created_resources.is_empty());
+
+    // Adopted: running here again, progress reset; it can finish.
+    set(id, &|t| {
+        t.progress_reports = vec![ProgressReport::completed("x", "x", 1)];
+        t.node = None;
+    });
+    let handle = tasks
+        .adopt(id, None)
+        .unwrap()
+        .expect("a running task is run again");
+    let task = registry.snapshot().task(id).unwrap().clone();
+    assert_eq!(task.state, TaskState::Running);
+    assert!(task.progress_reports.is_empty());
+    handle.finish(Ok(Vec::new())).unwrap();
+    assert!(
+        tasks.adopt(id, None).unwrap().is_none(),
+        "a finished task is left alone"
+    );
+
+    // A task being canceled when its node went away ends canceled, saying why.
+    let handle = tasks.start("sync", "cid".into(), Vec::new()).unwrap();
+    let id = handle.id();
+    std::mem::forget(handle);
+    set(id, &|t| t.state = TaskState::Canceling);
+    assert!(tasks.adopt(id, None).unwrap().is_none());
+    let saved = crate::state::load(&path, &Snapshot::default()).unwrap();
+    let task = saved.snapshot.tasks.iter().find(|t| t.id == id).unwrap();
+    assert_eq!(task.state, TaskState::Canceled);
+    assert!(
+        task.error.as_deref().unwrap().contains("stopped"),
+        "{task:?}"
+    );
+}

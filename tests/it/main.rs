@@ -12,6 +12,7 @@ mod content;
 mod fake_hub;
 mod fleet;
 mod fleet_routing;
+mod fleet_tasks;
 mod hardening;
 mod memory;
 mod metrics;

@@ -75,7 +75,8 @@ async fn api_writes_survive_a_restart_and_secrets_are_sealed_in_the_database() {
     assert_eq!(pg.psql("SELECT version FROM state_version").trim(), "3");
     assert_eq!(
         pg.psql("SELECT max(version) FROM schema_version").trim(),
-        "1"
+        "2",
+        "migration 2 made the nodes table"
     );
 
     let dump = pg.dump();

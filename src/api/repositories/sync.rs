@@ -20,6 +20,7 @@ use crate::api::resource::{href, Kind};
 use crate::api::tasks::{accepted, logging_cid};
 use crate::api::ApiDeps;
 use crate::model::{Remote, Repository};
+use crate::registry::Snapshot;
 use crate::sync::hub::RepoRef;
 use crate::sync::patterns::Patterns;
 use crate::sync::run::{spawn, SyncJob};
@@ -56,6 +57,17 @@ fn job(deps: &ApiDeps, id: &str, headers: &HeaderMap, body: &[u8]) -> Result<Syn
     // Accepted and ignored (see the module docs).
     let _mirror = input.boolean("mirror");
     input.errors.into_result()?;
+    job_for(&snap, repo, remote)
+}
+
+/// What a sync of `repo` through `remote` (else the repository's own) runs, as the stored
+/// objects say now: used by the API and when a node takes a sync over from a node that is
+/// gone (`docs/fleet.md` "Tasks").
+pub(crate) fn job_for(
+    snap: &Snapshot,
+    repo: &Repository,
+    remote: Option<Uuid>,
+) -> Result<SyncJob, ApiError> {
     let remote = remote
         .or(repo.remote)
         .and_then(|id| snap.remote(id).cloned())
@@ -67,7 +79,7 @@ fn job(deps: &ApiDeps, id: &str, headers: &HeaderMap, body: &[u8]) -> Result<Syn
     let patterns = Patterns::new(&repo.allow_patterns, &repo.ignore_patterns)
         .map_err(|e| ApiError::field("allow_patterns", e.0))?;
     Ok(SyncJob {
-        repository: id,
+        repository: repo.meta.id,
         remote,
         repo: RepoRef {
             repo_type: repo.repo_type.as_str().into(),
@@ -77,6 +89,31 @@ fn job(deps: &ApiDeps, id: &str, headers: &HeaderMap, body: &[u8]) -> Result<Syn
         patterns,
         pinned: repo.pinned,
     })
+}
+
+/// The reserved resources of a sync of `repository` through `remote`: the repository, and
+/// the remote shared (pulpcore's). A takeover reads the remote back from them.
+pub(crate) fn reserved(repository: Uuid, remote: Uuid) -> Vec<String> {
+    vec![
+        href::<Repository>(repository),
+        format!("shared:{}", href::<Remote>(remote)),
+    ]
+}
+
+/// The repository and remote a sync task named in its reserved resources.
+pub(crate) fn reserved_ids(reserved: &[String]) -> (Option<Uuid>, Option<Uuid>) {
+    let id_in = |s: &str, collection: &str| {
+        s.strip_prefix(collection)
+            .and_then(|rest| Uuid::parse_str(rest.trim_end_matches('/')).ok())
+    };
+    let repository = reserved
+        .iter()
+        .find_map(|s| id_in(s, Repository::COLLECTION));
+    let remote = reserved
+        .iter()
+        .filter_map(|s| s.strip_prefix("shared:"))
+        .find_map(|s| id_in(s, Remote::COLLECTION));
+    (repository, remote)
 }
 
 /// `POST <repository>sync/`.
@@ -114,10 +151,7 @@ pub(crate) async fn sync(
                 ),
             ));
         }
-        let reserved = vec![
-            href::<Repository>(repository),
-            format!("shared:{}", href::<Remote>(remote)),
-        ];
+        let reserved = reserved(repository, remote);
         tasks
             .start(SYNC_TASK, cid, reserved)
             .map_err(|e| ApiError::Internal(format!("starting the sync task: {e}")))
@@ -127,4 +161,19 @@ pub(crate) async fn sync(
     let task_href = crate::tasks::href(handle.id());
     spawn(sync, job, handle);
     accepted(task_href)
+}
+
+#[cfg(test)]
+mod takeover_tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_names_its_repository_and_remote_in_its_reserved_resources() {
+        let (repository, remote) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(
+            reserved_ids(&reserved(repository, remote)),
+            (Some(repository), Some(remote))
+        );
+        assert_eq!(reserved_ids(&[]), (None, None));
+    }
 }
