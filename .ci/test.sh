@@ -42,5 +42,6 @@ bash .ci/check-observability.sh
 # would only add a third build of pingora, in the release profile.
 echo "== load script smoke run (checks every body, not the figures)"
 bash benches/load.sh --smoke --bin target/debug/hubcache
+bash benches/fleet.sh --smoke --bin target/debug/hubcache   # fails unless 8 vs 24 origin fetches
 
 echo "hubcache: $passed passed, $failed failed"

@@ -68,62 +68,22 @@ PARALLEL=4        # b) and e)
 WRK_CONNS=64      # a)
 ORG=bench-org REPO=bench-model COMMIT=5f1b0c3a9e7d2b4c6a8e0f1d3b5c7e9a1b3d5f70
 
-# Loopback only: no proxy from the environment may catch a request (curl, or hubcache's client).
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+source "$ROOT/benches/lib.sh"
+bench_env
 CURL=(curl -sS --noproxy '*' --max-time "$CURL_MAX")
 
 T="" STARTED_PIDS=() WATCHDOG_PID=""
 declare -A SIZE SHA LABEL
 
-log() { printf '[load.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "FAIL: $*"; exit 1; }
-
-# ---- process control (only our own pids) -----------------------------------------------------
-
-children_of() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | sed '/^$/d' || true; }
-alive() { kill -0 "$1" 2>/dev/null; }
-# running PID: exists and is not a zombie waiting to be reaped.
-running() { local st; st=$(awk '{print $3}' /proc/"$1"/stat 2>/dev/null || true); [ -n "$st" ] && [ "$st" != Z ]; }
-
-# stop_pid PID SIGNAL SECONDS: signal, poll until gone, SIGKILL after SECONDS; reap.
-stop_pid() {
-    local pid=$1 sig=$2 secs=$3 deadline
-    running "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -s "$sig" "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + secs))
-    while running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
-    if running "$pid"; then
-        log "pid $pid did not stop on SIG$sig within ${secs}s; SIGKILL"
-        kill -s KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-# stop_nginx MASTER: fast shutdown of our nginx master; its workers too if it had to be killed.
-stop_nginx() {
-    local master=$1 kids
-    kids=$(children_of "$master")
-    stop_pid "$master" TERM 20
-    for k in $kids; do alive "$k" && kill -s KILL "$k" 2>/dev/null || true; done
-}
-
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    [ -n "$WATCHDOG_PID" ] && { kill "$WATCHDOG_PID" 2>/dev/null || true; wait "$WATCHDOG_PID" 2>/dev/null || true; }
+    stop_watchdog
     [ -n "${HUB_PID:-}" ] && stop_pid "$HUB_PID" INT 10
     [ -n "${PROXY_PID:-}" ] && stop_nginx "$PROXY_PID"
     [ -n "${ORIGIN_PID:-}" ] && stop_nginx "$ORIGIN_PID"
     for p in "${STARTED_PIDS[@]}"; do alive "$p" && kill -s KILL "$p" 2>/dev/null || true; done
-    if [ -n "$T" ] && [ -d "$T" ]; then
-        if [ "$KEEP" = 1 ] || [ $rc -ne 0 ]; then
-            log "temp dir kept: $T"
-            # the large files are not worth keeping
-            rm -rf "$T/files" "$T/dl" "$T/hubcache/cache" "$T/nginx/cache" 2>/dev/null || true
-        else
-            rm -rf "$T"
-        fi
-    fi
+    keep_tmp $rc
     exit $rc
 }
 trap cleanup EXIT
@@ -131,130 +91,17 @@ trap 'die "interrupted"' INT TERM
 
 # ---- helpers ---------------------------------------------------------------------------------
 
-human() { awk -v b="$1" 'BEGIN{ if (b>=1073741824) printf "%g GiB", b/1073741824;
-    else if (b>=1048576) printf "%g MiB", b/1048576; else printf "%g KiB", b/1024 }'; }
-
 median() { # numbers as arguments
     printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR==0) {print "nan"; exit}
         if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
 }
 
-free_port() {
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-    else
-        local p used; used=$(ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://')
-        while :; do p=$((20000 + RANDOM % 40000)); grep -qx "$p" <<<"$used" || { echo "$p"; return; }; done
-    fi
-}
-
-# gen_file PATH SIZE SEED: deterministic, incompressible bytes (AES-CTR keystream; a text
-# pattern when openssl is missing).
-gen_file() {
-    local path=$1 size=$2 seed=$3
-    if command -v openssl >/dev/null 2>&1; then
-        { openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$seed")" -iv 00000000000000000000000000000000 \
-            -in /dev/zero 2>/dev/null || true; } | head -c "$size" >"$path"
-    else
-        { yes "hubcache bench file $seed" || true; } | head -c "$size" >"$path"
-    fi
-    [ "$(stat -c %s "$path")" = "$size" ] || die "could not generate $path"
-}
-
-file_path() { echo "/$ORG/$REPO/resolve/$COMMIT/$1"; }
 url_of() { # TARGET NAME
     case "$1" in
         origin) echo "http://127.0.0.1:$ORIGIN_PORT$(file_path "$2")" ;;
         nginx) echo "http://127.0.0.1:$PROXY_PORT$(file_path "$2")" ;;
         hubcache) echo "http://127.0.0.1:$HUB_PORT/pulp/content/bench$(file_path "$2")" ;;
     esac
-}
-
-# wait_http URL CODE PID WHAT: poll until URL answers CODE; fail fast if PID dies.
-wait_http() {
-    local url=$1 want=$2 pid=$3 what=$4 code deadline=$((SECONDS + 60))
-    while :; do
-        code=$("${CURL[@]}" --max-time 2 -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || true)
-        [ "$code" = "$want" ] && return 0
-        running "$pid" || die "$what exited during start-up (see $T)"
-        [ $SECONDS -lt $deadline ] || die "$what not ready after 60 s (last status ${code:-none})"
-        sleep 0.05
-    done
-}
-
-# ---- origin ----------------------------------------------------------------------------------
-
-nginx_common() { # PREFIX
-    [ "$(id -u)" = 0 ] && echo "user root;"
-    cat <<EOF
-worker_processes 2;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections 4096; }
-EOF
-}
-nginx_http_common() { # PREFIX
-    cat <<EOF
-    client_body_temp_path $1/tmp/body;
-    proxy_temp_path $1/tmp/proxy;
-    fastcgi_temp_path $1/tmp/fastcgi;
-    uwsgi_temp_path $1/tmp/uwsgi;
-    scgi_temp_path $1/tmp/scgi;
-    types { } default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-EOF
-}
-
-start_origin() {
-    local d=$T/origin name
-    mkdir -p "$d/tmp"
-    {
-        nginx_common "$d"
-        echo "http {"
-        nginx_http_common "$d"
-        cat <<EOF
-    log_format bench '\$request_method \$status \$body_bytes_sent \$uri \$request_time \$msec \$remote_port';
-    server {
-        listen 127.0.0.1:$ORIGIN_PORT;
-        access_log $d/access.log bench;
-        root $T/files;
-        location = /__status { stub_status; access_log off; }
-EOF
-        for name in small.bin mid.bin big.bin; do
-            cat <<EOF
-        location = $(file_path "$name") {
-            add_header X-Repo-Commit $COMMIT always;
-            add_header X-Linked-Etag '"${SHA[$name]}"' always;
-            add_header X-Linked-Size ${SIZE[$name]} always;
-        }
-EOF
-        done
-        echo "    }"
-        echo "}"
-    } >"$d/nginx.conf"
-    "$NGINX" -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' >>"$d/stderr.log" 2>&1 &
-    ORIGIN_PID=$!
-    wait_http "http://127.0.0.1:$ORIGIN_PORT/__status" 200 "$ORIGIN_PID" "origin nginx"
-}
-
-# Origin body fetches since log line FROM for NAME: "<count> <bytes>" (GET, 200/206, bytes > 0).
-origin_lines() { wc -l <"$T/origin/access.log"; }
-origin_fetches() { # FROM NAME
-    awk -v from="$1" -v uri="$(file_path "$2")" \
-        'NR>from && $1=="GET" && $4==uri && ($2==200||$2==206) && $3>0 {c++; b+=$3}
-         END {printf "%d %d\n", c, b}' "$T/origin/access.log"
-}
-# Waits until the origin writes no response (stub_status "Writing: 1" is this request).
-origin_idle() {
-    local w deadline=$((SECONDS + 60))
-    while :; do
-        w=$("${CURL[@]}" "http://127.0.0.1:$ORIGIN_PORT/__status" | awk '/Writing:/{print $4}')
-        [ "$w" = 1 ] && return 0
-        [ $SECONDS -lt $deadline ] || die "origin still writing responses after 60 s"
-        sleep 0.02
-    done
 }
 
 # ---- nginx proxy_cache -----------------------------------------------------------------------
@@ -323,36 +170,7 @@ reload_proxy() {
 
 # ---- hubcache --------------------------------------------------------------------------------
 
-write_hub_conf() {
-    mkdir -p "$T/hubcache"
-    cat >"$T/hubcache/hubcache.yaml" <<EOF
-listen: "127.0.0.1:$HUB_PORT"
-metrics:
-  listen: null
-cache:
-  dir: "$T/hubcache/cache"
-  max_size: "16GiB"
-state:
-  path: "$T/hubcache/state.yaml"
-users:
-  - username: admin
-    password: "load-sh-only"
-server:
-  threads: null
-  grace_period: "1s"
-  graceful_shutdown_timeout: "1s"
-remotes:
-  - name: origin
-    url: "http://127.0.0.1:$ORIGIN_PORT"
-    policy: on_demand
-distributions:
-  - name: bench
-    base_path: bench
-    remote: origin
-EOF
-    "$BIN" --config "$T/hubcache/hubcache.yaml" --check >"$T/hubcache/check.log" 2>&1 \
-        || { cat "$T/hubcache/check.log" >&2; die "hubcache rejected the bench configuration"; }
-}
+write_hub_conf() { hub_conf "$T/hubcache" "$HUB_PORT" null; }
 
 start_hub() {
     "$BIN" --config "$T/hubcache/hubcache.yaml" >>"$T/hubcache/stdout.log" 2>>"$T/hubcache/stderr.log" &
@@ -491,39 +309,26 @@ START=$SECONDS LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 for c in "$NGINX" curl sha256sum awk timeout; do command -v "$c" >/dev/null || die "missing: $c"; done
 command -v "$WRK" >/dev/null || die "missing: $WRK"
 
-if [ -z "$BIN" ]; then
-    log "building hubcache (cargo build --release)"
-    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-    BIN=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
-        | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/hubcache
-fi
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-[ -x "$BIN" ] || die "no hubcache binary at $BIN"
+BIN=$(bench_bin "$ROOT" "$BIN")
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/hubcache-load.XXXXXX")
 need=$(( (BIG_SIZE * 6 + MID_SIZE * 4) / 1024 ))
 avail=$(df -Pk "$T" | awk 'NR==2{print $4}')
 [ "$avail" -gt "$need" ] || die "need ~$((need / 1024)) MiB free in $T, have $((avail / 1024)) MiB"
 
-# Hard time limit: SIGTERM to this script (the EXIT trap then stops everything it started).
-( trap 'kill "$sp" 2>/dev/null; exit 0' TERM; sleep "$MAX_TIME" & sp=$!; wait "$sp"
-  echo "[load.sh] time limit of ${MAX_TIME}s reached" >&2; kill -s TERM $$ ) &
-WATCHDOG_PID=$!
+start_watchdog "$MAX_TIME"
 
 log "temp dir $T; hubcache $BIN; $ROUNDS round(s); smoke=$SMOKE"
-mkdir -p "$T/files$(dirname "$(file_path x)")" "$T/dl"
+mkdir -p "$T/dl"
 seed=1
 for spec in "small.bin $SMALL_SIZE" "mid.bin $MID_SIZE" "big.bin $BIG_SIZE"; do
     read -r name size <<<"$spec"
-    f=$T/files$(file_path "$name")
-    gen_file "$f" "$size" "$seed"; seed=$((seed + 1))
-    SIZE[$name]=$size; LABEL[$name]=$(human "$size")
-    SHA[$name]=$(sha256sum "$f" | cut -d' ' -f1)
+    make_file "$name" "$size" "$seed"; seed=$((seed + 1))
 done
 log "files: small ${LABEL[small.bin]}, mid ${LABEL[mid.bin]}, big ${LABEL[big.bin]}"
 
 ORIGIN_PORT=$(free_port); PROXY_PORT=$(free_port); HUB_PORT=$(free_port)
-start_origin
+start_origin small.bin mid.bin big.bin
 hdrs=$("${CURL[@]}" -I "$(url_of origin big.bin)" | tr -d '\r')
 for h in "X-Repo-Commit: $COMMIT" "X-Linked-Etag: \"${SHA[big.bin]}\"" "X-Linked-Size: ${SIZE[big.bin]}" "Accept-Ranges: bytes"; do
     grep -qiF "$h" <<<"$hdrs" || die "origin HEAD lacks '$h'"
