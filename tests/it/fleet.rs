@@ -8,18 +8,32 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::api::{href, Admin, DISTRIBUTIONS, REMOTES};
-use crate::support::{FakeHub, Postgres, RepoSpec, TestServer};
+use crate::support::{free_port, FakeHub, Postgres, RepoSpec, TestServer, TestServerBuilder};
 
 const TOKEN_A: &str = "hf_fleetTokenA81f3";
 const TOKEN_B: &str = "hf_fleetTokenB27c9";
 const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
 
+const SECRET: &str = "fleet-shared-state-secret";
+
+/// A node of the fleet: the shared database, `fleet.advertise` and no static peers (the nodes
+/// find each other in the `nodes` table, so file bodies are owner-routed too).
 async fn node(pg: &Postgres, keys: &Path) -> TestServer {
+    node_with(pg, keys, |b| b).await
+}
+
+async fn node_with(
+    pg: &Postgres,
+    keys: &Path,
+    more: impl FnOnce(TestServerBuilder) -> TestServerBuilder,
+) -> TestServer {
     let key = keys.join("state.key");
     std::fs::write(&key, format!("{KEY}\n")).unwrap();
-    TestServer::builder()
+    let port = free_port();
+    more(TestServer::builder())
+        .listen_port(port)
         .yaml(&format!(
-            "state:\n  postgres: \"{}\"\n  key_file: \"{}\"\n",
+            "state:\n  postgres: \"{}\"\n  key_file: \"{}\"\nfleet:\n  advertise: \"127.0.0.1:{port}\"\n  secret: \"{SECRET}\"\n",
             pg.url(),
             key.display()
         ))
@@ -114,10 +128,13 @@ async fn a_write_on_any_node_is_used_by_all_and_racing_writes_both_survive() {
         .await;
     assert!(patched.status().is_success(), "{}", patched.text());
     let after = admins[2].get(&href(&remote)).await.json()["pulp_last_updated"].clone();
-    listed_within(&admins[1], REMOTES, Duration::from_secs(1), |l| {
-        l.iter().any(|r| r["pulp_last_updated"] == after)
-    })
-    .await;
+    // Every node: node 2 may stream the body from another node, which uses its own copy.
+    for admin in &admins {
+        listed_within(admin, REMOTES, Duration::from_secs(1), |l| {
+            l.iter().any(|r| r["pulp_last_updated"] == after)
+        })
+        .await;
+    }
     hub.clear_requests();
     let got = nodes[1].get(&format!("{FILE}b.txt")).await;
     assert_eq!(got.status(), 200, "{}", got.text());
@@ -227,4 +244,88 @@ async fn a_database_outage_keeps_content_served_and_refuses_writes_with_503() {
     let mut want = [href(&remote), href(&created.json())];
     want.sort();
     assert_eq!(hrefs_after, want);
+}
+
+/// Until every node's ring has `n` nodes up (the `nodes` table's heartbeats, then a refresh).
+async fn ring_of(nodes: &[TestServer], n: usize) {
+    for node in nodes {
+        let want = n as f64;
+        let (_, m) = crate::metrics::scrape_when(node, |m| {
+            m.get("hubcache_fleet_nodes{state=\"up\"}") == Some(&want)
+        })
+        .await;
+        assert_eq!(m.get("hubcache_fleet_nodes{state=\"up\"}"), Some(&want));
+    }
+}
+
+#[tokio::test]
+async fn nodes_found_in_the_database_fetch_each_file_from_the_hub_once_and_keep_routing_while_it_is_down(
+) {
+    let mut pg = Postgres::start();
+    let keys = tempfile::tempdir().unwrap();
+    let (hub, want, _) = crate::clients::hub_with_repos().await;
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(
+            node_with(&pg, keys.path(), |b| {
+                b.remote("hf", &hub).distribution("hf", "hf")
+            })
+            .await,
+        );
+    }
+    ring_of(&nodes, 3).await;
+    if let Some(python) = crate::clients::pythons().into_iter().next() {
+        let calls = json!([{"fn": "snapshot_download", "repo_id": "org/bert"}]);
+        for (i, node) in nodes.iter().enumerate() {
+            let home = tempfile::tempdir().unwrap();
+            let (version, results) = crate::clients::run_client(
+                &python,
+                &node.endpoint("hf"),
+                home.path(),
+                calls.clone(),
+                None,
+            )
+            .await;
+            assert_eq!(
+                crate::clients::files_of(&results[0]),
+                want,
+                "{version} via node {i}"
+            );
+        }
+        for file in want.keys() {
+            assert_eq!(
+                hub.body_transfers(&format!("org/bert/{file}")),
+                1,
+                "{file}: one Hub body fetch across the fleet"
+            );
+        }
+    }
+    // The database goes away: the ring keeps its last nodes; stored and new files are served,
+    // each new one fetched once.
+    pg.stop();
+    hub.clear_requests();
+    let path = "/pulp/content/hf/datasets/org/corpus/resolve/main/data/train.parquet";
+    let mut bodies = Vec::new();
+    for node in &nodes {
+        let got = node.get(path).await;
+        assert_eq!(got.status(), 200, "a new file while the database is down");
+        bodies.push(crate::clients::sha256_hex(got.body()));
+        let got = node
+            .get("/pulp/content/hf/org/bert/resolve/main/config.json")
+            .await;
+        assert_eq!(
+            got.status(),
+            200,
+            "a stored file while the database is down"
+        );
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]));
+    assert_eq!(hub.body_transfers("data/train.parquet"), 1);
+    assert_eq!(hub.body_transfers("config.json"), 0);
+    // A killed node's files move to the others, database or not.
+    nodes.pop().unwrap().kill9();
+    for node in &nodes {
+        let got = node.get(path).await;
+        assert_eq!(crate::clients::sha256_hex(got.body()), bodies[0]);
+    }
 }
