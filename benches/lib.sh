@@ -4,7 +4,8 @@
 #
 # The sourcing script sets, before calling these: T (temp dir), CURL (curl command array),
 # NGINX, ORG REPO COMMIT, KEEP, and the associative arrays SIZE SHA LABEL (declare -A); and
-# calls bench_env first.
+# calls bench_env first. For a second origin capped per connection (load.sh case f) it also
+# sets ORIGIN_CAP_PORT, CAP_RATE (an nginx `limit_rate` value) and CAP_CONCURRENCY.
 
 # Loopback only: no proxy from the environment may catch a request (curl, or hubcache's client).
 bench_env() { unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY; }
@@ -81,6 +82,20 @@ bench_bin() {
 
 # ---- helpers ---------------------------------------------------------------------------------
 
+median() { # numbers as arguments
+    printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR==0) {print "nan"; exit}
+        if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
+}
+
+# CPU time (clock ticks, user + system) of a pid and its children, summed.
+cpu_ticks() { local p s=0 v; for p in "$1" $(children_of "$1"); do
+    v=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | awk '{print $12 + $13}' || true); s=$((s + ${v:-0})); done; echo $s; }
+# Peak RSS (VmHWM, KiB) of a pid and its children, summed; and the RSS now.
+hwm_kib() { local p s=0 v; for p in "$1" $(children_of "$1"); do
+    v=$(awk '/^VmHWM:/{print $2}' /proc/"$p"/status 2>/dev/null || true); s=$((s + ${v:-0})); done; echo $s; }
+rss_kib() { local p s=0 v; for p in "$1" $(children_of "$1"); do
+    v=$(awk '/^VmRSS:/{print $2}' /proc/"$p"/status 2>/dev/null || true); s=$((s + ${v:-0})); done; echo $s; }
+
 human() { awk -v b="$1" 'BEGIN{ if (b>=1073741824) printf "%g GiB", b/1073741824;
     else if (b>=1048576) printf "%g MiB", b/1048576; else printf "%g KiB", b/1024 }'; }
 
@@ -155,33 +170,44 @@ nginx_http_common() { # PREFIX
 EOF
 }
 
-# start_origin NAME...: the HF-like origin serving the files NAME... (made by make_file) on
-# ORIGIN_PORT; sets ORIGIN_PID.
-start_origin() {
-    local d=$T/origin name
-    mkdir -p "$d/tmp"
-    {
-        nginx_common "$d"
-        echo "http {"
-        nginx_http_common "$d"
+# origin_locations NAME...: the locations of the files NAME..., with the Hub's headers.
+origin_locations() {
+    local name
+    for name in "$@"; do
         cat <<EOF
-    log_format bench '\$request_method \$status \$body_bytes_sent \$uri \$request_time \$msec \$remote_port';
-    server {
-        listen 127.0.0.1:$ORIGIN_PORT;
-        access_log $d/access.log bench;
-        root $T/files;
-        location = /__status { stub_status; access_log off; }
-EOF
-        for name in "$@"; do
-            cat <<EOF
         location = $(file_path "$name") {
             add_header X-Repo-Commit $COMMIT always;
             add_header X-Linked-Etag '"${SHA[$name]}"' always;
             add_header X-Linked-Size ${SIZE[$name]} always;
         }
 EOF
+    done
+}
+
+# start_origin NAME...: the HF-like origin serving the files NAME... (made by make_file) on
+# ORIGIN_PORT, and when ORIGIN_CAP_PORT is set, the same files on that port at CAP_RATE per
+# connection (as the Hub's CDN: one connection is slow, many are not); one access log for
+# both. Sets ORIGIN_PID.
+start_origin() {
+    local d=$T/origin port
+    mkdir -p "$d/tmp"
+    {
+        nginx_common "$d"
+        echo "http {"
+        nginx_http_common "$d"
+        echo "    log_format bench '\$request_method \$status \$body_bytes_sent \$uri \$request_time \$msec \$remote_port';"
+        for port in "$ORIGIN_PORT" ${ORIGIN_CAP_PORT:-}; do
+            cat <<EOF
+    server {
+        listen 127.0.0.1:$port;
+        access_log $d/access.log bench;
+        root $T/files;
+        location = /__status { stub_status; access_log off; }
+EOF
+            [ "$port" = "$ORIGIN_PORT" ] || echo "        limit_rate $CAP_RATE;"
+            origin_locations "$@"
+            echo "    }"
         done
-        echo "    }"
         echo "}"
     } >"$d/nginx.conf"
     "$NGINX" -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' >>"$d/stderr.log" 2>&1 &
@@ -207,12 +233,87 @@ origin_idle() {
     done
 }
 
+# ---- transfers (the sourcing script defines url_of TARGET NAME, CURL_MAX and the array
+# STARTED_PIDS, which its EXIT trap kills) --------------------------------------------------------
+
+# fetch_verify TARGET NAME: one whole body to a file; status, length and sha256 checked.
+fetch_verify() {
+    local target=$1 name=$2 res f=$T/dl/verify
+    rm -f "$f"
+    res=$("${CURL[@]}" -o "$f" -w '%{http_code} %{size_download}' "$(url_of "$target" "$name")") \
+        || die "$target: GET $name failed: $res"
+    [ "$res" = "200 ${SIZE[$name]}" ] || die "$target: GET $name: status/length '$res', want '200 ${SIZE[$name]}'"
+    [ "$(sha256sum "$f" | cut -d' ' -f1)" = "${SHA[$name]}" ] || die "$target: $name: sha256 mismatch"
+    rm -f "$f"
+}
+
+# par_get TARGET NAME N VERIFY: N parallel GETs (stream 1 to a file and sha256-checked when
+# VERIFY=1, the others to /dev/null); every status and length checked. Sets PAR_MIBS: total
+# bytes / slowest stream's time_total, in MiB/s; PAR_TTFB_MS: the slowest first byte
+# (time_starttransfer), in ms.
+par_get() {
+    local target=$1 name=$2 n=$3 verify=$4 url i out pids=() failed=0 max=0 ttfb=0 code size secs first
+    url=$(url_of "$target" "$name")
+    rm -f "$T"/dl/par.*
+    for ((i = 1; i <= n; i++)); do
+        out=/dev/null; [ "$verify" = 1 ] && [ $i = 1 ] && out=$T/dl/par.body
+        "${CURL[@]}" -o "$out" -w '%{http_code} %{size_download} %{time_total} %{time_starttransfer}\n' "$url" \
+            >"$T/dl/par.$i" 2>"$T/dl/par.$i.err" &
+        pids+=($!); STARTED_PIDS+=($!)
+    done
+    for ((i = 1; i <= n; i++)); do wait "${pids[$((i - 1))]}" || failed=$i; done
+    STARTED_PIDS=()
+    [ $failed = 0 ] || die "$target: GET $name (stream $failed of $n) failed: $(cat "$T/dl/par.$failed.err")"
+    for ((i = 1; i <= n; i++)); do
+        read -r code size secs first <"$T/dl/par.$i"
+        [ "$code $size" = "200 ${SIZE[$name]}" ] || die "$target: GET $name (stream $i of $n): status/length '$code $size', want '200 ${SIZE[$name]}'"
+        max=$(awk -v a="$max" -v b="$secs" 'BEGIN{print (b>a)?b:a}')
+        ttfb=$(awk -v a="$ttfb" -v b="$first" 'BEGIN{print (b>a)?b:a}')
+    done
+    if [ "$verify" = 1 ]; then
+        [ "$(sha256sum "$T/dl/par.body" | cut -d' ' -f1)" = "${SHA[$name]}" ] || die "$target: $name: sha256 mismatch"
+    fi
+    rm -f "$T"/dl/par.*
+    PAR_MIBS=$(awk -v n="$n" -v s="${SIZE[$name]}" -v t="$max" 'BEGIN{printf "%.1f", (t>0)?n*s/t/1048576:0}')
+    PAR_TTFB_MS=$(awk -v t="$ttfb" 'BEGIN{printf "%.1f", t*1000}')
+}
+
+# pss_sampler PID FILE: in the background, every 50 ms, sums Pss (proportional set size: shared
+# pages split between the processes sharing them) over PID and its children; when FILE.stop
+# appears (or after CURL_MAX s), writes the largest sum (KiB) to FILE. Sets SAMPLER_PID.
+pss_sampler() {
+    local pid=$1 file=$2
+    rm -f "$file" "$file.stop"
+    (
+        max=0 end=$((SECONDS + CURL_MAX))
+        while :; do   # at least one sample, also after the stop
+            s=0
+            for p in "$pid" $(children_of "$pid"); do
+                v=$(awk '/^Pss:/{print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || true)
+                s=$((s + ${v:-0}))
+            done
+            [ $s -gt $max ] && max=$s
+            [ -e "$file.stop" ] || [ $SECONDS -ge $end ] && break
+            sleep 0.05
+        done
+        echo "$max" >"$file"
+    ) &
+    SAMPLER_PID=$!; STARTED_PIDS+=($!)
+}
+pss_sampler_stop() { # FILE: sets PSS_KIB (call it in this shell, not in $(...))
+    touch "$1.stop"; wait "$SAMPLER_PID" || true
+    PSS_KIB=$(cat "$1" 2>/dev/null || true)
+    [ -n "$PSS_KIB" ] || die "the PSS sampler wrote no figure"
+}
+
 # ---- hubcache --------------------------------------------------------------------------------
 
 # hub_conf DIR PORT METRICS [EXTRA]: DIR/hubcache.yaml, a node on 127.0.0.1:PORT with its cache
-# and state in DIR, the origin as its on_demand remote, distribution `bench`; METRICS is the
-# metrics listen value (null, or "127.0.0.1:<port>"); EXTRA is more YAML (e.g. `fleet:`).
-# Checked with --check.
+# and state in DIR, the origin as its on_demand remote, distribution `bench` (and with
+# ORIGIN_CAP_PORT set, the capped origin as remote `capped` with `download_concurrency:
+# CAP_CONCURRENCY`, distribution `capped`); METRICS is the metrics listen value (null, or
+# "127.0.0.1:<port>"); EXTRA is more YAML (e.g. `fleet:`). Checked with --check.
+cap_yaml() { [ -z "${ORIGIN_CAP_PORT:-}" ] || printf '%s\n' "$1"; }
 hub_conf() {
     local d=$1
     mkdir -p "$d"
@@ -236,10 +337,17 @@ remotes:
   - name: origin
     url: "http://127.0.0.1:$ORIGIN_PORT"
     policy: on_demand
+$(cap_yaml "  - name: capped
+    url: \"http://127.0.0.1:${ORIGIN_CAP_PORT:-}\"
+    policy: on_demand
+    download_concurrency: ${CAP_CONCURRENCY:-}")
 distributions:
   - name: bench
     base_path: bench
     remote: origin
+$(cap_yaml "  - name: capped
+    base_path: capped
+    remote: capped")
 EOF2
     [ -z "${4:-}" ] || printf '%s\n' "$4" >>"$d/hubcache.yaml"
     "$BIN" --config "$d/hubcache.yaml" --check >"$d/check.log" 2>&1 \

@@ -10,21 +10,28 @@
 #   c) cold large file: throughput, against fetching it from the origin directly
 #   d) 32 concurrent cold requests for one mid-size file: origin body fetches
 #   e) peak RSS while serving 4 x the large file in parallel
+#   f) cold file from an origin capped per connection (nginx `limit_rate`, as the Hub's CDN),
+#      hubcache with `download_concurrency: 8` (issue 15): throughput against one direct
+#      connection and against nginx, origin bytes / file size, time to first byte, proxy CPU
+#      seconds per GiB (cold fill; cached hits, 4 streams) and peak RSS after the cold fill
 # (d is the worst round, not the median), plus each proxy's CPU use during a, b and c.
 # Exits non-zero when a transfer fails, a status or length is wrong, or a body's sha256 is
 # wrong (every case checks at least one whole body). Targets are reported, not enforced.
 #
 # Usage: benches/load.sh [--smoke] [--out FILE] [--bin PATH] [--rounds N] [--duration S]
 #                        [--only CASES] [--max-time S] [--keep]
-#   --smoke       1 KiB / 4 MiB / 16 MiB files, 1 round, 1 s wrk runs: the test-suite mode
-#                 (whole run well under 60 s). Default: 1 KiB / 64 MiB / 1 GiB, 3 rounds, 8 s.
+#   --smoke       1 KiB / 4 MiB / 16 MiB files, f: 16 MiB at 20 MiB/s per connection, 1 round,
+#                 1 s wrk runs: the test-suite mode (whole run well under 60 s). Default:
+#                 1 KiB / 64 MiB / 1 GiB, f: 1 GiB at 50 MiB/s per connection, 3 rounds, 8 s
+#                 (about 7-8 min on 2 CPUs, f half of it).
 #   --out FILE    also write the report (table and raw samples) to FILE
 #   --bin PATH    the hubcache binary to run (default: `cargo build --release`, then
 #                 target/release/hubcache; the test suite passes its debug build)
 #   --rounds N    rounds (default 3; smoke 1)
 #   --duration S  seconds per wrk run (default 8; smoke 1)
 #   --max-time S  hard limit for the whole run (default 900; smoke 120)
-#   --only CASES  run only these cases, e.g. `--only c` or `--only ab` (for profiling)
+#   --only CASES  run only these cases, e.g. `--only c` or `--only ab` (for profiling); the
+#                 default is all, abcdef
 #   --keep        keep the temp dir (logs, configs) for inspection; it is also kept (without
 #                 the large files) when the run fails
 # Environment: NGINX (default /usr/sbin/nginx), WRK (default wrk), TMPDIR.
@@ -33,7 +40,7 @@
 
 set -euo pipefail
 
-SMOKE=0 OUT="" BIN="" ROUNDS="" DURATION="" MAX_TIME="" KEEP=0 ONLY=abcde
+SMOKE=0 OUT="" BIN="" ROUNDS="" DURATION="" MAX_TIME="" KEEP=0 ONLY=abcdef
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) SMOKE=1 ;;
@@ -50,22 +57,23 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-[[ $ONLY =~ ^[a-e]+$ ]] || { echo "load.sh: --only takes letters a to e" >&2; exit 2; }
+[[ $ONLY =~ ^[a-f]+$ ]] || { echo "load.sh: --only takes letters a to f" >&2; exit 2; }
 want() { [[ $ONLY == *$1* ]]; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
 WRK=${WRK:-wrk}
 MIB=1048576
 if [ "$SMOKE" = 1 ]; then
-    SMALL_SIZE=1024 MID_SIZE=$((4 * MIB)) BIG_SIZE=$((16 * MIB))
+    SMALL_SIZE=1024 MID_SIZE=$((4 * MIB)) BIG_SIZE=$((16 * MIB)) CAP_SIZE=$((16 * MIB)) CAP_RATE=20m
     ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-1} MAX_TIME=${MAX_TIME:-120} CURL_MAX=60
 else
-    SMALL_SIZE=1024 MID_SIZE=$((64 * MIB)) BIG_SIZE=$((1024 * MIB))
+    SMALL_SIZE=1024 MID_SIZE=$((64 * MIB)) BIG_SIZE=$((1024 * MIB)) CAP_SIZE=$((1024 * MIB)) CAP_RATE=50m
     ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-8} MAX_TIME=${MAX_TIME:-900} CURL_MAX=300
 fi
 CONCURRENT=32     # d)
 PARALLEL=4        # b) and e)
 WRK_CONNS=64      # a)
+CAP_CONCURRENCY=8 # f) hubcache's download_concurrency on the capped remote
 ORG=bench-org REPO=bench-model COMMIT=5f1b0c3a9e7d2b4c6a8e0f1d3b5c7e9a1b3d5f70
 
 source "$ROOT/benches/lib.sh"
@@ -91,23 +99,22 @@ trap 'die "interrupted"' INT TERM
 
 # ---- helpers ---------------------------------------------------------------------------------
 
-median() { # numbers as arguments
-    printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR==0) {print "nan"; exit}
-        if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
-}
-
-url_of() { # TARGET NAME
+url_of() { # TARGET NAME (capped.bin: through the capped origin, f)
+    local o=$ORIGIN_PORT p=$PROXY_PORT b=bench
+    [ "$2" != capped.bin ] || o=$ORIGIN_CAP_PORT p=$PROXY_CAP_PORT b=capped
     case "$1" in
-        origin) echo "http://127.0.0.1:$ORIGIN_PORT$(file_path "$2")" ;;
-        nginx) echo "http://127.0.0.1:$PROXY_PORT$(file_path "$2")" ;;
-        hubcache) echo "http://127.0.0.1:$HUB_PORT/pulp/content/bench$(file_path "$2")" ;;
+        origin) echo "http://127.0.0.1:$o$(file_path "$2")" ;;
+        nginx) echo "http://127.0.0.1:$p$(file_path "$2")" ;;
+        hubcache) echo "http://127.0.0.1:$HUB_PORT/pulp/content/$b$(file_path "$2")" ;;
     esac
 }
 
 # ---- nginx proxy_cache -----------------------------------------------------------------------
 
+# One server per origin: PROXY_PORT in front of ORIGIN_PORT, PROXY_CAP_PORT in front of the
+# capped origin (f); one cache zone (the file names differ).
 write_proxy_conf() {
-    local d=$T/nginx
+    local d=$T/nginx up
     mkdir -p "$d/tmp" "$d/cache"
     {
         nginx_common "$d"
@@ -118,12 +125,17 @@ write_proxy_conf() {
     # sizes of the cache are generous: nothing may be evicted during the run
     proxy_cache_path $d/cache levels=1:2 keys_zone=bench:16m max_size=16g inactive=1d use_temp_path=off;
     upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 32; }
+    upstream capped { server 127.0.0.1:$ORIGIN_CAP_PORT; keepalive 32; }
+EOF
+        for up in "origin $PROXY_PORT" "capped $PROXY_CAP_PORT"; do
+            set -- $up
+            cat <<EOF
     server {
-        listen 127.0.0.1:$PROXY_PORT;
+        listen 127.0.0.1:$2;
         access_log $d/access.log bench;
         location = /__ready { return 204; }
         location / {
-            proxy_pass http://origin;
+            proxy_pass http://$1;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_cache bench;
@@ -139,8 +151,9 @@ write_proxy_conf() {
             proxy_max_temp_file_size 16384m;
         }
     }
-}
 EOF
+        done
+        echo "}"
     } >"$d/nginx.conf"
 }
 
@@ -191,45 +204,6 @@ restart_cold() { # TARGET
 
 # ---- transfers -------------------------------------------------------------------------------
 
-# fetch_verify TARGET NAME: one whole body to a file; status, length and sha256 checked.
-fetch_verify() {
-    local target=$1 name=$2 res f=$T/dl/verify
-    rm -f "$f"
-    res=$("${CURL[@]}" -o "$f" -w '%{http_code} %{size_download}' "$(url_of "$target" "$name")") \
-        || die "$target: GET $name failed: $res"
-    [ "$res" = "200 ${SIZE[$name]}" ] || die "$target: GET $name: status/length '$res', want '200 ${SIZE[$name]}'"
-    [ "$(sha256sum "$f" | cut -d' ' -f1)" = "${SHA[$name]}" ] || die "$target: $name: sha256 mismatch"
-    rm -f "$f"
-}
-
-# par_get TARGET NAME N VERIFY: N parallel GETs (stream 1 to a file and sha256-checked when
-# VERIFY=1, the others to /dev/null); every status and length checked. Sets PAR_MIBS: total
-# bytes / slowest stream's time_total, in MiB/s.
-par_get() {
-    local target=$1 name=$2 n=$3 verify=$4 url i out pids=() failed=0 max=0 code size secs
-    url=$(url_of "$target" "$name")
-    rm -f "$T"/dl/par.*
-    for ((i = 1; i <= n; i++)); do
-        out=/dev/null; [ "$verify" = 1 ] && [ $i = 1 ] && out=$T/dl/par.body
-        "${CURL[@]}" -o "$out" -w '%{http_code} %{size_download} %{time_total}\n' "$url" \
-            >"$T/dl/par.$i" 2>"$T/dl/par.$i.err" &
-        pids+=($!); STARTED_PIDS+=($!)
-    done
-    for ((i = 1; i <= n; i++)); do wait "${pids[$((i - 1))]}" || failed=$i; done
-    STARTED_PIDS=()
-    [ $failed = 0 ] || die "$target: GET $name (stream $failed of $n) failed: $(cat "$T/dl/par.$failed.err")"
-    for ((i = 1; i <= n; i++)); do
-        read -r code size secs <"$T/dl/par.$i"
-        [ "$code $size" = "200 ${SIZE[$name]}" ] || die "$target: GET $name (stream $i of $n): status/length '$code $size', want '200 ${SIZE[$name]}'"
-        max=$(awk -v a="$max" -v b="$secs" 'BEGIN{print (b>a)?b:a}')
-    done
-    if [ "$verify" = 1 ]; then
-        [ "$(sha256sum "$T/dl/par.body" | cut -d' ' -f1)" = "${SHA[$name]}" ] || die "$target: $name: sha256 mismatch"
-    fi
-    rm -f "$T"/dl/par.*
-    PAR_MIBS=$(awk -v n="$n" -v s="${SIZE[$name]}" -v t="$max" 'BEGIN{printf "%.1f", (t>0)?n*s/t/1048576:0}')
-}
-
 # wrk_run TARGET NAME: sets WRK_RPS and WRK_P99 (ms); fails on non-2xx or many errors.
 wrk_run() {
     local target=$1 name=$2 out=$T/wrk.out errs reqs non2xx
@@ -247,52 +221,18 @@ wrk_run() {
     [ "${errs:-0}" = 0 ] || log "$target: wrk socket errors: $errs of $reqs requests"
 }
 
-# CPU time (clock ticks, user + system) of a pid and its children, summed.
-cpu_ticks() { local p s=0 v; for p in "$1" $(children_of "$1"); do
-    v=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | awk '{print $12 + $13}' || true); s=$((s + ${v:-0})); done; echo $s; }
 CLK_TCK=$(getconf CLK_TCK)
+per_gib() { awk -v c="$1" -v n="$2" -v s="${SIZE[capped.bin]}" 'BEGIN{printf "%.2f", c/(n*s/1073741824)}'; } # CPU_S COPIES
 pid_of() { case "$1" in hubcache) echo "$HUB_PID" ;; nginx) echo "$PROXY_PID" ;; origin) echo "$ORIGIN_PID" ;; esac; }
 # cpu_begin TARGET ... cpu_end TARGET KEY: records KEY = the target's CPU use in between, in
-# cores (1.00 = one core busy all the time).
+# cores (1.00 = one core busy all the time); sets CPU_S, the CPU seconds in between.
 cpu_begin() { CPU_T0=$EPOCHREALTIME; CPU_C0=$(cpu_ticks "$(pid_of "$1")"); }
 cpu_end() {
     local c1 t1=$EPOCHREALTIME; c1=$(cpu_ticks "$(pid_of "$1")")
+    CPU_S=$(awk -v c="$((c1 - CPU_C0))" -v hz="$CLK_TCK" 'BEGIN{printf "%.3f", c/hz}')
     add "$2" "$(awk -v c="$((c1 - CPU_C0))" -v hz="$CLK_TCK" -v a="$CPU_T0" -v b="$t1" 'BEGIN{printf "%.2f", c/hz/(b-a)}')"
 }
 
-# Peak RSS (VmHWM, KiB) of a pid and its children, summed.
-hwm_kib() { local p s=0 v; for p in "$1" $(children_of "$1"); do
-    v=$(awk '/^VmHWM:/{print $2}' /proc/"$p"/status 2>/dev/null || true); s=$((s + ${v:-0})); done; echo $s; }
-rss_kib() { local p s=0 v; for p in "$1" $(children_of "$1"); do
-    v=$(awk '/^VmRSS:/{print $2}' /proc/"$p"/status 2>/dev/null || true); s=$((s + ${v:-0})); done; echo $s; }
-
-# pss_sampler PID FILE: in the background, every 50 ms, sums Pss (proportional set size: shared
-# pages split between the processes sharing them) over PID and its children; when FILE.stop
-# appears (or after CURL_MAX s), writes the largest sum (KiB) to FILE. Sets SAMPLER_PID.
-pss_sampler() {
-    local pid=$1 file=$2
-    rm -f "$file" "$file.stop"
-    (
-        max=0 end=$((SECONDS + CURL_MAX))
-        while :; do   # at least one sample, also after the stop
-            s=0
-            for p in "$pid" $(children_of "$pid"); do
-                v=$(awk '/^Pss:/{print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || true)
-                s=$((s + ${v:-0}))
-            done
-            [ $s -gt $max ] && max=$s
-            [ -e "$file.stop" ] || [ $SECONDS -ge $end ] && break
-            sleep 0.05
-        done
-        echo "$max" >"$file"
-    ) &
-    SAMPLER_PID=$!; STARTED_PIDS+=($!)
-}
-pss_sampler_stop() { # FILE: sets PSS_KIB (call it in this shell, not in $(...))
-    touch "$1.stop"; wait "$SAMPLER_PID" || true
-    PSS_KIB=$(cat "$1" 2>/dev/null || true)
-    [ -n "$PSS_KIB" ] || die "the PSS sampler wrote no figure"
-}
 
 # ---- results ---------------------------------------------------------------------------------
 
@@ -312,7 +252,7 @@ command -v "$WRK" >/dev/null || die "missing: $WRK"
 BIN=$(bench_bin "$ROOT" "$BIN")
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/hubcache-load.XXXXXX")
-need=$(( (BIG_SIZE * 6 + MID_SIZE * 4) / 1024 ))
+need=$(( (BIG_SIZE * 6 + MID_SIZE * 4 + CAP_SIZE * 4) / 1024 ))
 avail=$(df -Pk "$T" | awk 'NR==2{print $4}')
 [ "$avail" -gt "$need" ] || die "need ~$((need / 1024)) MiB free in $T, have $((avail / 1024)) MiB"
 
@@ -325,10 +265,13 @@ for spec in "small.bin $SMALL_SIZE" "mid.bin $MID_SIZE" "big.bin $BIG_SIZE"; do
     read -r name size <<<"$spec"
     make_file "$name" "$size" "$seed"; seed=$((seed + 1))
 done
+names=(small.bin mid.bin big.bin)
+want f && make_file capped.bin "$CAP_SIZE" "$seed" && names+=(capped.bin)
 log "files: small ${LABEL[small.bin]}, mid ${LABEL[mid.bin]}, big ${LABEL[big.bin]}"
 
 ORIGIN_PORT=$(free_port); PROXY_PORT=$(free_port); HUB_PORT=$(free_port)
-start_origin small.bin mid.bin big.bin
+ORIGIN_CAP_PORT=$(free_port); PROXY_CAP_PORT=$(free_port)
+start_origin "${names[@]}"
 hdrs=$("${CURL[@]}" -I "$(url_of origin big.bin)" | tr -d '\r')
 for h in "X-Repo-Commit: $COMMIT" "X-Linked-Etag: \"${SHA[big.bin]}\"" "X-Linked-Size: ${SIZE[big.bin]}" "Accept-Ranges: bytes"; do
     grep -qiF "$h" <<<"$hdrs" || die "origin HEAD lacks '$h'"
@@ -403,6 +346,26 @@ for ((round = 1; round <= ROUNDS; round++)); do
         origin_idle; read -r n _ <<<"$(origin_fetches "$from" big.bin)"
         [ "$n" = 0 ] || note "round $round: $t fetched the big file from the origin $n times in the RSS case"
     done
+
+    # f) cold file from the origin capped per connection (issue 15): one direct connection,
+    # then each proxy cold (fresh process, empty cache): throughput, first byte, origin bytes,
+    # CPU per GiB and peak RSS of the fill; then PARALLEL cached streams: CPU per GiB of hits.
+    want f && par_get origin capped.bin 1 "$first" && add f.origin.mibs "$PAR_MIBS" && add f.origin.ttfb "$PAR_TTFB_MS"
+    want f && for t in $(order $round); do
+        restart_cold "$t"; origin_idle; from=$(origin_lines)
+        cpu_begin "$t"; par_get "$t" capped.bin 1 "$first"; cpu_end "$t" "f.$t.cpu"
+        add "f.$t.mibs" "$PAR_MIBS"; add "f.$t.ttfb" "$PAR_TTFB_MS"; add "f.$t.fill" "$(per_gib "$CPU_S" 1)"
+        add "f.$t.rss" "$(awk -v k="$(hwm_kib "$(pid_of "$t")")" 'BEGIN{printf "%.1f", k/1024}')"
+        origin_idle; read -r n bytes <<<"$(origin_fetches "$from" capped.bin)"
+        [ "$n" -ge 1 ] || die "$t: cold fetch of the capped file made no origin body fetch"
+        add "f.$t.fetches" "$n"; add "f.$t.bytes" "$(awk -v b="$bytes" -v s="${SIZE[capped.bin]}" 'BEGIN{printf "%.3f", b/s}')"
+        sync -f "$T"
+        from=$(origin_lines)
+        cpu_begin "$t"; par_get "$t" capped.bin "$PARALLEL" "$first"; cpu_end "$t" "f.$t.hitcpu"
+        add "f.$t.hit" "$(per_gib "$CPU_S" "$PARALLEL")"
+        origin_idle; read -r n _ <<<"$(origin_fetches "$from" capped.bin)"
+        [ "$n" = 0 ] || note "round $round: $t fetched the capped file from the origin $n times in the cached case"
+    done
 done
 
 # ---- report ----------------------------------------------------------------------------------
@@ -414,6 +377,18 @@ row() { # CASE METRIC H N [RATIO_OVERRIDE] [NOTE]
     printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" "$r" "${6:-}"
 }
 S=${LABEL[small.bin]} M=${LABEL[mid.bin]} B=${LABEL[big.bin]}
+# f, against the targets of issue 15 (reported, not enforced)
+report_f() {
+    local C="cold ${LABEL[capped.bin]}, origin ${CAP_RATE}/conn" H="cached ${LABEL[capped.bin]}" d
+    d=$(med f.origin.mibs)
+    row "f) $C" "MiB/s" "$(fmt "$(med f.hubcache.mibs)" %.1f)" "$(fmt "$(med f.nginx.mibs)" %.1f)" "" "≥ 4.0; direct 1 conn: $(fmt "$d" %.1f) MiB/s"
+    row "f) $C" "÷ direct 1 conn" "$(ratio "$(med f.hubcache.mibs)" "$d")" "$(ratio "$(med f.nginx.mibs)" "$d")" "-" "≥ 4.0 (hubcache, download_concurrency $CAP_CONCURRENCY)"
+    row "f) $C" "origin bytes ÷ file size, worst round" "$(worst f.hubcache.bytes)" "$(worst f.nginx.bytes)" "-" "≤ 1.05; origin body fetches (worst): $(worst f.hubcache.fetches) / $(worst f.nginx.fetches)"
+    row "f) $C" "first byte, ms, worst round" "$(worst f.hubcache.ttfb)" "$(worst f.nginx.ttfb)" "" "≤ 100; direct: $(worst f.origin.ttfb)"
+    row "f) $C" "proxy CPU s per GiB" "$(med f.hubcache.fill)" "$(med f.nginx.fill)" "" "hubcache hashes (sha256), nginx does not"
+    row "f) $C" "peak RSS (VmHWM) after the fill, MiB" "$(med f.hubcache.rss)" "$(med f.nginx.rss)" "" "< 64 (hubcache); fresh process; nginx: master + workers"
+    row "f) $H, $PARALLEL streams" "proxy CPU s per GiB" "$(med f.hubcache.hit)" "$(med f.nginx.hit)" "" ""
+}
 ORIGIN_C=$(med c.origin.mibs)
 report() {
     echo "hubcache load benchmark ($([ "$SMOKE" = 1 ] && echo smoke || echo full) mode): $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -439,6 +414,7 @@ report() {
     want e && row "e) $PARALLEL × $B cached" "peak RSS (VmHWM), MiB" "$(med e.hubcache.mib)" "$(med e.nginx.mib)" "" "< 64 MiB + buffers; nginx: sum over master + workers"
     want e && row "e) $PARALLEL × $B cached" "peak PSS (sampled), MiB" "$(med e.hubcache.pss)" "$(med e.nginx.pss)" "" "every 50 ms; shared pages counted once"
     want e && row "e) before the transfer" "RSS, MiB" "$(med e0.hubcache.mib)" "$(med e0.nginx.mib)" "" "idle, after (re)start / reload"
+    want f && report_f
     echo
     echo "samples per round (in run order):"
     local k
