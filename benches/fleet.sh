@@ -142,12 +142,13 @@ stop_nodes() {
 }
 
 # Bytes sent to clients, summed over the running nodes, by source: "<cache> <upstream> <peer>".
+# Printed with %.0f: mawk's %d stops at 2^31 - 1, so a counter past 2 GiB would read 2 GiB.
 sources() {
     local i
     for ((i = 0; i < ${#NODE_PIDS[@]}; i++)); do metrics_of "$i"; done | awk '
         /^hubcache_response_bytes_total\{/ { for (s in b) if (index($1, "source=\"" s "\"")) b[s] += $2 }
         BEGIN { b["cache"] = 0; b["upstream"] = 0; b["peer"] = 0 }
-        END { printf "%d %d %d\n", b["cache"], b["upstream"], b["peer"] }'
+        END { printf "%.0f %.0f %.0f\n", b["cache"], b["upstream"], b["peer"] }'
 }
 
 # ---- the client load -------------------------------------------------------------------------

@@ -220,7 +220,7 @@ origin_lines() { wc -l <"$T/origin/access.log"; }
 origin_fetches() { # FROM NAME
     awk -v from="$1" -v uri="$(file_path "$2")" \
         'NR>from && $1=="GET" && $4==uri && ($2==200||$2==206) && $3>0 {c++; b+=$3}
-         END {printf "%d %d\n", c, b}' "$T/origin/access.log"
+         END {printf "%.0f %.0f\n", c, b}' "$T/origin/access.log"
 }
 # Waits until the origin writes no response (stub_status "Writing: 1" is this request).
 origin_idle() {

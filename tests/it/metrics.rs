@@ -292,3 +292,105 @@ async fn access_lines_follow_the_log_format_and_the_filter() {
         "other events still logged: {logs}"
     );
 }
+
+/// Warm hits asked in parallel (several clients per file at once) are all counted as bytes
+/// sent from the cache: the series of the distribution add up to what the clients received.
+#[tokio::test]
+async fn parallel_hits_count_every_byte_as_cache() {
+    const MIB: u64 = 1 << 20;
+    const FILES: u64 = 4;
+    let hub = FakeHub::start().await;
+    let mut sizes = Vec::new();
+    for k in 0..FILES {
+        let size = (8 + 2 * k) * MIB;
+        let name = format!("shard-{k}.bin");
+        hub.add_lfs_file(
+            "org/model",
+            "main",
+            &name,
+            crate::support::Content::pattern(size, 40 + k),
+        );
+        sizes.push((name, size));
+    }
+    let server = TestServer::builder()
+        .remote("hf", &hub)
+        .distribution("hf", "hf")
+        .start()
+        .await;
+    let path = |name: &str| format!("/pulp/content/hf/org/model/resolve/main/{name}");
+    let total = 3 * sizes.iter().map(|(_, s)| s).sum::<u64>();
+    // 12 GETs at once: each file asked 3 times.
+    let pass = || {
+        futures::future::join_all((0..3 * FILES as usize).map(|k| {
+            let (url, size) = (path(&sizes[k % sizes.len()].0), sizes[k % sizes.len()].1);
+            let server = &server;
+            async move {
+                let resp = server.get(&url).await;
+                assert_eq!(
+                    (resp.status().as_u16(), resp.body().len() as u64),
+                    (200, size)
+                );
+                size
+            }
+        }))
+    };
+    let bytes = |source: &str| {
+        format!("hubcache_response_bytes_total{{distribution=\"hf\",source=\"{source}\"}}")
+    };
+    let sent = |before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>| -> f64 {
+        ["cache", "upstream", "peer"]
+            .iter()
+            .map(|s| delta(before, after, &bytes(s)))
+            .sum()
+    };
+    let access = |server: &TestServer| -> Vec<String> {
+        server
+            .logs()
+            .lines()
+            .filter(|l| l.contains("\"target\":\"access\""))
+            .map(str::to_string)
+            .collect()
+    };
+    let (_, start) = scrape(&server).await;
+
+    // Cold: one fill per file, joined by the other two.
+    assert_eq!(pass().await.iter().sum::<u64>(), total);
+    let (_, before) = scrape_when(&server, |m| hf_requests(m) >= 3.0 * FILES as f64).await;
+    assert_eq!(hf_requests(&before), 3.0 * FILES as f64);
+    assert_eq!(
+        sent(&start, &before),
+        total as f64,
+        "cold: all sent bytes counted: {:#?}",
+        access(&server)
+    );
+
+    // Warm: every GET a hit, three at a time on each object.
+    let got: u64 = pass().await.iter().sum();
+    assert_eq!(got, total);
+    for (name, _) in &sizes {
+        assert_eq!(hub.body_transfers(name), 1, "{name} fetched once");
+    }
+
+    let all = 6.0 * FILES as f64;
+    let (_, after) = scrape_when(&server, |m| hf_requests(m) >= all).await;
+    assert_eq!(hf_requests(&after), all);
+    let access = access(&server);
+    assert_eq!(
+        sent(&before, &after),
+        got as f64,
+        "warm: all sent bytes counted: {access:#?}"
+    );
+    assert_eq!(
+        delta(&before, &after, &bytes("cache")),
+        got as f64,
+        "warm: all of them from the cache: {access:#?}"
+    );
+    assert_eq!(
+        delta(
+            &before,
+            &after,
+            "hubcache_cache_lookups_total{distribution=\"hf\",result=\"hit\"}"
+        ),
+        3.0 * FILES as f64
+    );
+}
