@@ -337,6 +337,8 @@ impl TestServer {
     }
 
     async fn spawn_and_wait(&mut self) -> Result<(), String> {
+        // A previous attempt that never got ready (ports in use) must not outlive the test.
+        self.kill9();
         std::fs::write(
             &self.config_path,
             self.config.render(self.ports, self.dir.path()),
