@@ -37,7 +37,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
-pub use caching::lock_age_timeout;
+pub use caching::{lock_age_timeout, PARTIAL_OR_CONDITIONAL};
 pub use ctx::{Answered, FileCtx, RequestCtx, Routing, UpstreamCtx};
 
 use crate::cache::DiskCache;

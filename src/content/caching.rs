@@ -96,7 +96,7 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
 
 /// Request headers that make a hit more than "send the whole body" (a range, a conditional):
 /// pingora-cache answers those.
-const PARTIAL_OR_CONDITIONAL: [http::header::HeaderName; 6] = [
+pub const PARTIAL_OR_CONDITIONAL: [http::header::HeaderName; 6] = [
     http::header::RANGE,
     http::header::IF_RANGE,
     http::header::IF_NONE_MATCH,

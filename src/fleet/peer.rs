@@ -32,15 +32,9 @@ pub const PEER_SEGMENT: &str = ".hubcache-peer";
 /// The `distribution` label peer requests are counted under on the owner.
 pub const PEER_DISTRIBUTION: &str = "(peer)";
 
-/// Client headers passed on to the owner.
-const PASSED: [http::header::HeaderName; 6] = [
-    http::header::RANGE,
-    http::header::IF_RANGE,
-    http::header::IF_NONE_MATCH,
-    http::header::IF_MATCH,
-    http::header::IF_MODIFIED_SINCE,
-    http::header::IF_UNMODIFIED_SINCE,
-];
+/// Client headers passed on to the owner: a range and the conditionals (the owner's cache
+/// answers them).
+const PASSED: [http::header::HeaderName; 6] = crate::content::PARTIAL_OR_CONDITIONAL;
 
 /// The longest target header accepted (a signed CDN URL is well under 2 KiB).
 const MAX_TARGET: usize = 8 * 1024;

@@ -275,30 +275,7 @@ async fn nodes_found_in_the_database_fetch_each_file_from_the_hub_once_and_keep_
     }
     ring_of(&nodes, 3).await;
     if let Some(python) = crate::clients::pythons().into_iter().next() {
-        let calls = json!([{"fn": "snapshot_download", "repo_id": "org/bert"}]);
-        for (i, node) in nodes.iter().enumerate() {
-            let home = tempfile::tempdir().unwrap();
-            let (version, results) = crate::clients::run_client(
-                &python,
-                &node.endpoint("hf"),
-                home.path(),
-                calls.clone(),
-                None,
-            )
-            .await;
-            assert_eq!(
-                crate::clients::files_of(&results[0]),
-                want,
-                "{version} via node {i}"
-            );
-        }
-        for file in want.keys() {
-            assert_eq!(
-                hub.body_transfers(&format!("org/bert/{file}")),
-                1,
-                "{file}: one Hub body fetch across the fleet"
-            );
-        }
+        crate::fleet_routing::snapshot_download_via_each(&python, &hub, &nodes, &want).await;
     }
     // The database goes away: the ring keeps its last nodes; stored and new files are served,
     // each new one fetched once.

@@ -98,30 +98,7 @@ async fn a_real_client_through_each_node_in_turn_fetches_every_file_from_the_hub
     };
     let (hub, want, _) = crate::clients::hub_with_repos().await;
     let nodes = fleet(&hub, 3, "").await;
-    let calls = json!([{"fn": "snapshot_download", "repo_id": "org/bert"}]);
-    for (i, node) in nodes.iter().enumerate() {
-        let home = tempfile::tempdir().unwrap();
-        let (version, results) = crate::clients::run_client(
-            &python,
-            &node.endpoint("hf"),
-            home.path(),
-            calls.clone(),
-            None,
-        )
-        .await;
-        assert_eq!(
-            crate::clients::files_of(&results[0]),
-            want,
-            "{version} via node {i}"
-        );
-    }
-    for file in want.keys() {
-        assert_eq!(
-            hub.body_transfers(&format!("org/bert/{file}")),
-            1,
-            "{file}: one Hub body fetch across the fleet"
-        );
-    }
+    snapshot_download_via_each(&python, &hub, &nodes, &want).await;
     // Each file is stored once, on its owner; the owners are spread over the nodes.
     let mut stored = 0.0;
     for node in &nodes {
@@ -407,4 +384,39 @@ async fn a_client_that_leaves_before_the_first_byte_costs_one_hub_fetch() {
         "no other node was sent to the Hub for it"
     );
     assert_eq!(objects(&nodes[via]).await, 0.0);
+}
+
+/// A real `huggingface_hub` `snapshot_download` of `org/bert` through each node in turn (a
+/// fresh `HF_HOME` each): every client gets `want`, and every file is fetched from the Hub
+/// once across the fleet.
+pub(crate) async fn snapshot_download_via_each(
+    python: &std::path::PathBuf,
+    hub: &FakeHub,
+    nodes: &[TestServer],
+    want: &BTreeMap<String, String>,
+) {
+    let calls = json!([{"fn": "snapshot_download", "repo_id": "org/bert"}]);
+    for (i, node) in nodes.iter().enumerate() {
+        let home = tempfile::tempdir().unwrap();
+        let (version, results) = crate::clients::run_client(
+            python,
+            &node.endpoint("hf"),
+            home.path(),
+            calls.clone(),
+            None,
+        )
+        .await;
+        assert_eq!(
+            crate::clients::files_of(&results[0]),
+            *want,
+            "{version} via node {i}"
+        );
+    }
+    for file in want.keys() {
+        assert_eq!(
+            hub.body_transfers(&format!("org/bert/{file}")),
+            1,
+            "{file}: one Hub body fetch across the fleet"
+        );
+    }
 }
