@@ -20,7 +20,7 @@
 #
 # Usage: benches/load.sh [--smoke] [--out FILE] [--bin PATH] [--rounds N] [--duration S]
 #                        [--only CASES] [--max-time S] [--keep]
-#   --smoke       1 KiB / 4 MiB / 16 MiB files, f: 16 MiB at 20 MiB/s per connection, 1 round,
+#   --smoke       1 KiB / 4 MiB / 16 MiB files, f: 64 MiB at 40 MiB/s per connection, 1 round,
 #                 1 s wrk runs: the test-suite mode (whole run well under 60 s). Default:
 #                 1 KiB / 64 MiB / 1 GiB, f: 1 GiB at 50 MiB/s per connection, 3 rounds, 8 s
 #                 (about 7-8 min on 2 CPUs, f half of it).
@@ -64,7 +64,7 @@ NGINX=${NGINX:-/usr/sbin/nginx}
 WRK=${WRK:-wrk}
 MIB=1048576
 if [ "$SMOKE" = 1 ]; then
-    SMALL_SIZE=1024 MID_SIZE=$((4 * MIB)) BIG_SIZE=$((16 * MIB)) CAP_SIZE=$((16 * MIB)) CAP_RATE=20m
+    SMALL_SIZE=1024 MID_SIZE=$((4 * MIB)) BIG_SIZE=$((16 * MIB)) CAP_SIZE=$((64 * MIB)) CAP_RATE=40m
     ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-1} MAX_TIME=${MAX_TIME:-120} CURL_MAX=60
 else
     SMALL_SIZE=1024 MID_SIZE=$((64 * MIB)) BIG_SIZE=$((1024 * MIB)) CAP_SIZE=$((1024 * MIB)) CAP_RATE=50m

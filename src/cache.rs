@@ -45,6 +45,7 @@ use tokio::sync::watch;
 
 pub use budget::CacheStats;
 pub use error::Error;
+pub use fill::{PieceFill, StartClaim};
 pub use pins::{PinFiles, PinOwner, PinTooLarge};
 pub use proofs::Credentials;
 pub use scan::ScanReport;
@@ -100,6 +101,8 @@ pub struct DiskCache {
     store_failures: store_failure::Recorder,
     /// Each holder's pins (locked before `budget` when both are).
     pins: Mutex<pins::Holders>,
+    /// Parallel fills being started, by object name (see `fill::pieces`).
+    starts: Mutex<std::collections::HashMap<String, watch::Sender<()>>>,
 }
 
 impl DiskCache {
@@ -137,6 +140,7 @@ impl DiskCache {
             proofs: proofs::Proofs::default(),
             store_failures: store_failure::Recorder::default(),
             pins: Mutex::new(holders),
+            starts: Mutex::default(),
         })))
     }
 

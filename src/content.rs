@@ -22,6 +22,7 @@ mod failure;
 mod fetch;
 mod observe;
 mod owner;
+mod parallel;
 mod proof;
 mod reply;
 mod route;
@@ -124,7 +125,11 @@ impl ProxyHttp for ContentProxy {
         match dispatch::dispatch(self, session, ctx).await? {
             dispatch::Outcome::Answered => Ok(true),
             // The upstream address is looked up only if the cache misses (`upstream_peer`).
-            dispatch::Outcome::ProxyFile => Ok(false),
+            dispatch::Outcome::ProxyFile => {
+                // A cold large file: a parallel fill this request then joins in the lookup.
+                parallel::start(self, session, ctx).await;
+                Ok(false)
+            }
         }
     }
 

@@ -18,6 +18,7 @@
 //! `objects/` in `publish`. `DiskCache::prepare_fill` reserves the room and creates the fill's
 //! directory and body file.
 
+mod pieces;
 mod publish;
 mod registry;
 mod writer;
@@ -37,6 +38,7 @@ use super::{blocking, layout, scan, DiskCache, Error};
 use crate::hub::digest::Verifier;
 use writer::Writer;
 
+pub use pieces::{PieceFill, StartClaim};
 pub(crate) use registry::Fills;
 
 impl DiskCache {

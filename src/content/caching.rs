@@ -44,23 +44,12 @@ fn range_start(session: &Session) -> Option<u64> {
 /// Enables the cache for this request when the remote stores (`on_demand`), the object fits
 /// the budget, and no range far ahead of the stored bytes is asked for.
 pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx) {
-    let (Some(target), Some(remote), Some(disk)) =
-        (&ctx.file.target, &ctx.routing.remote, proxy.disk)
-    else {
+    let Some(disk) = storing_disk(proxy, ctx) else {
         return;
     };
-    // Asked of the owner node: its disk keeps the bytes, not this one's.
-    if ctx.fleet.owner.is_some() {
+    let Some(target) = &ctx.file.target else {
         return;
-    }
-    if !remote.policy.stores() || target.size > disk.stats().max_size {
-        return;
-    }
-    // Only digests are shared across remotes: an etag that is not a sha1 or sha256 cannot be
-    // verified, so such a body is streamed, never stored under a shared key.
-    if !target.etag.is_digest() {
-        return;
-    }
+    };
     if session
         .req_header()
         .headers
@@ -92,6 +81,29 @@ pub fn enable(proxy: &ContentProxy, session: &mut Session, ctx: &mut RequestCtx)
     // behind reads the bytes back from disk.
     session.set_proxy_tasks_enabled(true);
     ctx.file.cache_enabled = true;
+}
+
+/// The disk cache, when this request's file body may be stored there: the remote stores
+/// (`on_demand`), the object fits the budget, its etag is a digest, and this node owns it.
+pub fn storing_disk(proxy: &ContentProxy, ctx: &RequestCtx) -> Option<&'static DiskCache> {
+    let (Some(target), Some(remote), Some(disk)) =
+        (&ctx.file.target, &ctx.routing.remote, proxy.disk)
+    else {
+        return None;
+    };
+    // Asked of the owner node: its disk keeps the bytes, not this one's.
+    if ctx.fleet.owner.is_some() {
+        return None;
+    }
+    if !remote.policy.stores() || target.size > disk.stats().max_size {
+        return None;
+    }
+    // Only digests are shared across remotes: an etag that is not a sha1 or sha256 cannot be
+    // verified, so such a body is streamed, never stored under a shared key.
+    if !target.etag.is_digest() {
+        return None;
+    }
+    Some(disk)
 }
 
 /// Request headers that make a hit more than "send the whole body" (a range, a conditional):

@@ -51,6 +51,9 @@ pub struct FileCtx {
     pub shared_etag: Option<crate::hub::Etag>,
     /// Whether the disk cache was enabled for this request (`caching::enable`).
     pub cache_enabled: bool,
+    /// Whether this request started a parallel fill (`parallel::start`): served from it like
+    /// a joined request, but a miss.
+    pub parallel_fill: bool,
 }
 
 impl FileCtx {

@@ -20,6 +20,10 @@ fn lookup_result(session: &Session, ctx: &RequestCtx) -> Option<&'static str> {
     if ctx.answer.memory_hit {
         return Some(if stale_meta { "stale" } else { "hit" });
     }
+    if ctx.file.parallel_fill {
+        // Served from the fill it started: the body came from upstream.
+        return Some("miss");
+    }
     if ctx.file.cache_enabled {
         return Some(match session.cache.phase() {
             CachePhase::Hit if stale_meta => "stale",

@@ -1,7 +1,9 @@
 //! `HubClient`: every metadata exchange with a remote's Hub (resolve HEADs, `api/…` JSON, the
 //! ranged samples that prove a blob), with redirects off, same-origin redirects followed here,
-//! and the credentials rule of `origin/credentials.rs`. File bodies do not pass through here:
-//! Pingora streams them (`content/fetch.rs`), under the same rule.
+//! and the credentials rule of `origin/credentials.rs`. File bodies pass through here only as
+//! the pieces of a parallel fill ([`HubClient::body_piece`], `docs/parallel-fills.md`), on
+//! HTTP/1.1 connections of their own; Pingora streams every other body (`content/fetch.rs`),
+//! under the same rule.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,10 +51,19 @@ pub enum Resolution {
 /// Told about every upstream exchange: remote name, status (0: no answer), duration.
 pub type UpstreamObserver = Arc<dyn Fn(&str, u16, Duration) + Send + Sync>;
 
-/// One HTTP client per remote version, rebuilt when the remote changes.
+/// What a client is for: metadata (HTTP/2 where the server offers it: many small exchanges on
+/// one connection) or body pieces (HTTP/1.1 only: one connection per piece, as parallel
+/// downloaders do, so each gets the CDN's per-connection rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Purpose {
+    Metadata,
+    Bodies,
+}
+
+/// One HTTP client per remote version and purpose, rebuilt when the remote changes.
 #[derive(Default)]
 pub struct HubClient {
-    clients: Mutex<HashMap<Uuid, (SystemTime, reqwest::Client)>>,
+    clients: Mutex<HashMap<(Uuid, Purpose), (SystemTime, reqwest::Client)>>,
     limits: RemoteLimits,
     observer: Option<UpstreamObserver>,
 }
@@ -81,8 +92,16 @@ impl HubClient {
     }
 
     fn client_for(&self, remote: &Remote) -> Result<reqwest::Client, UpstreamError> {
+        self.client_of(remote, Purpose::Metadata)
+    }
+
+    fn client_of(
+        &self,
+        remote: &Remote,
+        purpose: Purpose,
+    ) -> Result<reqwest::Client, UpstreamError> {
         let mut clients = self.clients.lock();
-        if let Some((version, client)) = clients.get(&remote.meta.id) {
+        if let Some((version, client)) = clients.get(&(remote.meta.id, purpose)) {
             if *version == remote.meta.updated {
                 return Ok(client.clone());
             }
@@ -97,6 +116,9 @@ impl HubClient {
         if let Some(total) = remote.total_timeout {
             builder = builder.timeout(total);
         }
+        if purpose == Purpose::Bodies {
+            builder = builder.http1_only();
+        }
         if let Some(pem) = &remote.ca_cert {
             for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                 .map_err(|_| UpstreamError::Client)?
@@ -105,7 +127,10 @@ impl HubClient {
             }
         }
         let client = builder.build().map_err(|_| UpstreamError::Client)?;
-        clients.insert(remote.meta.id, (remote.meta.updated, client.clone()));
+        clients.insert(
+            (remote.meta.id, purpose),
+            (remote.meta.updated, client.clone()),
+        );
         Ok(client)
     }
 
@@ -243,6 +268,38 @@ impl HubClient {
             got.extend_from_slice(&chunk);
         }
         Ok((got.len() == len).then_some(got))
+    }
+
+    /// One piece of a file body: `GET url` with `Range: bytes=<start>-<end - 1>` (and
+    /// `If-Range` when given), the remote's credentials by the one rule, no redirects. The
+    /// caller takes the remote's `download_concurrency` permit first and checks the answer;
+    /// the status is reported to the observer when the headers arrive.
+    pub async fn body_piece(
+        &self,
+        remote: &Remote,
+        url: &str,
+        range: std::ops::Range<u64>,
+        if_range: Option<&str>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let client = self.client_of(remote, Purpose::Bodies)?;
+        let mut req = client
+            .get(url)
+            .header("accept-encoding", "identity")
+            .header(
+                http::header::RANGE,
+                format!("bytes={}-{}", range.start, range.end.saturating_sub(1)),
+            );
+        if let Some(validator) = if_range {
+            req = req.header(http::header::IF_RANGE, validator);
+        }
+        let started = std::time::Instant::now();
+        let resp = authorize(req, remote, url).send().await;
+        self.observe(
+            remote,
+            resp.as_ref().map_or(0, |r| r.status().as_u16()),
+            started,
+        );
+        resp.map_err(|e| UpstreamError::from_reqwest(&e))
     }
 
     /// Resolves a `resolve` path with HEAD requests only (never a body download): follows

@@ -21,6 +21,17 @@ impl Fills {
             .push(fill);
     }
 
+    /// Registers `fill` unless a fill of the same name is in flight; whether it did.
+    pub(crate) fn insert_if_absent(&self, fill: Arc<Inflight>) -> bool {
+        let mut map = self.0.lock();
+        let fills = map.entry(fill.name.clone()).or_default();
+        if !fills.is_empty() {
+            return false;
+        }
+        fills.push(fill);
+        true
+    }
+
     pub(crate) fn remove(&self, name: &str, id: u64) {
         let mut map = self.0.lock();
         if let Some(fills) = map.get_mut(name) {
