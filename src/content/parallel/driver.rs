@@ -18,8 +18,8 @@ use crate::hub::route::HubRoute;
 use crate::model::Remote;
 use crate::origin::{Download, FileAnswer, FileTarget, HubClient, HubMemory, Permit};
 
-/// Bytes a worker gathers before writing them (one `pwrite`, one hand-off).
-const FLUSH: usize = 512 << 10;
+/// Bytes a worker gathers before writing them (one `pwrite`, one hand-off): its one buffer.
+const FLUSH: usize = 256 << 10;
 /// The first write of the file's first piece comes sooner: the time to first byte.
 const FIRST_FLUSH: usize = 64 << 10;
 /// Re-resolves of the download URL one fill may make (signed URLs last about an hour).
@@ -199,7 +199,8 @@ impl Driver {
     /// fails the fill (resuming would need the ranges this origin does not answer).
     async fn one_stream(&self, resp: reqwest::Response, permit: Permit) -> Result<(), String> {
         let mut at = 0;
-        let result = self.stream(resp, &mut at, self.target.size).await;
+        let mut buf = Vec::with_capacity(FLUSH);
+        let result = self.stream(resp, &mut at, self.target.size, &mut buf).await;
         drop(permit);
         match result {
             Ok(()) => Ok(()),
@@ -218,15 +219,16 @@ impl Driver {
         let mut workers = JoinSet::new();
         let head = self.clone();
         workers.spawn(async move {
-            head.piece(0, Some(first), permit).await?;
-            head.take_pieces().await
+            let mut buf = Vec::with_capacity(FLUSH);
+            head.piece(0, Some(first), permit, &mut buf).await?;
+            head.take_pieces(buf).await
         });
         let more = (self.workers as usize)
             .min(self.plan.len())
             .saturating_sub(1);
         for _ in 0..more {
             let worker = self.clone();
-            workers.spawn(async move { worker.take_pieces().await });
+            workers.spawn(async move { worker.take_pieces(Vec::with_capacity(FLUSH)).await });
         }
         while let Some(done) = workers.join_next().await {
             let failed = match done {
@@ -242,15 +244,16 @@ impl Driver {
         Ok(())
     }
 
-    /// A worker: the lowest piece nobody has taken, until none is left.
-    async fn take_pieces(&self) -> Result<(), String> {
+    /// A worker: the lowest piece nobody has taken, until none is left; `buf` is its one
+    /// buffer.
+    async fn take_pieces(&self, mut buf: Vec<u8>) -> Result<(), String> {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.plan.len() {
                 return Ok(());
             }
             let permit = self.hub.limits().acquire(&self.remote).await;
-            self.piece(i, None, permit).await?;
+            self.piece(i, None, permit, &mut buf).await?;
         }
     }
 
@@ -261,6 +264,7 @@ impl Driver {
         i: usize,
         mut resp: Option<reqwest::Response>,
         permit: Permit,
+        buf: &mut Vec<u8>,
     ) -> Result<(), String> {
         let Range { start, end } = self.plan[i].clone();
         let mut at = start;
@@ -271,9 +275,9 @@ impl Driver {
                 return Err("the fill failed".into());
             }
             let stop = match resp.take() {
-                Some(answered) => self.stream(answered, &mut at, end).await,
+                Some(answered) => self.stream(answered, &mut at, end, buf).await,
                 None => match self.request(at..end).await {
-                    Ok(answered) => self.stream(answered, &mut at, end).await,
+                    Ok(answered) => self.stream(answered, &mut at, end, buf).await,
                     Err(stop) => Err(stop),
                 },
             };
@@ -347,15 +351,16 @@ impl Driver {
         )))
     }
 
-    /// Reads `resp`'s body into the fill from `at` up to `end`, writing every [`FLUSH`] bytes;
-    /// `at` moves only over bytes written, so a retry starts exactly where this one stopped.
+    /// Reads `resp`'s body into the fill from `at` up to `end` through `buf` (at most
+    /// [`FLUSH`] bytes: full, it is written; it never grows); `at` moves only over bytes
+    /// written, so a retry starts exactly where this one stopped.
     async fn stream(
         &self,
         mut resp: reqwest::Response,
         at: &mut u64,
         end: u64,
+        buf: &mut Vec<u8>,
     ) -> Result<(), Stop> {
-        let mut buf: Vec<u8> = Vec::with_capacity(FLUSH);
         let mut flush_at = if *at == 0 { FIRST_FLUSH } else { FLUSH };
         let outcome = loop {
             match resp.chunk().await {
@@ -363,10 +368,15 @@ impl Driver {
                     if *at + (buf.len() + chunk.len()) as u64 > end {
                         break Err(Stop::Fatal("a longer body than asked for".into()));
                     }
-                    buf.extend_from_slice(&chunk);
-                    if buf.len() >= flush_at {
-                        buf = self.write(at, buf).await?;
-                        flush_at = FLUSH;
+                    let mut rest = &chunk[..];
+                    while !rest.is_empty() {
+                        let take = rest.len().min(flush_at - buf.len());
+                        buf.extend_from_slice(&rest[..take]);
+                        rest = &rest[take..];
+                        if buf.len() == flush_at {
+                            self.write(at, buf).await?;
+                            flush_at = FLUSH;
+                        }
                     }
                 }
                 Ok(None) if *at + buf.len() as u64 == end => break Ok(()),
@@ -379,20 +389,21 @@ impl Driver {
         outcome
     }
 
-    /// Writes `buf` at `*at` and moves `at` past it; the emptied buffer for reuse.
-    async fn write(&self, at: &mut u64, buf: Vec<u8>) -> Result<Vec<u8>, Stop> {
+    /// Writes `buf` at `*at`, moves `at` past it and empties `buf` (its room kept).
+    async fn write(&self, at: &mut u64, buf: &mut Vec<u8>) -> Result<(), Stop> {
         if buf.is_empty() {
-            return Ok(buf);
+            return Ok(());
         }
         let len = buf.len() as u64;
-        let mut buf = self
+        let full = std::mem::take(buf);
+        *buf = self
             .fill
-            .write_at(*at, buf)
+            .write_at(*at, full)
             .await
             .map_err(|e| Stop::Fatal(e.to_string()))?;
         *at += len;
         buf.clear();
-        Ok(buf)
+        Ok(())
     }
 
     /// A fresh signed URL after the CDN refused the one of `generation`: one re-resolve for
