@@ -1,0 +1,372 @@
+//! Issue 15, parallel ranged fills (`docs/parallel-fills.md`): a cold large file on an
+//! `on_demand` remote comes from up to `download_concurrency` ranged GETs at a time, and every
+//! rule of a fill still holds: bytes in order, the digest checked before the last byte, a
+//! failed fill never published, one upstream fetch however many clients.
+//!
+//! The scenarios assert the rules, not piece sizes: ranges cover the file exactly once, the
+//! number of bodies moving at once, where a retry starts.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::cache::{hub_with, resolve, stored_bytes};
+use crate::support::{Content, FakeHub, Fault, RemoteCfg, TestServer, Transfer};
+
+const MIB: u64 = 1 << 20;
+
+/// hubcache with one `on_demand` remote `hf` on `hub` limited to `dc` upstream requests.
+async fn serve_dc(hub: &FakeHub, dc: u64) -> TestServer {
+    TestServer::builder()
+        .remote_with(RemoteCfg::hub("hf", hub).field("download_concurrency", json!(dc)))
+        .distribution("hf", "hf")
+        .start()
+        .await
+}
+
+/// A client's GET read chunk by chunk into a digest (a 256 MiB body is never held whole).
+struct Download {
+    status: u16,
+    resp: Option<reqwest::Response>,
+    hasher: Sha256,
+    len: u64,
+    /// Where the body was cut, if it was.
+    error: Option<String>,
+}
+
+impl Download {
+    async fn start(server: &TestServer, path: &str) -> Self {
+        let resp = server
+            .client()
+            .get(server.url(path))
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .expect("response headers");
+        Self {
+            status: resp.status().as_u16(),
+            resp: Some(resp),
+            hasher: Sha256::new(),
+            len: 0,
+            error: None,
+        }
+    }
+
+    /// Reads until at least `n` body bytes have arrived, or the body ends or fails.
+    async fn read_until(&mut self, n: u64) {
+        while self.len < n {
+            let Some(resp) = self.resp.as_mut() else {
+                return;
+            };
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    self.hasher.update(&chunk);
+                    self.len += chunk.len() as u64;
+                }
+                Ok(None) => self.resp = None,
+                Err(e) => {
+                    self.error = Some(format!("cut after {} bytes: {e}", self.len));
+                    self.resp = None;
+                }
+            }
+        }
+    }
+
+    /// The whole body: (status, length, sha256 hex, where it was cut).
+    async fn finish(mut self) -> Got {
+        self.read_until(u64::MAX).await;
+        Got {
+            status: self.status,
+            len: self.len,
+            sha256: hex::encode(self.hasher.finalize()),
+            error: self.error,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Got {
+    status: u16,
+    len: u64,
+    sha256: String,
+    error: Option<String>,
+}
+
+impl Got {
+    /// A complete 200 of exactly `want`'s bytes.
+    fn assert_whole(&self, want: &Content, what: &str) {
+        assert_eq!(
+            (self.status, self.len, self.error.as_deref()),
+            (200, want.len(), None),
+            "{what}"
+        );
+        assert_eq!(self.sha256, want.sha256(), "{what}: bytes differ");
+    }
+}
+
+async fn get(server: &TestServer, path: &str) -> Got {
+    Download::start(server, path).await.finish().await
+}
+
+/// Waits (up to `limit`) until `cond` holds; whether it did.
+async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+fn bytes_sent(transfers: &[Transfer]) -> u64 {
+    transfers.iter().map(|t| t.bytes_sent).sum()
+}
+
+#[tokio::test]
+async fn a_cold_256_mib_file_arrives_whole_from_ranged_pieces_at_most_eight_at_a_time() {
+    const SIZE: u64 = 256 * MIB;
+    let big = Content::pattern(SIZE, 151);
+    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    hub.cdn().set_rate_per_connection(Some(48 * MIB));
+    let server = serve_dc(&hub, 8).await;
+
+    let started = Instant::now();
+    get(&server, &resolve("model.bin"))
+        .await
+        .assert_whole(&big, "cold");
+    let took = started.elapsed();
+
+    let transfers = hub.cdn().transfers("model.bin");
+    let most = Transfer::max_simultaneous(&transfers);
+    eprintln!(
+        "cold 256 MiB at 48 MiB/s per connection: {took:?}, {} CDN GETs, at most {most} at once",
+        transfers.len()
+    );
+    assert!(transfers.len() > 1, "one stream: {transfers:?}");
+    for t in &transfers {
+        assert_eq!(t.status, 206, "every piece is a 206: {t:?}");
+        assert!(t.range.is_some(), "every GET is ranged: {t:?}");
+    }
+    assert_eq!(Transfer::covers_exactly_once(&transfers, SIZE), Ok(()));
+    assert_eq!(bytes_sent(&transfers), SIZE);
+    assert!((2..=8).contains(&most), "{most} bodies at once");
+    // All but the first carry `If-Range` with the CDN's ETag.
+    let etag = format!(
+        "\"{}\"",
+        hub.file("org/model", "main", "model.bin").xet_hash
+    );
+    let first = transfers
+        .iter()
+        .position(|t| t.asked_start() == Some(0))
+        .expect("a piece from byte 0");
+    for (i, t) in transfers.iter().enumerate().filter(|(i, _)| *i != first) {
+        assert_eq!(t.if_range.as_deref(), Some(etag.as_str()), "piece {i}");
+    }
+
+    let cdn_requests = hub.cdn().requests().len();
+    get(&server, &resolve("model.bin"))
+        .await
+        .assert_whole(&big, "second GET");
+    assert_eq!(
+        hub.cdn().requests().len(),
+        cdn_requests,
+        "the second GET is a hit"
+    );
+}
+
+#[tokio::test]
+async fn a_piece_reset_midway_is_resumed_where_it_stopped() {
+    const SIZE: u64 = 128 * MIB;
+    let big = Content::pattern(SIZE, 152);
+    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    hub.piece_fault("org/model", "model.bin", SIZE / 2, Fault::DropAfter(MIB), 1);
+    let server = serve_dc(&hub, 4).await;
+
+    get(&server, &resolve("model.bin"))
+        .await
+        .assert_whole(&big, "a piece was reset");
+
+    let transfers = hub.cdn().transfers("model.bin");
+    let cut = transfers
+        .iter()
+        .find(|t| t.served().contains(&(SIZE / 2)) && t.bytes_sent == MIB)
+        .unwrap_or_else(|| panic!("no piece holding the middle was cut: {transfers:?}"));
+    let resumed_at = cut.range_start + cut.bytes_sent;
+    let resumed: Vec<_> = transfers
+        .iter()
+        .filter(|t| t.asked_start() == Some(resumed_at))
+        .collect();
+    assert_eq!(
+        resumed.len(),
+        1,
+        "one retry from {resumed_at}: {transfers:?}"
+    );
+    assert_eq!(resumed[0].status, 206);
+    assert_eq!(Transfer::covers_exactly_once(&transfers, SIZE), Ok(()));
+    assert_eq!(bytes_sent(&transfers), SIZE, "no byte fetched twice");
+}
+
+#[tokio::test]
+async fn an_origin_that_ignores_range_is_read_as_one_stream() {
+    const SIZE: u64 = 96 * MIB;
+    let big = Content::pattern(SIZE, 153);
+    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    hub.fault("org/model", "model.bin", Fault::IgnoreRange);
+    let server = serve_dc(&hub, 8).await;
+
+    get(&server, &resolve("model.bin"))
+        .await
+        .assert_whole(&big, "from an origin without ranges");
+
+    let transfers = hub.cdn().transfers("model.bin");
+    assert_eq!(transfers.len(), 1, "one CDN GET: {transfers:?}");
+    assert_eq!((transfers[0].status, transfers[0].bytes_sent), (200, SIZE));
+    assert_eq!(
+        hub.cdn().count(|r| r.method == "GET"),
+        1,
+        "no other GET reached the CDN"
+    );
+    get(&server, &resolve("model.bin"))
+        .await
+        .assert_whole(&big, "second GET");
+    assert_eq!(hub.cdn().transfers("model.bin").len(), 1, "stored");
+}
+
+#[tokio::test]
+async fn a_corrupt_piece_is_never_published_and_never_served_whole() {
+    const SIZE: u64 = 96 * MIB;
+    let big = Content::pattern(SIZE, 154);
+    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    hub.fault_times(
+        "org/model",
+        "model.bin",
+        Fault::Corrupt { at: SIZE / 4 * 3 },
+        1,
+    );
+    let server = serve_dc(&hub, 8).await;
+
+    let first = get(&server, &resolve("model.bin")).await;
+    let whole_200 = first.status == 200 && first.len == SIZE && first.error.is_none();
+    assert!(
+        !whole_200 || first.sha256 == big.sha256(),
+        "a complete 200 of wrong bytes reached the client"
+    );
+    assert!(
+        hub.cdn()
+            .transfers("model.bin")
+            .iter()
+            .any(|t| t.served().contains(&(SIZE / 4 * 3))),
+        "the corrupt byte was never served: the scenario proves nothing"
+    );
+    assert_eq!(stored_bytes(&server.cache_dir()), 0, "nothing published");
+
+    let fetched = bytes_sent(&hub.cdn().transfers("model.bin"));
+    get(&server, &resolve("model.bin"))
+        .await
+        .assert_whole(&big, "the next GET");
+    assert!(
+        bytes_sent(&hub.cdn().transfers("model.bin")) >= fetched + SIZE,
+        "the next GET fetched anew"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || stored_bytes(
+            &server.cache_dir()
+        ) == SIZE)
+        .await,
+        "the good fill was not published"
+    );
+}
+
+#[tokio::test]
+async fn thirty_two_clients_joined_to_a_parallel_fill_get_identical_bytes() {
+    const SIZE: u64 = 96 * MIB;
+    let big = Content::pattern(SIZE, 155);
+    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    hub.cdn().set_rate_per_connection(Some(24 * MIB));
+    let server = std::sync::Arc::new(serve_dc(&hub, 8).await);
+    let path = resolve("model.bin");
+
+    // The client that leaves is the one that started the fill.
+    let mut leaver = Download::start(&server, &path).await;
+    assert_eq!(leaver.status, 200);
+    leaver.read_until(MIB).await;
+    let mut tasks = Vec::new();
+    for _ in 0..31 {
+        let (server, path) = (server.clone(), path.clone());
+        tasks.push(tokio::spawn(async move { get(&server, &path).await }));
+    }
+    leaver.read_until(4 * MIB).await;
+    assert!(leaver.error.is_none() && leaver.len >= 4 * MIB);
+    drop(leaver);
+
+    for (i, task) in tasks.into_iter().enumerate() {
+        task.await
+            .expect("client task")
+            .assert_whole(&big, &format!("client {i}"));
+    }
+    let transfers = hub.cdn().transfers("model.bin");
+    assert_eq!(Transfer::covers_exactly_once(&transfers, SIZE), Ok(()));
+    assert_eq!(bytes_sent(&transfers), SIZE, "fetched once");
+}
+
+#[tokio::test]
+async fn a_signed_url_that_expires_mid_fill_is_resolved_again() {
+    const SIZE: u64 = 256 * MIB;
+    let big = Content::pattern(SIZE, 156);
+    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    hub.cdn().set_rate_per_connection(Some(32 * MIB));
+    // Two at a time: pieces (at most 64 MiB) are still to be asked when the URL expires.
+    let server = serve_dc(&hub, 2).await;
+    let resolves = || hub.count(|r| r.path.contains("/resolve/"));
+
+    let mut download = Download::start(&server, &resolve("model.bin")).await;
+    assert_eq!(download.status, 200);
+    download.read_until(MIB).await;
+    let before = resolves();
+    hub.cdn().invalidate_signed_urls();
+    download
+        .finish()
+        .await
+        .assert_whole(&big, "across the expiry");
+
+    assert_eq!(resolves() - before, 1, "one re-resolve through the Hub");
+    assert!(
+        hub.cdn().count(|r| r.status == Some(403)) >= 1,
+        "the CDN never refused the old URL: the scenario proves nothing"
+    );
+    let transfers = hub.cdn().transfers("model.bin");
+    assert_eq!(Transfer::covers_exactly_once(&transfers, SIZE), Ok(()));
+}
+
+#[tokio::test]
+async fn two_cold_files_share_the_remotes_download_concurrency() {
+    const SIZE: u64 = 64 * MIB;
+    let (a, b) = (Content::pattern(SIZE, 157), Content::pattern(SIZE, 158));
+    let hub = hub_with(&[("a.bin", a.clone(), true), ("b.bin", b.clone(), true)]).await;
+    hub.cdn().set_rate_per_connection(Some(32 * MIB));
+    let server = serve_dc(&hub, 4).await;
+
+    let (path_a, path_b) = (resolve("a.bin"), resolve("b.bin"));
+    let (got_a, got_b) = tokio::join!(get(&server, &path_a), get(&server, &path_b));
+    got_a.assert_whole(&a, "a.bin");
+    got_b.assert_whole(&b, "b.bin");
+
+    for (name, transfers) in [
+        ("a.bin", hub.cdn().transfers("a.bin")),
+        ("b.bin", hub.cdn().transfers("b.bin")),
+    ] {
+        assert!(transfers.len() > 1, "{name} came in one stream");
+        assert_eq!(
+            Transfer::covers_exactly_once(&transfers, SIZE),
+            Ok(()),
+            "{name}"
+        );
+    }
+    let most = hub.cdn().max_simultaneous("org/model/");
+    eprintln!("two cold 64 MiB files, download_concurrency 4: at most {most} bodies at once");
+    assert!(most <= 4, "{most} CDN bodies at once over a limit of 4");
+    assert!(most >= 3, "only {most} at once: the limit was not used");
+}
