@@ -201,3 +201,34 @@ async fn if_range_with_another_validator_gets_the_whole_body() {
         Some(format!("\"{etag}\"").as_str())
     );
 }
+
+#[tokio::test]
+async fn a_body_the_client_hangs_up_on_is_logged_as_ended_short() {
+    let (hub, _, url) = cdn_file(4 * MIB).await;
+    hub.cdn().set_rate_per_connection(Some(4 * MIB));
+    let resp = test_client().get(&url).send().await.expect("headers");
+    let mut stream = resp.bytes_stream();
+    let mut received = 0;
+    while received < 64 * 1024 {
+        received += stream.next().await.expect("more").expect("bytes").len();
+    }
+    drop(stream);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ended = loop {
+        let t = hub.cdn().transfers("w.bin").pop().expect("recorded");
+        if t.ended.is_some() || Instant::now() > deadline {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        ended.ended.is_some(),
+        "a dropped body never ended: {ended:?}"
+    );
+    assert!(
+        ended.bytes_sent >= received as u64 && ended.bytes_sent < 2 * MIB,
+        "{ended:?}"
+    );
+    assert_eq!(hub.cdn().max_simultaneous("w.bin"), 1);
+}
