@@ -10,11 +10,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
 
 use crate::cache::{hub_with, resolve, stored_bytes};
-use crate::support::{Content, FakeHub, Fault, RemoteCfg, TestServer, Transfer};
+use crate::support::{Content, FakeHub, Fault, FileEntry, RemoteCfg, TestServer, Transfer};
 
 const MIB: u64 = 1 << 20;
+/// Longest wait for the next bytes of an answer.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// hubcache with one `on_demand` remote `hf` on `hub` limited to `dc` upstream requests.
 async fn serve_dc(hub: &FakeHub, dc: u64) -> TestServer {
@@ -25,52 +30,92 @@ async fn serve_dc(hub: &FakeHub, dc: u64) -> TestServer {
         .await
 }
 
-/// A client's GET read chunk by chunk into a digest (a 256 MiB body is never held whole).
+/// A client's GET over a plain socket, its body read into a digest (a 256 MiB body is never
+/// held whole). Not reqwest: 32 debug-built HTTP clients reading 3 GiB cost more CPU than the
+/// server they test.
 struct Download {
     status: u16,
-    resp: Option<reqwest::Response>,
+    length: u64,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
     hasher: Sha256,
     len: u64,
-    /// Where the body was cut, if it was.
+    /// Where the body was cut or came up short, if it did.
     error: Option<String>,
 }
 
 impl Download {
     async fn start(server: &TestServer, path: &str) -> Self {
-        let resp = server
-            .client()
-            .get(server.url(path))
-            .timeout(Duration::from_secs(60))
-            .send()
+        let addr = server.url("").trim_start_matches("http://").to_string();
+        let mut stream = TcpStream::connect(&addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
             .await
-            .expect("response headers");
-        Self {
-            status: resp.status().as_u16(),
-            resp: Some(resp),
+            .expect("send request");
+        let mut head = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let end = loop {
+            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            let n = timeout(READ_TIMEOUT, stream.read(&mut buf))
+                .await
+                .expect("response headers in time")
+                .expect("response headers");
+            assert!(n > 0, "closed before the headers: {head:?}");
+            head.extend_from_slice(&buf[..n]);
+        };
+        let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("status line: {text}"));
+        assert!(!text.contains("transfer-encoding"), "not read here: {text}");
+        let length = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no Content-Length: {text}"));
+        let mut download = Self {
+            status,
+            length,
+            stream: Some(stream),
+            buf,
             hasher: Sha256::new(),
             len: 0,
             error: None,
-        }
+        };
+        download.take(&head[end + 4..]);
+        download
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.len += bytes.len() as u64;
     }
 
     /// Reads until at least `n` body bytes have arrived, or the body ends or fails.
     async fn read_until(&mut self, n: u64) {
-        while self.len < n {
-            let Some(resp) = self.resp.as_mut() else {
+        while self.len < n.min(self.length) {
+            let Some(stream) = self.stream.as_mut() else {
                 return;
             };
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    self.hasher.update(&chunk);
-                    self.len += chunk.len() as u64;
-                }
-                Ok(None) => self.resp = None,
-                Err(e) => {
-                    self.error = Some(format!("cut after {} bytes: {e}", self.len));
-                    self.resp = None;
-                }
+            let mut buf = std::mem::take(&mut self.buf);
+            match timeout(READ_TIMEOUT, stream.read(&mut buf)).await {
+                Ok(Ok(0)) => self.cut("closed"),
+                Ok(Ok(read)) => self.take(&buf[..read]),
+                Ok(Err(e)) => self.cut(&e.to_string()),
+                Err(_) => self.cut("timed out"),
             }
+            self.buf = buf;
         }
+    }
+
+    fn cut(&mut self, why: &str) {
+        self.error = Some(format!("{why} after {} of {} bytes", self.len, self.length));
+        self.stream = None;
     }
 
     /// The whole body: (status, length, sha256 hex, where it was cut).
@@ -95,13 +140,13 @@ struct Got {
 
 impl Got {
     /// A complete 200 of exactly `want`'s bytes.
-    fn assert_whole(&self, want: &Content, what: &str) {
+    fn assert_whole(&self, want: &FileEntry, what: &str) {
         assert_eq!(
             (self.status, self.len, self.error.as_deref()),
-            (200, want.len(), None),
+            (200, want.size(), None),
             "{what}"
         );
-        assert_eq!(self.sha256, want.sha256(), "{what}: bytes differ");
+        assert_eq!(self.sha256, want.sha256, "{what}: bytes differ");
     }
 }
 
@@ -125,25 +170,38 @@ fn bytes_sent(transfers: &[Transfer]) -> u64 {
     transfers.iter().map(|t| t.bytes_sent).sum()
 }
 
+/// One line for the test log: how long the scenario's clients took, and the CDN's side.
+fn report(what: &str, took: Duration, transfers: &[Transfer]) {
+    let first = transfers.iter().map(|t| t.started).min();
+    let last = transfers.iter().filter_map(|t| t.ended).max();
+    let upstream = first.zip(last).map(|(a, b)| b - a);
+    eprintln!(
+        "{what}: clients {took:?}; CDN: {} GETs over {upstream:?}, at most {} at once",
+        transfers.len(),
+        Transfer::max_simultaneous(transfers)
+    );
+}
+
 #[tokio::test]
 async fn a_cold_256_mib_file_arrives_whole_from_ranged_pieces_at_most_eight_at_a_time() {
     const SIZE: u64 = 256 * MIB;
-    let big = Content::pattern(SIZE, 151);
-    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    let hub = hub_with(&[("model.bin", Content::pattern(SIZE, 151), true)]).await;
+    let want = hub.file("org/model", "main", "model.bin");
     hub.cdn().set_rate_per_connection(Some(48 * MIB));
     let server = serve_dc(&hub, 8).await;
 
     let started = Instant::now();
     get(&server, &resolve("model.bin"))
         .await
-        .assert_whole(&big, "cold");
+        .assert_whole(&want, "cold");
     let took = started.elapsed();
 
     let transfers = hub.cdn().transfers("model.bin");
     let most = Transfer::max_simultaneous(&transfers);
-    eprintln!(
-        "cold 256 MiB at 48 MiB/s per connection: {took:?}, {} CDN GETs, at most {most} at once",
-        transfers.len()
+    report(
+        "cold 256 MiB, 48 MiB/s per connection, dc 8",
+        took,
+        &transfers,
     );
     assert!(transfers.len() > 1, "one stream: {transfers:?}");
     for t in &transfers {
@@ -169,7 +227,7 @@ async fn a_cold_256_mib_file_arrives_whole_from_ranged_pieces_at_most_eight_at_a
     let cdn_requests = hub.cdn().requests().len();
     get(&server, &resolve("model.bin"))
         .await
-        .assert_whole(&big, "second GET");
+        .assert_whole(&want, "second GET");
     assert_eq!(
         hub.cdn().requests().len(),
         cdn_requests,
@@ -180,16 +238,18 @@ async fn a_cold_256_mib_file_arrives_whole_from_ranged_pieces_at_most_eight_at_a
 #[tokio::test]
 async fn a_piece_reset_midway_is_resumed_where_it_stopped() {
     const SIZE: u64 = 128 * MIB;
-    let big = Content::pattern(SIZE, 152);
-    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    let hub = hub_with(&[("model.bin", Content::pattern(SIZE, 152), true)]).await;
+    let want = hub.file("org/model", "main", "model.bin");
     hub.piece_fault("org/model", "model.bin", SIZE / 2, Fault::DropAfter(MIB), 1);
     let server = serve_dc(&hub, 4).await;
 
+    let started = Instant::now();
     get(&server, &resolve("model.bin"))
         .await
-        .assert_whole(&big, "a piece was reset");
+        .assert_whole(&want, "a piece was reset");
 
     let transfers = hub.cdn().transfers("model.bin");
+    report("128 MiB, one piece reset", started.elapsed(), &transfers);
     let cut = transfers
         .iter()
         .find(|t| t.served().contains(&(SIZE / 2)) && t.bytes_sent == MIB)
@@ -212,14 +272,14 @@ async fn a_piece_reset_midway_is_resumed_where_it_stopped() {
 #[tokio::test]
 async fn an_origin_that_ignores_range_is_read_as_one_stream() {
     const SIZE: u64 = 96 * MIB;
-    let big = Content::pattern(SIZE, 153);
-    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    let hub = hub_with(&[("model.bin", Content::pattern(SIZE, 153), true)]).await;
+    let want = hub.file("org/model", "main", "model.bin");
     hub.fault("org/model", "model.bin", Fault::IgnoreRange);
     let server = serve_dc(&hub, 8).await;
 
     get(&server, &resolve("model.bin"))
         .await
-        .assert_whole(&big, "from an origin without ranges");
+        .assert_whole(&want, "from an origin without ranges");
 
     let transfers = hub.cdn().transfers("model.bin");
     assert_eq!(transfers.len(), 1, "one CDN GET: {transfers:?}");
@@ -231,15 +291,15 @@ async fn an_origin_that_ignores_range_is_read_as_one_stream() {
     );
     get(&server, &resolve("model.bin"))
         .await
-        .assert_whole(&big, "second GET");
+        .assert_whole(&want, "second GET");
     assert_eq!(hub.cdn().transfers("model.bin").len(), 1, "stored");
 }
 
 #[tokio::test]
 async fn a_corrupt_piece_is_never_published_and_never_served_whole() {
     const SIZE: u64 = 96 * MIB;
-    let big = Content::pattern(SIZE, 154);
-    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    let hub = hub_with(&[("model.bin", Content::pattern(SIZE, 154), true)]).await;
+    let want = hub.file("org/model", "main", "model.bin");
     hub.fault_times(
         "org/model",
         "model.bin",
@@ -251,7 +311,7 @@ async fn a_corrupt_piece_is_never_published_and_never_served_whole() {
     let first = get(&server, &resolve("model.bin")).await;
     let whole_200 = first.status == 200 && first.len == SIZE && first.error.is_none();
     assert!(
-        !whole_200 || first.sha256 == big.sha256(),
+        !whole_200 || first.sha256 == want.sha256,
         "a complete 200 of wrong bytes reached the client"
     );
     assert!(
@@ -266,7 +326,7 @@ async fn a_corrupt_piece_is_never_published_and_never_served_whole() {
     let fetched = bytes_sent(&hub.cdn().transfers("model.bin"));
     get(&server, &resolve("model.bin"))
         .await
-        .assert_whole(&big, "the next GET");
+        .assert_whole(&want, "the next GET");
     assert!(
         bytes_sent(&hub.cdn().transfers("model.bin")) >= fetched + SIZE,
         "the next GET fetched anew"
@@ -283,13 +343,14 @@ async fn a_corrupt_piece_is_never_published_and_never_served_whole() {
 #[tokio::test]
 async fn thirty_two_clients_joined_to_a_parallel_fill_get_identical_bytes() {
     const SIZE: u64 = 96 * MIB;
-    let big = Content::pattern(SIZE, 155);
-    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    let hub = hub_with(&[("model.bin", Content::pattern(SIZE, 155), true)]).await;
+    let want = hub.file("org/model", "main", "model.bin");
     hub.cdn().set_rate_per_connection(Some(24 * MIB));
     let server = std::sync::Arc::new(serve_dc(&hub, 8).await);
     let path = resolve("model.bin");
 
     // The client that leaves is the one that started the fill.
+    let started = Instant::now();
     let mut leaver = Download::start(&server, &path).await;
     assert_eq!(leaver.status, 200);
     leaver.read_until(MIB).await;
@@ -305,9 +366,10 @@ async fn thirty_two_clients_joined_to_a_parallel_fill_get_identical_bytes() {
     for (i, task) in tasks.into_iter().enumerate() {
         task.await
             .expect("client task")
-            .assert_whole(&big, &format!("client {i}"));
+            .assert_whole(&want, &format!("client {i}"));
     }
     let transfers = hub.cdn().transfers("model.bin");
+    report("96 MiB to 32 clients", started.elapsed(), &transfers);
     assert_eq!(Transfer::covers_exactly_once(&transfers, SIZE), Ok(()));
     assert_eq!(bytes_sent(&transfers), SIZE, "fetched once");
 }
@@ -315,13 +377,14 @@ async fn thirty_two_clients_joined_to_a_parallel_fill_get_identical_bytes() {
 #[tokio::test]
 async fn a_signed_url_that_expires_mid_fill_is_resolved_again() {
     const SIZE: u64 = 256 * MIB;
-    let big = Content::pattern(SIZE, 156);
-    let hub = hub_with(&[("model.bin", big.clone(), true)]).await;
+    let hub = hub_with(&[("model.bin", Content::pattern(SIZE, 156), true)]).await;
+    let want = hub.file("org/model", "main", "model.bin");
     hub.cdn().set_rate_per_connection(Some(32 * MIB));
     // Two at a time: pieces (at most 64 MiB) are still to be asked when the URL expires.
     let server = serve_dc(&hub, 2).await;
     let resolves = || hub.count(|r| r.path.contains("/resolve/"));
 
+    let started = Instant::now();
     let mut download = Download::start(&server, &resolve("model.bin")).await;
     assert_eq!(download.status, 200);
     download.read_until(MIB).await;
@@ -330,7 +393,7 @@ async fn a_signed_url_that_expires_mid_fill_is_resolved_again() {
     download
         .finish()
         .await
-        .assert_whole(&big, "across the expiry");
+        .assert_whole(&want, "across the expiry");
 
     assert_eq!(resolves() - before, 1, "one re-resolve through the Hub");
     assert!(
@@ -338,6 +401,11 @@ async fn a_signed_url_that_expires_mid_fill_is_resolved_again() {
         "the CDN never refused the old URL: the scenario proves nothing"
     );
     let transfers = hub.cdn().transfers("model.bin");
+    report(
+        "256 MiB across an expiry, dc 2",
+        started.elapsed(),
+        &transfers,
+    );
     assert_eq!(Transfer::covers_exactly_once(&transfers, SIZE), Ok(()));
 }
 
@@ -345,11 +413,16 @@ async fn a_signed_url_that_expires_mid_fill_is_resolved_again() {
 async fn two_cold_files_share_the_remotes_download_concurrency() {
     const SIZE: u64 = 64 * MIB;
     let (a, b) = (Content::pattern(SIZE, 157), Content::pattern(SIZE, 158));
-    let hub = hub_with(&[("a.bin", a.clone(), true), ("b.bin", b.clone(), true)]).await;
+    let hub = hub_with(&[("a.bin", a, true), ("b.bin", b, true)]).await;
+    let (a, b) = (
+        hub.file("org/model", "main", "a.bin"),
+        hub.file("org/model", "main", "b.bin"),
+    );
     hub.cdn().set_rate_per_connection(Some(32 * MIB));
     let server = serve_dc(&hub, 4).await;
 
     let (path_a, path_b) = (resolve("a.bin"), resolve("b.bin"));
+    let started = Instant::now();
     let (got_a, got_b) = tokio::join!(get(&server, &path_a), get(&server, &path_b));
     got_a.assert_whole(&a, "a.bin");
     got_b.assert_whole(&b, "b.bin");
@@ -365,8 +438,9 @@ async fn two_cold_files_share_the_remotes_download_concurrency() {
             "{name}"
         );
     }
-    let most = hub.cdn().max_simultaneous("org/model/");
-    eprintln!("two cold 64 MiB files, download_concurrency 4: at most {most} bodies at once");
+    let all = hub.cdn().transfers("org/model/");
+    report("two cold 64 MiB files, dc 4", started.elapsed(), &all);
+    let most = Transfer::max_simultaneous(&all);
     assert!(most <= 4, "{most} CDN bodies at once over a limit of 4");
     assert!(most >= 3, "only {most} at once: the limit was not used");
 }
