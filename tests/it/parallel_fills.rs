@@ -448,3 +448,36 @@ async fn two_cold_files_share_the_remotes_download_concurrency() {
     assert!(most <= 4, "{most} CDN bodies at once over a limit of 4");
     assert!(most >= 3, "only {most} at once: the limit was not used");
 }
+
+#[tokio::test]
+async fn a_fill_whose_only_client_leaves_runs_to_the_end() {
+    const SIZE: u64 = 96 * MIB;
+    let hub = hub_with(&[("model.bin", Content::pattern(SIZE, 159), true)]).await;
+    let want = hub.file("org/model", "main", "model.bin");
+    hub.cdn().set_rate_per_connection(Some(48 * MIB));
+    let server = serve_dc(&hub, 8).await;
+
+    let mut leaver = Download::start(&server, &resolve("model.bin")).await;
+    assert_eq!(leaver.status, 200);
+    leaver.read_until(MIB).await;
+    assert!(leaver.error.is_none());
+    drop(leaver);
+
+    assert!(
+        wait_for(Duration::from_secs(30), || stored_bytes(
+            &server.cache_dir()
+        ) == SIZE)
+        .await,
+        "the fill stopped when its only client left"
+    );
+    let transfers = hub.cdn().transfers("model.bin");
+    assert_eq!(Transfer::covers_exactly_once(&transfers, SIZE), Ok(()));
+    get(&server, &resolve("model.bin"))
+        .await
+        .assert_whole(&want, "after the fill");
+    assert_eq!(
+        hub.cdn().transfers("model.bin").len(),
+        transfers.len(),
+        "a hit"
+    );
+}
