@@ -232,3 +232,22 @@ async fn a_body_the_client_hangs_up_on_is_logged_as_ended_short() {
     );
     assert_eq!(hub.cdn().max_simultaneous("w.bin"), 1);
 }
+
+#[tokio::test]
+async fn ignore_range_as_a_piece_fault_answers_one_piece_whole() {
+    let (hub, _, url) = cdn_file(4 * MIB).await;
+    hub.piece_fault("org/model", "w.bin", 2 * MIB, Fault::IgnoreRange, 1);
+    let first = fetch(&url, &[("range", "bytes=0-2097151")]).await;
+    assert_eq!((first.0, first.2.len()), (206, 2 * MIB as usize));
+    let piece = fetch(&url, &[("range", "bytes=2097152-4194303")]).await;
+    assert_eq!(
+        (piece.0, piece.1, piece.2.len()),
+        (200, None, 4 * MIB as usize)
+    );
+    let again = fetch(&url, &[("range", "bytes=2097152-4194303")]).await;
+    assert_eq!(
+        (again.0, again.2.len()),
+        (206, 2 * MIB as usize),
+        "once only"
+    );
+}

@@ -231,7 +231,8 @@ impl FakeHub {
     }
 
     /// Injects a byte fault (`DropAfter(n)` counts bytes of that response, `Stall`,
-    /// `SlowFirstByte`, `Corrupt`) for the next `times` ranged GETs of `repo`/`path` whose range
+    /// `SlowFirstByte`, `Corrupt`, `IgnoreRange`: a 200 of the whole file, as when `If-Range`
+    /// fails after a change) for the next `times` ranged GETs of `repo`/`path` whose range
     /// starts after 0 and holds the absolute file offset `offset`: one piece of a parallel fill.
     pub fn piece_fault(&self, repo: &str, path: &str, offset: u64, fault: Fault, times: usize) {
         self.shared.lock().faults.push(FaultRule {

@@ -37,8 +37,9 @@ impl ByteRequest {
         }
     }
 
-    /// The faults this response for `entry` meets, each use counted. `IgnoreRange` drops the
-    /// asked range first, so that piece faults then see an unranged GET.
+    /// The faults this response for `entry` meets, each use counted. `IgnoreRange` (for the
+    /// file, or as a piece fault) drops the asked range first, so that other piece faults
+    /// then see an unranged GET.
     pub fn take_faults(
         &mut self,
         state: &mut HubState,
@@ -46,11 +47,17 @@ impl ByteRequest {
         entry: &FileEntry,
     ) -> Vec<Fault> {
         let path = Some(entry.path.as_str());
-        let mut faults = state.take_faults(repo, path, |f| *f == Fault::IgnoreRange);
+        let size = entry.size();
+        let asked = |range: Option<&str>| match parse_range(range, size) {
+            RangeAnswer::Partial(a, b) => Some((a, b)),
+            _ => None,
+        };
+        let mut faults = state.take_range_faults(repo, path, asked(self.range.as_deref()), |f| {
+            *f == Fault::IgnoreRange
+        });
         if !faults.is_empty() {
             self.range = None;
         }
-        let size = entry.size();
         let (asked, span) = match parse_range(self.range.as_deref(), size) {
             RangeAnswer::Full => (None, Some((0, size))),
             RangeAnswer::Partial(a, b) => (Some((a, b)), Some((a, b))),
