@@ -36,7 +36,7 @@ pub(crate) fn resolve(path: &str) -> String {
 }
 
 /// Bytes of every stored object body under the cache dir.
-fn stored_bytes(cache_dir: &Path) -> u64 {
+pub(crate) fn stored_bytes(cache_dir: &Path) -> u64 {
     fn walk(dir: &Path, total: &mut u64) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;

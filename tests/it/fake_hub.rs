@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::support::{test_client, Content, FakeHub, Fault, RepoSpec, TestResponse};
 
 mod api;
+mod pieces;
 
 const CONFIG: &[u8] = br#"{"model_type": "bert"}"#;
 

@@ -16,6 +16,7 @@ mod fleet_tasks;
 mod hardening;
 mod memory;
 mod metrics;
+mod parallel_fills;
 mod postgres_state;
 mod prewarm;
 mod pulp_clients;

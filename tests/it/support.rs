@@ -30,6 +30,6 @@ pub use fake_cdn::FakeCdn;
 pub use fake_hub::FakeHub;
 pub use model::{Fault, FileEntry, RepoSpec, RepoType};
 pub use postgres::Postgres;
-pub use recorder::{RecordedRequest, ServedFile};
+pub use recorder::{RecordedRequest, ServedFile, Transfer};
 pub use server::{free_port, refused_url, TestServer, TestServerBuilder};
 pub use server_config::{DistributionCfg, RemoteCfg};

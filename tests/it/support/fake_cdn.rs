@@ -17,7 +17,7 @@ use super::file_response::{file_response, ByteRequest};
 use super::http::{header, set, text, Body, FakeServer};
 use super::hub_routes::{quote, strip_body_for_head, unquote};
 use super::model::FileEntry;
-use super::recorder::{RecordedRequest, Recorder};
+use super::recorder::{RecordedRequest, Recorder, Transfer};
 
 pub struct FakeCdn {
     shared: Arc<Shared>,
@@ -63,6 +63,24 @@ impl FakeCdn {
 
     pub fn saw_header_value(&self, name: &str, value: &str) -> bool {
         self.recorder.saw_header_value(name, value)
+    }
+
+    /// Caps every file body the CDN sends at `bytes_per_sec` per connection (like nginx
+    /// `limit_rate`), from the next response on; `None` lifts the cap.
+    pub fn set_rate_per_connection(&self, bytes_per_sec: Option<u64>) {
+        self.shared.lock().cdn_rate = bytes_per_sec;
+    }
+
+    /// The CDN's file-byte transfers (200/206 GETs) whose `{repo}/{path}` contains
+    /// `path_part`, in arrival order: asked range, status, bytes sent, when the body moved.
+    pub fn transfers(&self, path_part: &str) -> Vec<Transfer> {
+        self.recorder.transfers(path_part)
+    }
+
+    /// Most file-byte transfers matching `path_part` (`""`: all files) whose bodies were
+    /// moving at the same time.
+    pub fn max_simultaneous(&self, path_part: &str) -> usize {
+        Transfer::max_simultaneous(&self.transfers(path_part))
     }
 
     /// Every URL signed so far now answers 403, as after expiry.
@@ -158,12 +176,16 @@ async fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
             None => return text(404, "<Error><Code>NoSuchKey</Code></Error>"),
         }
     };
-    let byte_req = ByteRequest::from_request(req);
-    let faults = shared
-        .lock()
-        .take_faults(&repo, Some(&file), |f| byte_req.applies(f, true));
+    let etag = format!("\"{}\"", entry.xet_hash);
+    let mut byte_req = ByteRequest::from_request(req);
+    byte_req.honour_if_range(&etag);
+    let faults = {
+        let mut state = shared.lock();
+        byte_req.rate = state.cdn_rate;
+        byte_req.take_faults(&mut state, &repo, &entry)
+    };
     let mut resp = file_response(&byte_req, &repo, &entry, &faults).await;
-    set(&mut resp, "etag", format!("\"{}\"", entry.xet_hash));
+    set(&mut resp, "etag", etag);
     set(
         &mut resp,
         "cache-control",

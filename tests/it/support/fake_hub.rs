@@ -230,6 +230,20 @@ impl FakeHub {
         self.add_fault(repo, None, fault, None);
     }
 
+    /// Injects a byte fault (`DropAfter(n)` counts bytes of that response, `Stall`,
+    /// `SlowFirstByte`, `Corrupt`, `IgnoreRange`: a 200 of the whole file, as when `If-Range`
+    /// fails after a change) for the next `times` ranged GETs of `repo`/`path` whose range
+    /// starts after 0 and holds the absolute file offset `offset`: one piece of a parallel fill.
+    pub fn piece_fault(&self, repo: &str, path: &str, offset: u64, fault: Fault, times: usize) {
+        self.shared.lock().faults.push(FaultRule {
+            repo: repo.to_string(),
+            path: Some(path.to_string()),
+            fault,
+            remaining: Some(times),
+            piece_at: Some(offset),
+        });
+    }
+
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
     }
@@ -240,6 +254,7 @@ impl FakeHub {
             path: path.map(str::to_string),
             fault,
             remaining,
+            piece_at: None,
         };
         self.shared.lock().faults.push(rule);
     }

@@ -1,17 +1,21 @@
 //! Responses that carry file bytes (resolve-cache, simple-mode resolve, CDN): ranges, 416,
-//! and the byte-level faults (slow first byte, stall, drop mid-body, gzip).
+//! `If-Range`, a per-connection rate, and the byte-level faults (slow first byte, stall, drop
+//! mid-body, gzip, ignored range, a corrupt byte).
 
 use http::{Method, Request, Response, StatusCode};
 
 use super::http::{file_body, gzip_body, header, parse_range, set, Body, BodyFaults, RangeAnswer};
-use super::model::{Fault, FileEntry};
+use super::model::{Fault, FileEntry, HubState};
 use super::recorder::ServedFile;
 
-/// What a byte-serving handler needs from the request.
+/// What a byte-serving handler needs from the request (and the pace it answers at).
 pub(super) struct ByteRequest {
     pub method: Method,
     pub range: Option<String>,
+    pub if_range: Option<String>,
     pub accepts_gzip: bool,
+    /// Bytes a second the body is sent at (`None`: unpaced).
+    pub rate: Option<u64>,
 }
 
 impl ByteRequest {
@@ -19,17 +23,61 @@ impl ByteRequest {
         Self {
             method: req.method().clone(),
             range: header(req, "range").map(str::to_string),
+            if_range: header(req, "if-range").map(str::to_string),
             accepts_gzip: header(req, "accept-encoding").is_some_and(|v| v.contains("gzip")),
+            rate: None,
         }
     }
 
-    /// Whether `fault` affects this response (and so uses up one of its `times`).
-    pub fn applies(&self, fault: &Fault, lfs: bool) -> bool {
+    /// RFC 9110 `If-Range`: a validator other than the current `etag` (quoted, as sent)
+    /// means "the whole new body": the `Range` is ignored.
+    pub fn honour_if_range(&mut self, etag: &str) {
+        if self.if_range.as_deref().is_some_and(|v| v != etag) {
+            self.range = None;
+        }
+    }
+
+    /// The faults this response for `entry` meets, each use counted. `IgnoreRange` (for the
+    /// file, or as a piece fault) drops the asked range first, so that other piece faults
+    /// then see an unranged GET.
+    pub fn take_faults(
+        &mut self,
+        state: &mut HubState,
+        repo: &str,
+        entry: &FileEntry,
+    ) -> Vec<Fault> {
+        let path = Some(entry.path.as_str());
+        let size = entry.size();
+        let asked = |range: Option<&str>| match parse_range(range, size) {
+            RangeAnswer::Partial(a, b) => Some((a, b)),
+            _ => None,
+        };
+        let mut faults = state.take_range_faults(repo, path, asked(self.range.as_deref()), |f| {
+            *f == Fault::IgnoreRange
+        });
+        if !faults.is_empty() {
+            self.range = None;
+        }
+        let (asked, span) = match parse_range(self.range.as_deref(), size) {
+            RangeAnswer::Full => (None, Some((0, size))),
+            RangeAnswer::Partial(a, b) => (Some((a, b)), Some((a, b))),
+            RangeAnswer::Unsatisfiable => (None, None),
+        };
+        faults.extend(state.take_range_faults(repo, path, asked, |f| {
+            *f != Fault::IgnoreRange && self.applies(f, entry.lfs, span)
+        }));
+        faults
+    }
+
+    /// Whether `fault` affects this response serving `span` (and so uses up one of its
+    /// `times`).
+    fn applies(&self, fault: &Fault, lfs: bool, span: Option<(u64, u64)>) -> bool {
         let get = self.method == Method::GET;
         match fault {
-            Fault::SlowFirstByte(_) => true,
+            Fault::SlowFirstByte(_) | Fault::IgnoreRange => true,
             Fault::DropAfter(_) | Fault::Stall { .. } => get,
             Fault::Gzip => self.accepts_gzip && !lfs,
+            Fault::Corrupt { at } => get && span.is_some_and(|(a, b)| a <= *at && *at < b),
             Fault::RateLimited { .. } | Fault::Status(_) => false,
         }
     }
@@ -43,14 +91,19 @@ pub(super) async fn file_response(
     entry: &FileEntry,
     faults: &[Fault],
 ) -> Response<Body> {
-    let mut body_faults = BodyFaults::default();
-    let mut gzip = false;
+    let mut body_faults = BodyFaults {
+        rate: req.rate,
+        ..BodyFaults::default()
+    };
+    let (mut gzip, mut ignore_range) = (false, false);
     for fault in faults {
         match fault {
             Fault::SlowFirstByte(delay) => tokio::time::sleep(*delay).await,
             Fault::DropAfter(n) => body_faults.drop_after = Some(*n),
             Fault::Stall { after, duration } => body_faults.stall = Some((*after, *duration)),
             Fault::Gzip => gzip = true,
+            Fault::IgnoreRange => ignore_range = true,
+            Fault::Corrupt { at } => body_faults.corrupt = Some(*at),
             Fault::RateLimited { .. } | Fault::Status(_) => {}
         }
     }
@@ -72,7 +125,8 @@ pub(super) async fn file_response(
         return resp;
     }
 
-    let (status, start, end) = match parse_range(req.range.as_deref(), size) {
+    let range = req.range.as_deref().filter(|_| !ignore_range);
+    let (status, start, end) = match parse_range(range, size) {
         RangeAnswer::Full => (StatusCode::OK, 0, size),
         RangeAnswer::Partial(a, b) => (StatusCode::PARTIAL_CONTENT, a, b),
         RangeAnswer::Unsatisfiable => {

@@ -100,8 +100,13 @@ impl FakeServer {
                         let index = recorder.start(name, &req);
                         let resp = handler(req).await;
                         let served = resp.extensions().get::<ServedFile>().cloned();
-                        recorder.finish(index, resp.status().as_u16(), served);
-                        Ok::<_, Infallible>(resp)
+                        let content_range = resp
+                            .headers()
+                            .get("content-range")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        recorder.finish(index, resp.status().as_u16(), served, content_range);
+                        Ok::<_, Infallible>(TrackedBody::wrap(resp, recorder, index))
                     }
                 });
                 connections.spawn(async move {
@@ -112,6 +117,78 @@ impl FakeServer {
             }
         });
         *self.task.lock().expect("server lock") = Some(task);
+    }
+}
+
+/// A response body that tells the [`Recorder`] how many bytes it handed to the connection and
+/// when it ended: all sent (the `Content-Length` reached or the stream's end), failed, or
+/// dropped because the connection went away.
+struct TrackedBody {
+    inner: Body,
+    recorder: Recorder,
+    index: usize,
+    sent: u64,
+    length: Option<u64>,
+}
+
+impl TrackedBody {
+    fn wrap(resp: Response<Body>, recorder: Recorder, index: usize) -> Response<Body> {
+        let length = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        resp.map(|inner| {
+            TrackedBody {
+                inner,
+                recorder,
+                index,
+                sent: 0,
+                length,
+            }
+            .boxed()
+        })
+    }
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = data.len() as u64;
+                    self.sent += n;
+                    self.recorder.body_sent(self.index, n);
+                    if self.length.is_some_and(|len| self.sent >= len) {
+                        self.recorder.body_ended(self.index);
+                    }
+                }
+            }
+            std::task::Poll::Ready(_) => self.recorder.body_ended(self.index),
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.recorder.body_ended(self.index);
     }
 }
 
@@ -215,26 +292,32 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeAnswer {
     }
 }
 
-/// How a file body misbehaves while streaming.
+/// How a file body misbehaves (or is paced) while streaming.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BodyFaults {
     pub drop_after: Option<u64>,
     pub stall: Option<(u64, Duration)>,
+    /// Absolute file offset whose byte is flipped if the body carries it.
+    pub corrupt: Option<u64>,
+    /// Bytes a second (a per-connection cap like nginx's `limit_rate`), paced per chunk.
+    pub rate: Option<u64>,
 }
 
-/// Streams `content[start..end]` in chunks, applying drop/stall faults.
+/// Streams `content[start..end]` in chunks, applying drop/stall/corrupt faults and the rate.
 pub fn file_body(content: Content, start: u64, end: u64, faults: BodyFaults) -> Body {
     struct St {
         pos: u64,
         sent: u64,
         stalled: bool,
         done: bool,
+        began: Option<tokio::time::Instant>,
     }
     let st = St {
         pos: start,
         sent: 0,
         stalled: false,
         done: false,
+        began: None,
     };
     let s = stream::unfold(st, move |mut st| {
         let content = content.clone();
@@ -269,7 +352,18 @@ pub fn file_body(content: Content, start: u64, end: u64, faults: BodyFaults) -> 
                     next = next.min(st.pos + (at - st.sent));
                 }
             }
-            let chunk = content.slice(st.pos, next);
+            if let Some(rate) = faults.rate.filter(|r| *r > 0) {
+                // These bytes leave once the rate allows them since the first chunk.
+                let began = *st.began.get_or_insert_with(tokio::time::Instant::now);
+                let due = Duration::from_secs_f64((st.sent + next - st.pos) as f64 / rate as f64);
+                tokio::time::sleep_until(began + due).await;
+            }
+            let mut chunk = content.slice(st.pos, next);
+            if let Some(at) = faults.corrupt.filter(|at| (st.pos..next).contains(at)) {
+                let mut bytes = chunk.to_vec();
+                bytes[(at - st.pos) as usize] ^= 0xff;
+                chunk = Bytes::from(bytes);
+            }
             st.sent += next - st.pos;
             st.pos = next;
             Some((Ok(Frame::data(chunk)), st))

@@ -278,10 +278,8 @@ async fn serve_file(
     key: &str,
     entry: &FileEntry,
 ) -> Response<Body> {
-    let byte_req = ByteRequest::from_request(req);
-    let faults = shared
-        .lock()
-        .take_faults(key, Some(&entry.path), |f| byte_req.applies(f, entry.lfs));
+    let mut byte_req = ByteRequest::from_request(req);
+    let faults = byte_req.take_faults(&mut shared.lock(), key, entry);
     let mut resp = file_response(&byte_req, key, entry, &faults).await;
     set(&mut resp, "etag", format!("\"{}\"", entry.blob_id));
     set(

@@ -210,6 +210,10 @@ pub enum Fault {
     Stall { after: u64, duration: Duration },
     /// Gzip the body and send it chunked when `Accept-Encoding` has gzip (regular files).
     Gzip,
+    /// Answer 200 with the whole body whatever the `Range` (an origin without range support).
+    IgnoreRange,
+    /// Flip the byte at absolute file offset `at` in a GET body that carries that offset.
+    Corrupt { at: u64 },
 }
 
 impl Fault {
@@ -225,6 +229,9 @@ pub struct FaultRule {
     pub path: Option<String>,
     pub fault: Fault,
     pub remaining: Option<usize>,
+    /// `Some(offset)`: only for a ranged GET whose range starts after 0 and holds `offset`
+    /// (one piece of a parallel fill).
+    pub piece_at: Option<u64>,
 }
 
 /// Everything the fake Hub knows, behind one mutex (never held across an await).
@@ -237,6 +244,8 @@ pub struct HubState {
     pub simple_mode: bool,
     pub tree_page_size: usize,
     pub signed_url_ttl: Duration,
+    /// Bytes a second each CDN file body is sent at (`None`: as fast as the socket takes).
+    pub cdn_rate: Option<u64>,
     commit_counter: u64,
 }
 
@@ -286,17 +295,39 @@ impl HubState {
         r.commits.get_mut(&commit).expect("ref points at a commit")
     }
 
-    /// Faults for `(repo, path)` that `applies` accepts, consuming one use of each.
+    /// Faults for `(repo, path)` that `applies` accepts, consuming one use of each. Piece
+    /// faults never match here: see [`HubState::take_range_faults`].
     pub fn take_faults(
         &mut self,
         repo: &str,
         path: Option<&str>,
         applies: impl Fn(&Fault) -> bool,
     ) -> Vec<Fault> {
+        self.take_range_faults(repo, path, None, applies)
+    }
+
+    /// Like [`HubState::take_faults`] for a response asked with `Range` `range` (`start..end`,
+    /// end exclusive): piece faults match too when `start > 0` and their offset is inside.
+    pub fn take_range_faults(
+        &mut self,
+        repo: &str,
+        path: Option<&str>,
+        range: Option<(u64, u64)>,
+        applies: impl Fn(&Fault) -> bool,
+    ) -> Vec<Fault> {
         let mut out = Vec::new();
         for rule in &mut self.faults {
             let path_ok = rule.path.is_none() || rule.path.as_deref() == path;
-            if rule.repo != repo || !path_ok || !applies(&rule.fault) || rule.remaining == Some(0) {
+            let piece_ok = match rule.piece_at {
+                None => true,
+                Some(at) => range.is_some_and(|(a, b)| a > 0 && a <= at && at < b),
+            };
+            if rule.repo != repo
+                || !path_ok
+                || !piece_ok
+                || !applies(&rule.fault)
+                || rule.remaining == Some(0)
+            {
                 continue;
             }
             if let Some(n) = rule.remaining.as_mut() {
