@@ -202,6 +202,11 @@ impl PieceFill {
         self.shared.entry.size
     }
 
+    /// The bytes on disk from 0 (what readers may read).
+    pub fn prefix(&self) -> u64 {
+        self.shared.entry.progress.borrow().written
+    }
+
     /// Whether the fill has failed (workers stop at their next chunk).
     pub fn is_failed(&self) -> bool {
         self.shared.entry.progress.borrow().state == FillState::Failed

@@ -87,6 +87,22 @@ enum Stop {
     Expired(u64),
     /// The file is in doubt or cannot be stored: the fill fails.
     Fatal(String),
+    /// A 200 of the whole file, same validator: the origin stopped honouring `Range`.
+    Whole(reqwest::Response),
+}
+
+/// How a worker ended early.
+enum End {
+    Failed(String),
+    /// Its piece came back whole (see [`Stop::Whole`]): the fill goes on as one stream on
+    /// that answer, under that permit.
+    Whole(reqwest::Response, Permit),
+}
+
+impl From<String> for End {
+    fn from(e: String) -> Self {
+        End::Failed(e)
+    }
 }
 
 /// The URL pieces are asked at, replaced when the CDN says it has expired.
@@ -167,7 +183,7 @@ impl Driver {
         let guard = FailOnDrop(Some(self.fill.clone()));
         let started = Instant::now();
         let (mode, result) = match first {
-            First::OneStream(resp) => ("one stream", self.one_stream(resp, permit).await),
+            First::OneStream(resp) => ("one stream", self.one_stream(resp, permit, 0).await),
             First::Pieces { resp, validator } => {
                 *self.validator.lock() = validator;
                 ("pieces", self.clone().pieces(resp, permit).await)
@@ -195,18 +211,26 @@ impl Driver {
         drop(guard);
     }
 
-    /// The origin ignored `Range`: the whole body on the first answer, in order. A failure
-    /// fails the fill (resuming would need the ranges this origin does not answer).
-    async fn one_stream(&self, resp: reqwest::Response, permit: Permit) -> Result<(), String> {
+    /// The origin ignored `Range`: the whole body on one answer, in order, its first `skip`
+    /// bytes (on disk already) read past. A failure fails the fill (resuming would need the
+    /// ranges this origin does not answer).
+    async fn one_stream(
+        &self,
+        resp: reqwest::Response,
+        permit: Permit,
+        skip: u64,
+    ) -> Result<(), String> {
         let mut at = 0;
         let mut buf = Vec::with_capacity(FLUSH);
-        let result = self.stream(resp, &mut at, self.target.size, &mut buf).await;
+        let result = self
+            .stream(resp, &mut at, self.target.size, &mut buf, skip)
+            .await;
         drop(permit);
         match result {
             Ok(()) => Ok(()),
             Err(Stop::Fatal(e)) => Err(e),
             Err(Stop::Retry(why, _)) => Err(format!("one stream ended early: {why}")),
-            Err(Stop::Expired(_)) => Err("one stream refused".into()),
+            Err(Stop::Expired(_) | Stop::Whole(_)) => Err("one stream refused".into()),
         }
     }
 
@@ -233,7 +257,19 @@ impl Driver {
         while let Some(done) = workers.join_next().await {
             let failed = match done {
                 Ok(Ok(())) => continue,
-                Ok(Err(e)) => e,
+                Ok(Err(End::Whole(resp, permit))) => {
+                    // The others stop; what they wrote stays (the same bytes). The bytes on
+                    // disk from 0 are read past; the rest is written again from this answer.
+                    workers.abort_all();
+                    let skip = self.fill.prefix();
+                    tracing::info!(
+                        etag = self.target.etag.as_str(),
+                        skip,
+                        "a piece came back whole: the fill goes on as one stream"
+                    );
+                    return self.one_stream(resp, permit, skip).await;
+                }
+                Ok(Err(End::Failed(e))) => e,
                 Err(e) => format!("a worker ended: {e}"),
             };
             // The others stop now: their bytes can no longer be published.
@@ -246,7 +282,7 @@ impl Driver {
 
     /// A worker: the lowest piece nobody has taken, until none is left; `buf` is its one
     /// buffer.
-    async fn take_pieces(&self, mut buf: Vec<u8>) -> Result<(), String> {
+    async fn take_pieces(&self, mut buf: Vec<u8>) -> Result<(), End> {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.plan.len() {
@@ -265,19 +301,19 @@ impl Driver {
         mut resp: Option<reqwest::Response>,
         permit: Permit,
         buf: &mut Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<(), End> {
         let Range { start, end } = self.plan[i].clone();
         let mut at = start;
         let mut tries = 0u32;
         let max_retries = self.remote.max_retries.unwrap_or(2);
         loop {
             if self.fill.is_failed() {
-                return Err("the fill failed".into());
+                return Err(End::Failed("the fill failed".into()));
             }
             let stop = match resp.take() {
-                Some(answered) => self.stream(answered, &mut at, end, buf).await,
+                Some(answered) => self.stream(answered, &mut at, end, buf, 0).await,
                 None => match self.request(at..end).await {
-                    Ok(answered) => self.stream(answered, &mut at, end, buf).await,
+                    Ok(answered) => self.stream(answered, &mut at, end, buf, 0).await,
                     Err(stop) => Err(stop),
                 },
             };
@@ -286,12 +322,15 @@ impl Driver {
                     drop(permit);
                     return Ok(());
                 }
-                Err(Stop::Fatal(e)) => return Err(format!("piece {i}: {e}")),
+                Err(Stop::Fatal(e)) => return Err(End::Failed(format!("piece {i}: {e}"))),
+                Err(Stop::Whole(resp)) => return Err(End::Whole(resp, permit)),
                 Err(Stop::Expired(generation)) => self.re_resolve(generation).await?,
                 Err(Stop::Retry(why, wait)) => {
                     tries += 1;
                     if tries > max_retries {
-                        return Err(format!("piece {i}: {why}, {max_retries} retries spent"));
+                        return Err(End::Failed(format!(
+                            "piece {i}: {why}, {max_retries} retries spent"
+                        )));
                     }
                     tracing::debug!(piece = i, at, why, "retrying a piece");
                     let backoff = Duration::from_millis(100 * u64::from(tries));
@@ -345,7 +384,20 @@ impl Driver {
                 .map(Duration::from_secs);
             return Err(Stop::Retry("the upstream answered 5xx or 429", wait));
         }
-        // A 200 (If-Range failed: the object changed) or any other answer.
+        if status == StatusCode::OK && resp.content_length() == Some(self.target.size) {
+            let same = match (&validator, resp.headers().get(http::header::ETAG)) {
+                // If-Range with an ETag: a 200 under another ETag is another object.
+                (Some(v), now) if v.starts_with('"') => {
+                    now.and_then(|e| e.to_str().ok()) == Some(v.as_str())
+                }
+                _ => true,
+            };
+            if same {
+                return Err(Stop::Whole(resp));
+            }
+            return Err(Stop::Fatal("the object changed (another ETag)".into()));
+        }
+        // Another length, a redirect, a 4xx: the file is in doubt.
         Err(Stop::Fatal(format!(
             "the upstream answered {status} for a piece"
         )))
@@ -360,11 +412,18 @@ impl Driver {
         at: &mut u64,
         end: u64,
         buf: &mut Vec<u8>,
+        mut skip: u64,
     ) -> Result<(), Stop> {
         let mut flush_at = if *at == 0 { FIRST_FLUSH } else { FLUSH };
         let outcome = loop {
             match resp.chunk().await {
-                Ok(Some(chunk)) => {
+                Ok(Some(mut chunk)) => {
+                    if skip > 0 {
+                        let past = skip.min(chunk.len() as u64);
+                        skip -= past;
+                        *at += past;
+                        chunk = chunk.slice(past as usize..);
+                    }
                     if *at + (buf.len() + chunk.len()) as u64 > end {
                         break Err(Stop::Fatal("a longer body than asked for".into()));
                     }
