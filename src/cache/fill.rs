@@ -19,6 +19,7 @@
 //! directory and body file.
 
 mod pieces;
+mod prefix;
 mod publish;
 mod registry;
 mod writer;

@@ -9,6 +9,7 @@
 //! through Pingora's ordinary miss, as today); `driver` runs the fill to its end, whoever reads
 //! it.
 
+mod checks;
 mod driver;
 
 use std::time::Instant;
@@ -19,7 +20,8 @@ use pingora::proxy::Session;
 use super::{caching, ContentProxy, RequestCtx};
 use crate::cache::StartClaim;
 use crate::model::Remote;
-use driver::{Driver, First};
+use checks::First;
+use driver::Driver;
 
 /// Files smaller than this are fetched on one stream: their fill is over in about a second
 /// of a CDN connection, and pieces would cost more round trips than they save.

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
 use tokio::task::JoinSet;
+
+use super::checks::{check_piece, Answerer, First, Stop};
 
 use crate::cache::PieceFill;
 use crate::hub::route::HubRoute;
@@ -26,70 +27,6 @@ const FIRST_FLUSH: usize = 64 << 10;
 const MAX_RE_RESOLVES: u32 = 3;
 /// The longest `Retry-After` a piece waits for before its retry.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
-
-/// How the first piece's answer is used.
-pub(super) enum First {
-    /// A 206 of exactly the first piece: pieces in parallel, later ones asked with
-    /// `If-Range: <validator>` when the answer had one.
-    Pieces {
-        resp: reqwest::Response,
-        validator: Option<String>,
-    },
-    /// A 200 of the whole file (the origin ignores `Range`): read as one stream.
-    OneStream(reqwest::Response),
-}
-
-impl First {
-    /// Classifies the answer to `Range: bytes=<piece>` for a file of `size` bytes; `None`:
-    /// not usable here (a refusal, an expired URL, another length or range).
-    pub(super) fn classify(resp: reqwest::Response, piece: &Range<u64>, size: u64) -> Option<Self> {
-        match resp.status() {
-            StatusCode::PARTIAL_CONTENT => {
-                if content_range(&resp) != Some((piece.start, piece.end, size)) {
-                    return None;
-                }
-                let validator = validator(resp.headers());
-                Some(First::Pieces { resp, validator })
-            }
-            StatusCode::OK if resp.content_length() == Some(size) => Some(First::OneStream(resp)),
-            _ => None,
-        }
-    }
-}
-
-/// `Content-Range: bytes <a>-<b>/<total>` as `(a, b + 1, total)`.
-fn content_range(resp: &reqwest::Response) -> Option<(u64, u64, u64)> {
-    let value = resp
-        .headers()
-        .get(http::header::CONTENT_RANGE)?
-        .to_str()
-        .ok()?;
-    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
-    let (a, b) = range.split_once('-')?;
-    let (a, b, total) = (a.parse().ok()?, b.parse::<u64>().ok()?, total.parse().ok()?);
-    Some((a, b.checked_add(1)?, total))
-}
-
-/// What later pieces send as `If-Range`: a strong `ETag`, else `Last-Modified`.
-fn validator(headers: &http::HeaderMap) -> Option<String> {
-    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    text(http::header::ETAG)
-        .filter(|e| !e.starts_with("W/"))
-        .or_else(|| text(http::header::LAST_MODIFIED))
-        .map(str::to_owned)
-}
-
-/// Why a piece's request or body ended early.
-enum Stop {
-    /// Worth another try from where the piece stands (reset, short body, 5xx, 429).
-    Retry(&'static str, Option<Duration>),
-    /// The CDN refused the URL of this generation (expired): resolve again, then retry.
-    Expired(u64),
-    /// The file is in doubt or cannot be stored: the fill fails.
-    Fatal(String),
-    /// A 200 of the whole file, same validator: the origin stopped honouring `Range`.
-    Whole(reqwest::Response),
-}
 
 /// How a worker ended early.
 enum End {
@@ -323,7 +260,7 @@ impl Driver {
                     return Ok(());
                 }
                 Err(Stop::Fatal(e)) => return Err(End::Failed(format!("piece {i}: {e}"))),
-                Err(Stop::Whole(resp)) => return Err(End::Whole(resp, permit)),
+                Err(Stop::Whole(resp)) => return Err(End::Whole(*resp, permit)),
                 Err(Stop::Expired(generation)) => self.re_resolve(generation).await?,
                 Err(Stop::Retry(why, wait)) => {
                     tries += 1;
@@ -354,53 +291,16 @@ impl Driver {
             )
             .await
             .map_err(|_| Stop::Retry("no answer", None))?;
-        let status = resp.status();
-        if status == StatusCode::PARTIAL_CONTENT {
-            if content_range(&resp) != Some((range.start, range.end, self.target.size)) {
-                return Err(Stop::Fatal("an answer of another range or length".into()));
-            }
-            let etag = |v: Option<&String>| v.filter(|v| v.starts_with('"')).cloned();
-            let now = resp
-                .headers()
-                .get(http::header::ETAG)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            if let Some(expected) = etag(validator.as_ref()) {
-                if now.as_ref() != Some(&expected) {
-                    return Err(Stop::Fatal("the object's ETag changed".into()));
-                }
-            }
-            return Ok(resp);
-        }
-        if status == StatusCode::FORBIDDEN && !download.is_same_origin() {
-            return Err(Stop::Expired(generation));
-        }
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            let wait = resp
-                .headers()
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            return Err(Stop::Retry("the upstream answered 5xx or 429", wait));
-        }
-        if status == StatusCode::OK && resp.content_length() == Some(self.target.size) {
-            let same = match (&validator, resp.headers().get(http::header::ETAG)) {
-                // If-Range with an ETag: a 200 under another ETag is another object.
-                (Some(v), now) if v.starts_with('"') => {
-                    now.and_then(|e| e.to_str().ok()) == Some(v.as_str())
-                }
-                _ => true,
-            };
-            if same {
-                return Err(Stop::Whole(resp));
-            }
-            return Err(Stop::Fatal("the object changed (another ETag)".into()));
-        }
-        // Another length, a redirect, a 4xx: the file is in doubt.
-        Err(Stop::Fatal(format!(
-            "the upstream answered {status} for a piece"
-        )))
+        check_piece(
+            resp,
+            &range,
+            self.target.size,
+            validator.as_deref(),
+            Answerer {
+                cdn: !download.is_same_origin(),
+                generation,
+            },
+        )
     }
 
     /// Reads `resp`'s body into the fill from `at` up to `end` through `buf` (at most
