@@ -122,28 +122,44 @@ pub async fn start(proxy: &ContentProxy, session: &Session, ctx: &mut RequestCtx
             return;
         }
     };
-    let fill = match disk
-        .begin_piece_fill(&target.etag, &header, target.size, ctx.file.credentials)
-        .await
-    {
-        Ok(Some(fill)) => fill,
-        // Another fill (Pingora's) registered meanwhile, or no room: Pingora goes on.
-        Ok(None) | Err(_) => return,
-    };
-    ctx.file.parallel_fill = true;
-    ctx.upstream.started = Some(started);
-    let driver = Driver::new(
+    // From here on in a task of its own: a request dropped while the fill registers leaves
+    // neither a reservation nor a registered fill without its driver.
+    let (registered, outcome) = tokio::sync::oneshot::channel();
+    let (memory, upstream_path, credentials) = (
         proxy.memory.clone(),
-        remote,
-        route,
         ctx.routing.upstream_path.clone(),
-        target,
-        download,
-        fill,
-        plan,
-        workers,
+        ctx.file.credentials,
     );
-    tokio::spawn(driver.run(first, permit));
+    tokio::spawn(async move {
+        let fill = match disk
+            .begin_piece_fill(&target.etag, &header, target.size, credentials)
+            .await
+        {
+            Ok(Some(fill)) => fill,
+            // Another fill (Pingora's) registered meanwhile, or no room: Pingora goes on.
+            Ok(None) | Err(_) => {
+                let _ = registered.send(false);
+                return;
+            }
+        };
+        let _ = registered.send(true);
+        let driver = Driver::new(
+            memory,
+            remote,
+            route,
+            upstream_path,
+            target,
+            download,
+            fill,
+            plan,
+            workers,
+        );
+        driver.run(first, permit).await;
+    });
+    if outcome.await == Ok(true) {
+        ctx.file.parallel_fill = true;
+        ctx.upstream.started = Some(started);
+    }
 }
 
 /// The client's answer for the whole file, as a 200 from the upstream would be rebuilt
