@@ -103,6 +103,8 @@ pub struct DiskCache {
     pins: Mutex<pins::Holders>,
     /// Parallel fills being started, by object name (see `fill::pieces`).
     starts: Mutex<std::collections::HashMap<String, watch::Sender<()>>>,
+    /// When fills written in pieces last failed, by object name (see `fill::pieces`).
+    pieces_failed: Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl DiskCache {
@@ -141,6 +143,7 @@ impl DiskCache {
             store_failures: store_failure::Recorder::default(),
             pins: Mutex::new(holders),
             starts: Mutex::default(),
+            pieces_failed: Mutex::default(),
         })))
     }
 

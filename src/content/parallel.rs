@@ -88,6 +88,10 @@ pub async fn start(proxy: &ContentProxy, session: &Session, ctx: &mut RequestCtx
     if !plain_get || target.size < PARALLEL_MIN || workers < 2 {
         return;
     }
+    // A parallel fill of this file failed a moment ago: Pingora's single stream this time.
+    if disk.pieces_failed_recently(&target.etag) {
+        return;
+    }
     // One start per file: a request that finds another starting waits for it, then joins
     // its fill in the lookup (or, if it did not start, goes on through Pingora's miss).
     let _claim: StartClaim = match disk.claim_start(&target.etag) {

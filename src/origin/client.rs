@@ -53,11 +53,14 @@ pub type UpstreamObserver = Arc<dyn Fn(&str, u16, Duration) + Send + Sync>;
 
 /// What a client is for: metadata (HTTP/2 where the server offers it: many small exchanges on
 /// one connection) or body pieces (HTTP/1.1 only: one connection per piece, as parallel
-/// downloaders do, so each gets the CDN's per-connection rate).
+/// downloaders do, so each gets the CDN's per-connection rate; no `total_timeout`, which
+/// never applies to a body stream). Body pieces from a CDN do not trust the remote's own
+/// `ca_cert` (as on Pingora's path: it is for the remote's origin only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Purpose {
     Metadata,
     Bodies,
+    CdnBodies,
 }
 
 /// One HTTP client per remote version and purpose, rebuilt when the remote changes.
@@ -102,7 +105,9 @@ impl HubClient {
     ) -> Result<reqwest::Client, UpstreamError> {
         let mut clients = self.clients.lock();
         if let Some((version, client)) = clients.get(&(remote.meta.id, purpose)) {
-            if *version == remote.meta.updated {
+            // A caller holding an older snapshot (a long fill) uses the newer client rather
+            // than replacing it back and forth.
+            if *version >= remote.meta.updated {
                 return Ok(client.clone());
             }
         }
@@ -113,13 +118,18 @@ impl HubClient {
             .read_timeout(remote.read_timeout())
             .pool_idle_timeout(Duration::from_secs(60))
             .danger_accept_invalid_certs(!remote.tls_validation);
-        if let Some(total) = remote.total_timeout {
-            builder = builder.timeout(total);
-        }
-        if purpose == Purpose::Bodies {
+        if purpose == Purpose::Metadata {
+            if let Some(total) = remote.total_timeout {
+                builder = builder.timeout(total);
+            }
+        } else {
             builder = builder.http1_only();
         }
-        if let Some(pem) = &remote.ca_cert {
+        if let Some(pem) = remote
+            .ca_cert
+            .as_ref()
+            .filter(|_| purpose != Purpose::CdnBodies)
+        {
             for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                 .map_err(|_| UpstreamError::Client)?
             {
@@ -281,7 +291,12 @@ impl HubClient {
         range: std::ops::Range<u64>,
         if_range: Option<&str>,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let client = self.client_of(remote, Purpose::Bodies)?;
+        let purpose = if is_remote_origin(remote, url) {
+            Purpose::Bodies
+        } else {
+            Purpose::CdnBodies
+        };
+        let client = self.client_of(remote, purpose)?;
         let mut req = client
             .get(url)
             .header("accept-encoding", "identity")

@@ -17,6 +17,9 @@ pub struct Permit(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
 #[derive(Debug)]
 struct Limit {
     concurrency: Option<u32>,
+    /// The remote version `concurrency` comes from: only a newer one replaces it (a long fill
+    /// holds an older snapshot; flipping between the two would hand out fresh permits).
+    version: std::time::SystemTime,
     semaphore: Arc<Semaphore>,
     next_start: Instant,
 }
@@ -36,6 +39,7 @@ impl RemoteLimits {
             let mut map = self.by_remote.lock();
             let limit = map.entry(remote.meta.id).or_insert_with(|| Limit {
                 concurrency: remote.download_concurrency,
+                version: remote.meta.updated,
                 semaphore: Arc::new(Semaphore::new(
                     remote.download_concurrency.unwrap_or(0) as usize
                 )),
@@ -54,19 +58,23 @@ impl RemoteLimits {
             let mut map = self.by_remote.lock();
             let limit = map.entry(remote.meta.id).or_insert_with(|| Limit {
                 concurrency: remote.download_concurrency,
+                version: remote.meta.updated,
                 semaphore: Arc::new(Semaphore::new(
                     remote.download_concurrency.unwrap_or(0) as usize
                 )),
                 next_start: Instant::now(),
             });
-            if limit.concurrency != remote.download_concurrency {
+            if limit.concurrency != remote.download_concurrency
+                && remote.meta.updated > limit.version
+            {
                 limit.concurrency = remote.download_concurrency;
+                limit.version = remote.meta.updated;
                 limit.semaphore = Arc::new(Semaphore::new(
                     remote.download_concurrency.unwrap_or(0) as usize,
                 ));
             }
             let wait = next_wait(limit, remote);
-            let semaphore = remote.download_concurrency.map(|_| limit.semaphore.clone());
+            let semaphore = limit.concurrency.map(|_| limit.semaphore.clone());
             (semaphore, wait)
         };
         if !wait.is_zero() {
@@ -116,6 +124,26 @@ mod tests {
         drop(a);
         let third = tokio::time::timeout(Duration::from_millis(500), limits.acquire(&r)).await;
         assert!(third.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_older_snapshot_of_the_remote_does_not_reset_its_limit() {
+        let limits = RemoteLimits::default();
+        let old = remote(Some(1), None);
+        let mut new = old.clone();
+        new.download_concurrency = Some(2);
+        new.meta.updated = old.meta.updated + Duration::from_secs(1);
+        let _a = limits.acquire(&new).await;
+        let _b = limits.acquire(&new).await;
+        // A fill still holding the old snapshot asks: it must wait like everyone else, not get
+        // a fresh semaphore of its own (which would let 3 requests run under a limit of 2).
+        let third = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&old)).await;
+        assert!(
+            third.is_err(),
+            "the old snapshot got a permit beyond the limit"
+        );
+        let fourth = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&new)).await;
+        assert!(fourth.is_err(), "the limit was reset");
     }
 
     #[tokio::test]

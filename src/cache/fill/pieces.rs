@@ -27,6 +27,11 @@ use crate::cache::{blocking, key_for_etag, Credentials, DiskCache, Error};
 use crate::hub::digest::Verifier;
 use crate::hub::headers::normalize_etag;
 
+/// After a fill written in pieces failed, its object is filled by Pingora's single stream for
+/// this long: a failure that repeats on every try (an origin that breaks ranged answers) must
+/// not make the file unservable.
+pub const PIECES_FAILED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Bytes the hasher reads back per read (from the page cache: they were just written).
 const HASH_READ: usize = 1 << 20;
 /// Bytes the hasher handles per hand-off to the blocking pool.
@@ -88,6 +93,23 @@ impl DiskCache {
         }
         starts.insert(name.clone(), watch::channel(()).0);
         Ok(StartClaim { cache: self, name })
+    }
+
+    /// Whether a fill of `etag` written in pieces failed in the last [`PIECES_FAILED_FOR`].
+    pub fn pieces_failed_recently(&self, etag: &str) -> bool {
+        let name = key_for_etag(etag).combined();
+        self.pieces_failed
+            .lock()
+            .get(&name)
+            .is_some_and(|at| at.elapsed() < PIECES_FAILED_FOR)
+    }
+
+    fn note_pieces_failed(&self, name: &str) {
+        let mut failed = self.pieces_failed.lock();
+        if failed.len() >= 1024 {
+            failed.retain(|_, at| at.elapsed() < PIECES_FAILED_FOR);
+        }
+        failed.insert(name.to_owned(), std::time::Instant::now());
     }
 
     /// Registers a fill of the body of `etag` (`size` bytes, answered with `header`) that the
@@ -315,6 +337,7 @@ impl PieceFill {
             return;
         }
         let (cache, entry) = (self.shared.cache, &self.shared.entry);
+        cache.note_pieces_failed(&entry.name);
         entry.progress.send_modify(|p| p.state = FillState::Failed);
         cache.fills.remove(&entry.name, entry.id);
         cache.budget.lock().release(entry.size);

@@ -127,11 +127,13 @@ pub(crate) fn check_piece(
         return Err(Stop::Retry("the upstream answered 5xx or 429", wait));
     }
     if status == StatusCode::OK && content_length(&resp) == Some(size) {
-        // If-Range with an ETag: a 200 under another ETag is another object.
-        if strong.is_some_and(|v| etag != Some(v)) {
-            return Err(Stop::Fatal("the object changed (another ETag)".into()));
+        // Only the same strong ETag proves the same bytes: the fill then goes on rewriting
+        // bytes it may already have (and hashed). Without one, a 200 to `If-Range` means the
+        // object changed, and a mix of the two could pass the digest of neither.
+        if strong.is_some() && etag == strong {
+            return Err(Stop::Whole(Box::new(resp)));
         }
-        return Err(Stop::Whole(Box::new(resp)));
+        return Err(Stop::Fatal("the object changed (no matching ETag)".into()));
     }
     // Another length, a redirect, a 4xx: the file is in doubt.
     Err(Stop::Fatal(format!(
@@ -268,6 +270,11 @@ mod tests {
         assert_eq!(
             check(answer(200, &same, ""), Some("\"x\""), true),
             Err("whole".into())
+        );
+        assert_eq!(
+            check(answer(200, &same, ""), None, true),
+            Err("fatal".into()),
+            "no strong validator: the object may have changed"
         );
         let changed = [("content-length", "100"), ("etag", "\"y\"")];
         assert_eq!(

@@ -68,8 +68,8 @@ pub(super) struct Driver {
     validator: parking_lot::Mutex<Option<String>>,
 }
 
-/// Fails the fill unless disarmed: a driver dropped half-way (runtime shutdown, a panic)
-/// leaves no fill that readers would wait on forever.
+/// Fails the fill when the driver is dropped: one dropped half-way (runtime shutdown, a
+/// panic) leaves no fill that readers would wait on forever; after `finish` it is a no-op.
 struct FailOnDrop(Option<PieceFill>);
 
 impl Drop for FailOnDrop {
@@ -247,6 +247,7 @@ impl Driver {
             if self.fill.is_failed() {
                 return Err(End::Failed("the fill failed".into()));
             }
+            let before = at;
             let stop = match resp.take() {
                 Some(answered) => self.stream(answered, &mut at, end, buf, 0).await,
                 None => match self.request(at..end).await {
@@ -263,6 +264,11 @@ impl Driver {
                 Err(Stop::Whole(resp)) => return Err(End::Whole(*resp, permit)),
                 Err(Stop::Expired(generation)) => self.re_resolve(generation).await?,
                 Err(Stop::Retry(why, wait)) => {
+                    // A try that moved the piece on (by a MiB at least) starts the count
+                    // afresh: only a piece that gets nowhere runs out of retries.
+                    if at >= before + (1 << 20) {
+                        tries = 0;
+                    }
                     tries += 1;
                     if tries > max_retries {
                         return Err(End::Failed(format!(
