@@ -3,7 +3,7 @@
 //! join it.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::io::IoSlice;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -123,19 +123,12 @@ fn write_loop(
                 key: entry.name.clone(),
             });
         }
-        let mut at = written;
-        for chunk in &chunks {
-            entry
-                .file
-                .write_all_at(chunk, at)
-                .map_err(|source| Error::Io {
-                    op: "writing",
-                    path: body.clone(),
-                    source,
-                })?;
-            at += chunk.len() as u64;
-        }
-        written = at;
+        write_all_at(&entry.file, &chunks, written).map_err(|source| Error::Io {
+            op: "writing",
+            path: body.clone(),
+            source,
+        })?;
+        written += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
         // Published only now that the bytes are on disk (readers pread them).
         entry.progress.send_modify(|p| p.written = written);
         if written - synced_at >= SYNC_EVERY && sync.as_ref().is_none_or(BackgroundSync::is_done) {
@@ -151,6 +144,29 @@ fn write_loop(
     BackgroundSync::check(sync, &body)?;
     drop(dir);
     Ok(Written { verifier })
+}
+
+/// Writes `chunks` one after the other from offset `at`, with as few `pwritev`s as the kernel
+/// allows (one per buffer, typically, rather than one per upstream read of ~64 KiB).
+fn write_all_at(file: &File, chunks: &[Bytes], mut at: u64) -> std::io::Result<()> {
+    /// Slices per `pwritev` (Linux's `IOV_MAX`).
+    const IOV_MAX: usize = 1024;
+    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+    let mut rest = &mut slices[..];
+    IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        let n = rest.len().min(IOV_MAX);
+        match rustix::io::pwritev(file, &rest[..n], at) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(wrote) => {
+                at += wrote as u64;
+                IoSlice::advance_slices(&mut rest, wrote);
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// A background `fdatasync` of a fill's body, started by the writer every [`SYNC_EVERY`]
@@ -196,5 +212,32 @@ impl BackgroundSync {
             path: body.to_path_buf(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::FileExt;
+
+    use super::*;
+
+    #[test]
+    fn chunks_are_written_back_to_back_from_the_offset() {
+        let file = tempfile::tempfile().expect("temp file");
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let chunks = [
+            Bytes::from_static(b"abc"),
+            Bytes::new(),
+            Bytes::from(big.clone()),
+            Bytes::from_static(b"z"),
+        ];
+        write_all_at(&file, &chunks, 5).expect("write");
+        let mut back = vec![0; 5 + 3 + big.len() + 1];
+        file.read_exact_at(&mut back, 0).expect("read");
+        assert_eq!(&back[..5], &[0; 5]);
+        assert_eq!(&back[5..8], b"abc");
+        assert_eq!(&back[8..8 + big.len()], &big[..]);
+        assert_eq!(back.last(), Some(&b'z'));
+        assert!(write_all_at(&file, &[], 0).is_ok());
     }
 }
