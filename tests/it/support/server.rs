@@ -141,10 +141,17 @@ impl TestServerBuilder {
             client: test_client(),
         };
         for attempt in 1..=BIND_ATTEMPTS {
+            // Distinct ports: two `free_port` calls may hand out the same one (it was free
+            // both times), and hubcache refuses a metrics port that clashes with `listen`.
+            let listen = server.config.listen_port.unwrap_or_else(free_port);
+            let metrics = free_port_except(&[listen]);
             server.ports = Ports {
-                listen: server.config.listen_port.unwrap_or_else(free_port),
-                metrics: free_port(),
-                api: server.config.separate_api_listener.then(free_port),
+                listen,
+                metrics,
+                api: server
+                    .config
+                    .separate_api_listener
+                    .then(|| free_port_except(&[listen, metrics])),
             };
             match server.spawn_and_wait().await {
                 Ok(()) => return server,
@@ -426,6 +433,16 @@ impl Drop for TestServer {
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
+}
+
+/// A free port other than `taken`.
+fn free_port_except(taken: &[u16]) -> u16 {
+    loop {
+        let port = free_port();
+        if !taken.contains(&port) {
+            return port;
+        }
+    }
 }
 
 /// A URL nothing listens on: connections are refused.
