@@ -88,6 +88,10 @@ pub async fn start(proxy: &ContentProxy, session: &Session, ctx: &mut RequestCtx
     if !plain_get || target.size < PARALLEL_MIN || workers < 2 {
         return;
     }
+    // Stored or filling (most large-file requests are hits): nothing to start.
+    if disk.contains(&target.etag) || disk.fill_progress(&target.etag).is_some() {
+        return;
+    }
     // A parallel fill of this file failed a moment ago: Pingora's single stream this time.
     if disk.pieces_failed_recently(&target.etag) {
         return;

@@ -95,7 +95,7 @@ impl DiskCache {
         Ok(StartClaim { cache: self, name })
     }
 
-    /// Whether a fill of `etag` written in pieces failed in the last [`PIECES_FAILED_FOR`].
+    /// Whether a fill of `etag` written in pieces failed in the last `PIECES_FAILED_FOR` (10 min).
     pub fn pieces_failed_recently(&self, etag: &str) -> bool {
         let name = key_for_etag(etag).combined();
         self.pieces_failed
