@@ -346,3 +346,69 @@ async fn a_piece_answered_with_the_whole_file_turns_the_fill_into_one_stream() {
         "the file was not stored"
     );
 }
+
+/// Pieces follow the credentials rule: the remote's token goes with the pieces asked of the
+/// remote's own origin (a large file the Hub serves itself) and never to the CDN; the
+/// client's own `Authorization` goes nowhere upstream.
+#[tokio::test]
+async fn pieces_carry_the_token_to_the_remotes_origin_only() {
+    const SIZE: u64 = 64 * MIB;
+    const TOKEN: &str = "hf_parallel_remote_token";
+    const CLIENT: &str = "Bearer client-own-secret";
+    let hub = hub_with(&[
+        ("on_cdn.bin", Content::pattern(SIZE, 171), true),
+        ("on_hub.bin", Content::pattern(SIZE, 172), false),
+    ])
+    .await;
+    let server = crate::support::TestServer::builder()
+        .remote_with(
+            crate::support::RemoteCfg::hub("hf", &hub)
+                .field("download_concurrency", serde_json::json!(4))
+                .field("hf_token", serde_json::json!(TOKEN)),
+        )
+        .distribution("hf", "hf")
+        .start()
+        .await;
+
+    for name in ["on_cdn.bin", "on_hub.bin"] {
+        let resp = server
+            .client()
+            .get(server.url(&resolve(name)))
+            .header("authorization", CLIENT)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(resp.status(), 200, "{name}");
+        let body = resp.bytes().await.expect("body");
+        assert!(
+            body == hub.file("org/model", "main", name).content.to_vec(),
+            "{name}: the bytes differ"
+        );
+    }
+
+    let cdn = hub.cdn().transfers("on_cdn.bin");
+    assert!(cdn.len() > 1, "the CDN file came in pieces: {cdn:?}");
+    assert!(!hub.cdn().saw_authorization(), "a token reached the CDN");
+    let hub_pieces: Vec<_> = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.is("GET", "on_hub.bin") && r.header("range").is_some())
+        .collect();
+    assert!(
+        hub_pieces.len() > 1,
+        "the Hub-served file came in ranged pieces: {hub_pieces:?}"
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    for r in &hub_pieces {
+        assert_eq!(
+            r.header("authorization"),
+            Some(bearer.as_str()),
+            "a piece without the token"
+        );
+    }
+    assert!(
+        !hub.saw_header_value("authorization", CLIENT)
+            && !hub.cdn().saw_header_value("authorization", CLIENT),
+        "the client's Authorization went upstream"
+    );
+}
