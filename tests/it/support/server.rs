@@ -386,7 +386,18 @@ impl TestServer {
 
     async fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let url = self.url("/pulp/content/");
+        self.wait_answering(self.url("/pulp/content/"), deadline)
+            .await?;
+        // A separate API listener is another service: it may bind a moment after content.
+        if self.ports.api.is_some() {
+            self.wait_answering(self.api_url("/pulp/api/v3/status/"), deadline)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Polls `url` until it answers 200 (or the process exits, or `deadline` passes).
+    async fn wait_answering(&mut self, url: String, deadline: Instant) -> Result<(), String> {
         loop {
             if let Some(status) = self
                 .child
