@@ -28,8 +28,7 @@ mod tests;
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -54,7 +53,7 @@ pub use store_failure::{StoreFailure, StoreFailures};
 use crate::hub::digest::Verifier;
 use crate::hub::headers::normalize_etag;
 use budget::{Budget, Victim};
-use fill::{Fill, FillState, Fills, Inflight, Progress};
+use fill::{Fill, Fills};
 use layout::Layout;
 use meta::StoredMeta;
 
@@ -331,34 +330,8 @@ impl Storage for DiskCache {
             (Some(etag), _) | (None, Some(etag)) => etag.to_ascii_lowercase(),
             (None, None) => String::new(),
         };
-        let prepared = name.clone();
-        let prepared = blocking("starting a fill", move || {
-            self.prepare_fill(&prepared, size)
-        })
-        .await;
-        let (dir, file) = match prepared {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                // Refused before the response starts: pingora serves it without storing.
-                self.store_failures.record(&e, "starting a fill");
-                return Err(e.into());
-            }
-        };
-        let id = self.next_write_id.fetch_add(1, Ordering::Relaxed);
-        let (progress, _) = watch::channel(Progress {
-            written: 0,
-            state: FillState::Writing,
-        });
-        let stored = StoredMeta::from_response(header, size, &etag, std::time::SystemTime::now());
-        let entry = Arc::new(Inflight {
-            id,
-            name,
-            size,
-            file: Arc::new(file),
-            meta: stored,
-            progress,
-            filled_by,
-        });
+        // Refused before the response starts: pingora serves it without storing.
+        let (dir, entry) = self.open_fill(name, size, header, &etag, filled_by).await?;
         self.fills.insert(entry.clone());
         Ok(Box::new(Fill::new(
             self,

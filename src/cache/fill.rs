@@ -43,6 +43,42 @@ pub use pieces::{PieceFill, StartClaim};
 pub(crate) use registry::Fills;
 
 impl DiskCache {
+    /// Starts a fill of the object `name` (`size` bytes, answered with `header`, `etag`
+    /// normalised): room reserved and the directory and body made off the runtime
+    /// (`prepare_fill`; a refusal is counted as a storing failure), and the `Inflight` its
+    /// readers will share. The caller registers it.
+    pub(super) async fn open_fill(
+        &'static self,
+        name: String,
+        size: u64,
+        header: &pingora::http::ResponseHeader,
+        etag: &str,
+        filled_by: Option<super::Credentials>,
+    ) -> Result<(PathBuf, Arc<Inflight>), Error> {
+        let prepared = name.clone();
+        let prepared = blocking("starting a fill", move || {
+            self.prepare_fill(&prepared, size)
+        })
+        .await;
+        let (dir, file) = prepared.inspect_err(|e| {
+            self.store_failures.record(e, "starting a fill");
+        })?;
+        let (progress, _) = watch::channel(Progress {
+            written: 0,
+            state: FillState::Writing,
+        });
+        let entry = Arc::new(Inflight {
+            id: self.next_write_id.fetch_add(1, Ordering::Relaxed),
+            name,
+            size,
+            file: Arc::new(file),
+            meta: StoredMeta::from_response(header, size, etag, std::time::SystemTime::now()),
+            progress,
+            filled_by,
+        });
+        Ok((dir, entry))
+    }
+
     /// Reserves room, creates the fill directory and the body file and allocates the whole
     /// body on disk; the reservation is returned if that fails.
     pub(super) fn prepare_fill(&self, name: &str, size: u64) -> Result<(PathBuf, File), Error> {

@@ -195,13 +195,7 @@ pub(crate) fn body_request(
 mod tests;
 
 fn content_length(resp: &ResponseHeader) -> Option<u64> {
-    resp.headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    crate::hub::headers::content_length(&resp.headers)
 }
 
 /// Rebuilds the upstream answer for the client; see `ContentProxy::upstream_response_filter`.

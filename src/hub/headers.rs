@@ -141,6 +141,17 @@ pub fn file_meta_from_first_hop(status: StatusCode, headers: &HeaderMap) -> File
     }
 }
 
+/// The `Content-Length` of an answer, if present and a number.
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// An etag as the client names its blob: surrounding space, a leading `W/` and surrounding
 /// quotes removed (`huggingface_hub`'s `_normalize_etag`).
 pub fn normalize_etag(etag: &str) -> String {

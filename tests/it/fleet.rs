@@ -27,9 +27,18 @@ async fn node_with(
     keys: &Path,
     more: impl FnOnce(TestServerBuilder) -> TestServerBuilder,
 ) -> TestServer {
+    node_on_port(pg, keys, free_port(), more).await
+}
+
+/// A fleet node on `port` (a restarted node keeps its address), with `more` of the builder.
+pub(crate) async fn node_on_port(
+    pg: &Postgres,
+    keys: &Path,
+    port: u16,
+    more: impl FnOnce(TestServerBuilder) -> TestServerBuilder,
+) -> TestServer {
     let key = keys.join("state.key");
     std::fs::write(&key, format!("{KEY}\n")).unwrap();
-    let port = free_port();
     more(TestServer::builder())
         .listen_port(port)
         .yaml(&format!(

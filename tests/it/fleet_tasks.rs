@@ -12,23 +12,10 @@ use crate::api::Admin;
 use crate::support::{free_port, FakeHub, Fault, Postgres, RepoSpec, TestServer};
 use crate::sync::{ended, repository, start_sync, task_when};
 
-const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
-const SECRET: &str = "fleet-tasks-secret-0123";
 const STATUS: &str = "/pulp/api/v3/status/";
 
 async fn node(pg: &Postgres, keys: &Path, hub: &FakeHub, port: u16) -> TestServer {
-    let key = keys.join("state.key");
-    std::fs::write(&key, format!("{KEY}\n")).unwrap();
-    TestServer::builder()
-        .remote("hf", hub)
-        .listen_port(port)
-        .yaml(&format!(
-            "state:\n  postgres: \"{}\"\n  key_file: \"{}\"\nfleet:\n  advertise: \"127.0.0.1:{port}\"\n  secret: \"{SECRET}\"\n",
-            pg.url(),
-            key.display()
-        ))
-        .start()
-        .await
+    crate::fleet::node_on_port(pg, keys, port, |b| b.remote("hf", hub)).await
 }
 
 async fn fleet(pg: &Postgres, keys: &Path, hub: &FakeHub) -> Vec<TestServer> {

@@ -13,7 +13,8 @@ use crate::support::{Content, Fault, Transfer};
 
 mod harness;
 
-use harness::{bytes_sent, get, report, serve_dc, wait_for, Download};
+use crate::support::wait_for;
+use harness::{bytes_sent, get, report, serve_dc, Download};
 
 const MIB: u64 = 1 << 20;
 

@@ -10,6 +10,8 @@
 //! ```
 #![allow(dead_code, unused_imports)]
 
+use std::time::{Duration, Instant};
+
 mod client;
 mod content;
 mod fake_cdn;
@@ -33,3 +35,15 @@ pub use postgres::Postgres;
 pub use recorder::{RecordedRequest, ServedFile, Transfer};
 pub use server::{free_port, refused_url, TestServer, TestServerBuilder};
 pub use server_config::{DistributionCfg, RemoteCfg};
+
+/// Waits (up to `limit`) until `cond` holds; whether it did.
+pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}

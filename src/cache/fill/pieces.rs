@@ -20,9 +20,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::prefix::Prefix;
-use super::{FillDir, FillState, Inflight, Progress, SYNC_EVERY};
+use super::{FillDir, FillState, Inflight, SYNC_EVERY};
 use crate::cache::layout::BODY;
-use crate::cache::meta::StoredMeta;
 use crate::cache::{blocking, key_for_etag, Credentials, DiskCache, Error};
 use crate::hub::digest::Verifier;
 use crate::hub::headers::normalize_etag;
@@ -127,32 +126,8 @@ impl DiskCache {
         if self.contains(etag) || self.fills.any(&name).is_some() {
             return Ok(None);
         }
-        let prepared = name.clone();
-        let prepared = blocking("starting a fill", move || {
-            self.prepare_fill(&prepared, size)
-        })
-        .await;
-        let (dir, file) = match prepared {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                self.store_failures.record(&e, "starting a fill");
-                return Err(e);
-            }
-        };
         let etag = normalize_etag(etag).to_ascii_lowercase();
-        let (progress, _) = watch::channel(Progress {
-            written: 0,
-            state: FillState::Writing,
-        });
-        let entry = Arc::new(Inflight {
-            id: self.next_write_id.fetch_add(1, Ordering::Relaxed),
-            name,
-            size,
-            file: Arc::new(file),
-            meta: StoredMeta::from_response(header, size, &etag, std::time::SystemTime::now()),
-            progress,
-            filled_by,
-        });
+        let (dir, entry) = self.open_fill(name, size, header, &etag, filled_by).await?;
         let dir = Arc::new(FillDir {
             path: dir,
             published: AtomicBool::new(false),

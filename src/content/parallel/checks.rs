@@ -52,13 +52,7 @@ fn content_range(resp: &reqwest::Response) -> Option<(u64, u64, u64)> {
 
 /// The answer's `Content-Length` header.
 fn content_length(resp: &reqwest::Response) -> Option<u64> {
-    resp.headers()
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    crate::hub::headers::content_length(resp.headers())
 }
 
 /// What later pieces send as `If-Range`: a strong `ETag`, else `Last-Modified`.

@@ -17,7 +17,7 @@ use super::checks::{check_piece, Answerer, First, Stop};
 use crate::cache::PieceFill;
 use crate::hub::route::HubRoute;
 use crate::model::Remote;
-use crate::origin::{Download, FileAnswer, FileTarget, HubClient, HubMemory, Permit};
+use crate::origin::{Download, FileAnswer, FileTarget, HubMemory, Permit};
 
 /// Bytes a worker gathers before writing them (one `pwrite`, one hand-off): its one buffer.
 const FLUSH: usize = 256 << 10;
@@ -52,7 +52,6 @@ struct Url {
 /// One parallel fill, shared by its workers.
 pub(super) struct Driver {
     memory: Arc<HubMemory>,
-    hub: Arc<HubClient>,
     remote: Arc<Remote>,
     route: HubRoute,
     upstream_path: String,
@@ -94,7 +93,6 @@ impl Driver {
         workers: u32,
     ) -> Arc<Self> {
         Arc::new(Driver {
-            hub: memory.hub().clone(),
             memory,
             remote,
             route,
@@ -225,7 +223,7 @@ impl Driver {
             if i >= self.plan.len() {
                 return Ok(());
             }
-            let permit = self.hub.limits().acquire(&self.remote).await;
+            let permit = self.memory.hub().limits().acquire(&self.remote).await;
             self.piece(i, None, permit, &mut buf).await?;
         }
     }
@@ -288,7 +286,8 @@ impl Driver {
         let (generation, download) = self.current.lock().clone();
         let validator = self.validator.lock().clone();
         let resp = self
-            .hub
+            .memory
+            .hub()
             .body_piece(
                 &self.remote,
                 download.url(),

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::cache::{hub_with, resolve, serve};
 use serde_json::json;
 
-use crate::support::{Content, RemoteCfg, TestServer, Transfer};
+use crate::support::{wait_for, Content, RemoteCfg, TestServer, Transfer};
 
 const MIB: u64 = 1 << 20;
 
@@ -86,18 +86,6 @@ fn slow_reader(server: &TestServer, path: &str, rate: u64) -> SlowReader {
         read: rx,
         bytes,
     }
-}
-
-/// Waits (up to `limit`) until `cond` holds; whether it did.
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cond()
 }
 
 /// Whether an object body of `size` bytes is published under `cache_dir`.

@@ -1,7 +1,7 @@
 //! What the parallel-fill scenarios share: a server with a `download_concurrency`, a cheap
 //! client that digests what it reads, and a one-line report of the CDN's side.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -149,18 +149,6 @@ impl Got {
 
 pub(super) async fn get(server: &TestServer, path: &str) -> Got {
     Download::start(server, path).await.finish().await
-}
-
-/// Waits (up to `limit`) until `cond` holds; whether it did.
-pub(super) async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cond()
 }
 
 pub(super) fn bytes_sent(transfers: &[Transfer]) -> u64 {
