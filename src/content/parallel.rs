@@ -70,26 +70,23 @@ pub async fn start(proxy: &ContentProxy, session: &Session, ctx: &mut RequestCtx
     let Some(disk) = caching::storing_disk(proxy, ctx) else {
         return;
     };
-    let (Some(target), Some(remote), Some(route)) = (
-        ctx.file.target.clone(),
-        ctx.routing.remote.clone(),
-        ctx.routing.route.clone(),
-    ) else {
+    // Everything a hit (most requests for large files) needs is checked before any clone.
+    let (Some(target), Some(remote), Some(route)) =
+        (&ctx.file.target, &ctx.routing.remote, &ctx.routing.route)
+    else {
         return;
     };
     let headers = &session.req_header().headers;
     let plain_get = !caching::PARTIAL_OR_CONDITIONAL
         .iter()
         .any(|h| headers.contains_key(h));
-    let workers = workers(&remote);
-    let Some(download) = target.download.clone() else {
-        return;
-    };
-    if !plain_get || target.size < PARALLEL_MIN || workers < 2 {
+    let workers = workers(remote);
+    if !plain_get || target.size < PARALLEL_MIN || workers < 2 || target.download.is_none() {
         return;
     }
-    // Stored or filling (most large-file requests are hits): nothing to start.
-    if disk.contains(&target.etag) || disk.fill_progress(&target.etag).is_some() {
+    // Stored or filling: nothing to start.
+    let busy = || disk.contains(&target.etag) || disk.fill_progress(&target.etag).is_some();
+    if busy() {
         return;
     }
     // A parallel fill of this file failed a moment ago: Pingora's single stream this time.
@@ -105,9 +102,13 @@ pub async fn start(proxy: &ContentProxy, session: &Session, ctx: &mut RequestCtx
             return;
         }
     };
-    if disk.contains(&target.etag) || disk.fill_progress(&target.etag).is_some() {
+    if busy() {
         return;
     }
+    let (target, remote, route) = (target.clone(), remote.clone(), route.clone());
+    let Some(download) = target.download.clone() else {
+        return;
+    };
     let hub = proxy.memory.hub().clone();
     let piece = piece_size(target.size, workers);
     let plan = pieces(target.size, piece);
